@@ -1,0 +1,1 @@
+"""Everything deployed beside app.py: rules, storage, services, payments, auth and HTTP shaping."""

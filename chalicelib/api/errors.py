@@ -1,0 +1,95 @@
+"""The one place where errors become HTTP answers in the contract's shape.
+
+`contract_errors` is Chalice HTTP middleware: domain errors become their status and code;
+Chalice's own answers (405, 415, 500) are rewritten into the same shape; nothing else leaks.
+"""
+from __future__ import annotations
+
+import json
+import traceback
+from typing import Any, Callable
+
+from chalice import Response
+
+from chalicelib import errors
+from chalicelib.observability import log_error
+
+STATUS: dict[type[errors.RebookError], int] = {
+    errors.InvalidRequest: 400,
+    errors.Unauthorized: 401,
+    errors.InvalidCredentials: 401,
+    errors.Forbidden: 403,
+    errors.FeatureDisabled: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.SlotFull: 409,
+    errors.SessionNotEditable: 409,
+    errors.SessionNotCancellable: 409,
+    errors.RefundNotRetryable: 409,
+    errors.IdempotencyConflict: 409,
+    errors.PayloadTooLarge: 413,
+    errors.PaymentNotAccepted: 422,
+    errors.TooManyAttempts: 429,
+    errors.ServiceUnavailable: 503,
+}
+
+# What a status means when something other than our code produced it (Chalice, API Gateway).
+GENERIC: dict[int, tuple[str, str]] = {
+    400: ("invalid_request", "the request is not valid"),
+    401: ("unauthorized", "authentication is required"),
+    403: ("forbidden", "this request is not allowed"),
+    404: ("not_found", "no such resource"),
+    405: ("method_not_allowed", "this method is not allowed on this resource"),
+    413: ("payload_too_large", "the request body is too large"),
+    415: ("unsupported_media_type", "send JSON with Content-Type: application/json"),
+    429: ("too_many_requests", "too many requests; try again later"),
+    500: ("internal_error", "something went wrong on our side; nothing was changed twice"),
+    502: ("internal_error", "something went wrong on our side"),
+    503: ("service_unavailable", "a service we depend on is unavailable; try again later"),
+    504: ("timeout", "the request took too long; it may be retried"),
+}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_response(error: errors.RebookError) -> Response:
+    status = STATUS.get(type(error), 400)
+    headers = {"Content-Type": "application/json"}
+    if isinstance(error, errors.TooManyAttempts):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return Response(body=error_body(error.code, error.message, error.details), status_code=status, headers=headers)
+
+
+def generic_error(status: int) -> dict[str, Any]:
+    code, message = GENERIC.get(status, GENERIC[500] if status >= 500 else GENERIC[400])
+    return error_body(code, message)
+
+
+def is_contract_error(body: Any) -> bool:
+    if isinstance(body, (bytes, str)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return False
+    return isinstance(body, dict) and isinstance(body.get("error"), dict) and "code" in body["error"]
+
+
+def contract_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    try:
+        response = get_response(event)
+    except errors.RebookError as error:
+        return error_response(error)
+    except Exception as error:  # a bug: log it whole, tell the client nothing of it
+        log_error("unhandled_error", path=getattr(event, "path", None), error=repr(error),
+                  trace=traceback.format_exc())
+        return Response(body=generic_error(500), status_code=500)
+    if response.status_code >= 400 and not is_contract_error(response.body):
+        headers = {k: v for k, v in response.headers.items() if k.lower() in ("allow", "retry-after")}
+        return Response(body=generic_error(response.status_code), status_code=response.status_code,
+                        headers=headers)
+    return response

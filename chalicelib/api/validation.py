@@ -1,0 +1,214 @@
+"""Request validation: strict JSON bodies and query strings, field by field, with the contract's
+`invalid_request` naming every bad field. Nothing here touches storage."""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import date, datetime
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from chalicelib.errors import InvalidRequest, PayloadTooLarge
+from chalicelib.times import parse_rfc3339
+
+Converter = Callable[[Any], Any]
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_CURRENCY = re.compile(r"^[a-z]{3}$")
+
+
+class Optional_:
+    """Marks a field that may be absent (but, if present, must convert)."""
+
+    def __init__(self, convert: Converter) -> None:
+        self.convert = convert
+
+
+def optional(convert: Converter) -> Optional_:
+    return Optional_(convert)
+
+
+def json_body(raw: bytes | None, max_bytes: int) -> dict[str, Any]:
+    """The request body as a JSON object, or 400/413 in the contract's shape."""
+    raw = raw or b""
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise InvalidRequest("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return body
+
+
+def fields(body: Mapping[str, Any], spec: Mapping[str, Converter | Optional_]) -> dict[str, Any]:
+    """Convert `body` by `spec`; unknown, missing or bad fields are one 400 naming them all."""
+    problems: dict[str, str] = {}
+    for name in body:
+        if name not in spec:
+            problems[str(name)[:64]] = "unknown field"
+    values: dict[str, Any] = {}
+    for name, rule in spec.items():
+        convert = rule.convert if isinstance(rule, Optional_) else rule
+        if name not in body or (isinstance(rule, Optional_) and body[name] is None):
+            if not isinstance(rule, Optional_):
+                problems[name] = "required"
+            continue
+        try:
+            values[name] = convert(body[name])
+        except (ValueError, TypeError) as error:
+            problems[name] = str(error) or "invalid value"
+    if problems:
+        raise InvalidRequest("the request has invalid fields", {"fields": problems})
+    return values
+
+
+def query(params: Mapping[str, str] | None, spec: Mapping[str, Converter | Optional_]) -> dict[str, Any]:
+    return fields(dict(params or {}), spec)
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def integer(low: int, high: int) -> Converter:
+    def convert(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be an integer")
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return convert
+
+
+def integer_text(low: int, high: int) -> Converter:
+    """An integer given as a query-string value."""
+
+    def convert(value: Any) -> int:
+        if not isinstance(value, str) or not re.fullmatch(r"\d{1,9}", value):
+            raise ValueError("must be a whole number")
+        return integer(low, high)(int(value))
+
+    return convert
+
+
+def text(max_length: int, min_length: int = 1) -> Converter:
+    """Trimmed, printable text: no control characters, no unpaired surrogates."""
+
+    def convert(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        value = value.strip()
+        if not min_length <= len(value) <= max_length:
+            raise ValueError(f"must be {min_length} to {max_length} characters")
+        for char in value:
+            category = unicodedata.category(char)
+            if category in ("Cc", "Cs", "Co", "Cn") or (category.startswith("Z") and char != " "):
+                raise ValueError("must contain only printable characters")
+        return value
+
+    return convert
+
+
+def identifier(value: Any) -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise ValueError("must be an id of 1 to 64 letters, digits, '-' or '_'")
+    return value
+
+
+def email(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.match(value.strip()):
+        raise ValueError("must be an email address")
+    return value.strip().lower()
+
+
+def password(value: Any) -> str:
+    if not isinstance(value, str) or not 8 <= len(value) <= 256:
+        raise ValueError("must be 8 to 256 characters")
+    return value
+
+
+def login_password(value: Any) -> str:
+    """Any password at login (the rules are checked when it is set), bounded in size."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 256:
+        raise ValueError("must be 1 to 256 characters")
+    return value
+
+
+def currency(value: Any) -> str:
+    if not isinstance(value, str) or not _CURRENCY.match(value):
+        raise ValueError("must be a lowercase ISO 4217 code, e.g. usd")
+    return value
+
+
+def timezone_name(value: Any) -> str:
+    if not isinstance(value, str) or value not in _timezones():
+        raise ValueError("must be an IANA time zone, e.g. Europe/London")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone, e.g. Europe/London") from None
+    return value
+
+
+def timestamp(value: Any) -> datetime:
+    return parse_rfc3339(value)
+
+
+def calendar_date(value: Any) -> date:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date, YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be a real date, YYYY-MM-DD") from None
+
+
+def list_of(convert: Converter, min_items: int, max_items: int, unique: bool = False) -> Converter:
+    def convert_list(value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise ValueError("must be a list")
+        if not min_items <= len(value) <= max_items:
+            raise ValueError(f"must have {min_items} to {max_items} items")
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(convert(item))
+            except (ValueError, TypeError) as error:
+                raise ValueError(f"item {index}: {error}") from None
+        if unique and len(set(items)) != len(items):
+            raise ValueError("must not repeat an item")
+        return items
+
+    return convert_list
+
+
+def obj(spec: Mapping[str, Converter | Optional_]) -> Converter:
+    def convert(value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ValueError("must be an object")
+        try:
+            return fields(value, spec)
+        except InvalidRequest as error:
+            detail = (error.details or {}).get("fields", {})
+            raise ValueError("; ".join(f"{k}: {v}" for k, v in detail.items())) from None
+
+    return convert
+
+
+_TIMEZONES: set[str] | None = None
+
+
+def _timezones() -> set[str]:
+    global _TIMEZONES
+    if _TIMEZONES is None:
+        _TIMEZONES = available_timezones()
+    return _TIMEZONES

@@ -1,0 +1,128 @@
+"""Credentials: argon2id password hashes, venue API keys (kept only as digests), and signed guest
+tokens (compact JWS, HS256 only). No storage here: callers look records up."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from chalicelib.errors import Unauthorized
+
+_TOKEN_HEADER = {"alg": "HS256", "typ": "JWT"}
+_DUMMY_PASSWORD_HASH: str | None = None
+
+
+def _hasher() -> Any:
+    from argon2 import PasswordHasher  # argon2 loads only where passwords are handled
+
+    return PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+def hash_password(password: str) -> str:
+    return str(_hasher().hash(password))
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True if `password` matches. With no hash (unknown email) a dummy hash is checked, so
+    the answer takes about as long either way and timing does not tell which emails exist."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    global _DUMMY_PASSWORD_HASH
+    hasher = _hasher()
+    if password_hash is None:
+        if _DUMMY_PASSWORD_HASH is None:
+            _DUMMY_PASSWORD_HASH = hasher.hash(secrets.token_urlsafe(16))
+        password_hash = _DUMMY_PASSWORD_HASH
+        known = False
+    else:
+        known = True
+    try:
+        return bool(hasher.verify(password_hash, password)) and known
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    key_id: str
+    api_key: str  # shown once, never stored
+    key_hash: str
+
+
+def api_key_digest(api_key: str) -> str:
+    # Keys are 256-bit random, so a fast digest is safe here (no dictionary to attack).
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+def new_api_key(key_id: str) -> NewApiKey:
+    api_key = f"rbk_{secrets.token_urlsafe(32)}"
+    return NewApiKey(key_id=key_id, api_key=api_key, key_hash=api_key_digest(api_key))
+
+
+def same_secret(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class GuestClaims:
+    venue_id: str
+    guest_id: str
+    expires_at: datetime
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def issue_token(secret: str, venue_id: str, guest_id: str, now: datetime, ttl_seconds: int) -> tuple[str, datetime]:
+    expires = int(now.timestamp()) + ttl_seconds
+    header = _b64(json.dumps(_TOKEN_HEADER, separators=(",", ":")).encode())
+    payload = _b64(json.dumps({"sub": guest_id, "venue": venue_id, "iat": int(now.timestamp()),
+                               "exp": expires}, separators=(",", ":")).encode())
+    signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64(signature)}", datetime.fromtimestamp(expires, timezone.utc)
+
+
+def read_token(secret: str, token: str, now: datetime) -> GuestClaims:
+    """The claims of a token we signed that has not expired; anything else is 401."""
+    invalid = Unauthorized("the token is invalid or has expired; log in again")
+    parts = token.split(".")
+    if len(parts) != 3 or len(token) > 2048:
+        raise invalid
+    header_b64, payload_b64, signature_b64 = parts
+    expected = hmac.new(secret.encode(), f"{header_b64}.{payload_b64}".encode(), hashlib.sha256).digest()
+    try:
+        if not hmac.compare_digest(_unb64(signature_b64), expected):
+            raise invalid
+        header = json.loads(_unb64(header_b64))
+        claims = json.loads(_unb64(payload_b64))
+    except (ValueError, TypeError):
+        raise invalid from None
+    if header != _TOKEN_HEADER or not isinstance(claims, dict):
+        raise invalid
+    expires, guest_id, venue_id = claims.get("exp"), claims.get("sub"), claims.get("venue")
+    if not isinstance(expires, int) or not isinstance(guest_id, str) or not isinstance(venue_id, str):
+        raise invalid
+    if now.timestamp() >= expires:
+        raise invalid
+    return GuestClaims(venue_id=venue_id, guest_id=guest_id,
+                       expires_at=datetime.fromtimestamp(expires, timezone.utc))
+
+
+def bearer(authorization: str | None) -> str:
+    """The credential of an `Authorization: Bearer ...` header, or 401."""
+    if not authorization:
+        raise Unauthorized("send Authorization: Bearer <token or api key>")
+    scheme, _, credential = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Unauthorized("send Authorization: Bearer <token or api key>")
+    return credential.strip()

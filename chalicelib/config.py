@@ -1,0 +1,69 @@
+"""Configuration in one place: every name, URL, secret and tunable the code reads comes from here.
+
+Values come from the environment, which `.chalice/config.json` and `infra/` set in AWS and the
+local stack sets on one machine. Secrets may be given directly (`TOKEN_SECRET=...`) or by the
+ARN of a Secrets Manager secret (`TOKEN_SECRET_ARN=...`), read once per Lambda container.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+# Logical table names; the physical name is "<prefix>-<logical>" so stages never share data.
+TABLES = ("venues", "api-keys", "guests", "slots", "bookings", "history", "idempotency", "login-attempts")
+
+
+@dataclass(frozen=True)
+class Config:
+    stage: str
+    table_prefix: str
+    refund_queue_url: str
+    deadline_queue_url: str
+    stripe_api_base: str | None
+    token_ttl_seconds: int
+    refund_reconcile_after_seconds: int
+    window_shards: int
+    login_max_failures: int
+    login_lockout_seconds: int
+    max_body_bytes: int
+
+    def table_name(self, logical: str) -> str:
+        return f"{self.table_prefix}-{logical}"
+
+
+@functools.lru_cache(maxsize=1)
+def config() -> Config:
+    env = os.environ
+    stage = env.get("STAGE", "dev")
+    return Config(
+        stage=stage,
+        table_prefix=env.get("TABLE_PREFIX", f"rebook-{stage}"),
+        refund_queue_url=env.get("REFUND_QUEUE_URL", ""),
+        deadline_queue_url=env.get("DEADLINE_QUEUE_URL", ""),
+        stripe_api_base=env.get("STRIPE_API_BASE") or None,
+        token_ttl_seconds=int(env.get("TOKEN_TTL_SECONDS", str(12 * 3600))),
+        refund_reconcile_after_seconds=int(env.get("REFUND_RECONCILE_AFTER_SECONDS", "300")),
+        window_shards=int(env.get("WINDOW_SHARDS", "8")),
+        login_max_failures=int(env.get("LOGIN_MAX_FAILURES", "5")),
+        login_lockout_seconds=int(env.get("LOGIN_LOCKOUT_SECONDS", "900")),
+        max_body_bytes=int(env.get("MAX_BODY_BYTES", str(64 * 1024))),
+    )
+
+
+class MissingSecret(RuntimeError):
+    pass
+
+
+@functools.lru_cache(maxsize=None)
+def secret(name: str) -> str:
+    """The secret `name`, from the environment or from Secrets Manager by `<name>_ARN`."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    arn = os.environ.get(f"{name}_ARN")
+    if not arn:
+        raise MissingSecret(f"{name} is not configured (set {name} or {name}_ARN)")
+    import boto3  # only containers that read a secret pay for the client
+
+    return boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]

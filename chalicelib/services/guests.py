@@ -1,0 +1,74 @@
+"""Guest accounts: creation by the venue, and login with throttling of repeated failures."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from chalicelib import auth
+from chalicelib.config import config
+from chalicelib.errors import Conflict, InvalidCredentials, TooManyAttempts
+from chalicelib.ids import new_id
+from chalicelib.observability import log_event
+from chalicelib.services.access import guest_token
+from chalicelib.storage.models import GuestRecord, LoginAttempts, VenueRecord
+
+
+@dataclass(frozen=True)
+class Login:
+    token: str
+    expires_at: datetime
+    guest: GuestRecord
+
+
+def create_guest(venue: VenueRecord, email: str, password: str, name: str, now: datetime) -> GuestRecord:
+    guest = GuestRecord(venue_id=venue.venue_id, email=email, guest_id=new_id(), name=name,
+                        password_hash=auth.hash_password(password), created_at=now)
+    try:
+        guest.save(condition=GuestRecord.email.does_not_exist())
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise Conflict("a guest with this email exists at this venue", {"field": "email"}) from None
+        raise
+    log_event("guest_created", venue_id=venue.venue_id, guest_id=guest.guest_id)
+    return guest
+
+
+def login(venue_id: str, email: str, password: str, now: datetime) -> Login:
+    """A token for the guest; an unknown venue, unknown email and wrong password all get the
+    same answer in about the same time, and repeated failures for one email are throttled."""
+    attempts_key = f"{venue_id}#{email}"
+    try:
+        attempts = LoginAttempts.get(attempts_key)
+        now_epoch = now.timestamp()
+        if attempts.failures >= config().login_max_failures and attempts.expires_at.timestamp() > now_epoch:
+            raise TooManyAttempts("too many failed logins for this email; try again later",
+                                  max(1, int(attempts.expires_at.timestamp() - now_epoch)))
+    except LoginAttempts.DoesNotExist:
+        pass
+    try:
+        guest: GuestRecord | None = GuestRecord.get(venue_id, email)
+    except GuestRecord.DoesNotExist:
+        guest = None
+    if not auth.verify_password(guest.password_hash if guest else None, password) or guest is None:
+        _count_failure(attempts_key, now)
+        log_event("login_failed", venue_id=venue_id)
+        raise InvalidCredentials("the email or password is not right")
+    token, expires_at = guest_token(venue_id, guest.guest_id, now)
+    log_event("login_succeeded", venue_id=venue_id, guest_id=guest.guest_id)
+    return Login(token=token, expires_at=expires_at, guest=guest)
+
+
+def _count_failure(key: str, now: datetime) -> None:
+    # One atomic ADD per failure; the lockout window starts with the first failure and the
+    # record expires with it (DynamoDB TTL), so counts are shared by every Lambda instance.
+    try:
+        LoginAttempts(key).update(actions=[LoginAttempts.failures.add(1)],
+                                  condition=LoginAttempts.expires_at > now)
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        # No window open (or only an expired one TTL has not removed yet): start a new one.
+        LoginAttempts(key, failures=1,
+                      expires_at=now + timedelta(seconds=config().login_lockout_seconds)).save()

@@ -1,0 +1,277 @@
+"""The PynamoDB models: every table, key and index the product reads or writes.
+
+Table names come from configuration when this module is imported. `infra/` derives the AWS
+tables from these classes, so the deployed key schemas cannot drift from the code.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    DiscriminatorAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.config import config
+
+_BILLING = "PAY_PER_REQUEST"
+
+
+def _meta(logical: str) -> type:
+    return type("Meta", (), {"table_name": config().table_name(logical), "billing_mode": _BILLING})
+
+
+class VenueRecord(Model):
+    """A venue, its money and time zone, and the settings its admin controls."""
+
+    Meta = _meta("venues")
+    venue_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    timezone = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    allow_guest_modify = BooleanAttribute(default=False)
+    refund_on_cancel = BooleanAttribute(default=False)
+    refund_cutoff_hours = NumberAttribute(default=24)
+    settings_version = NumberAttribute(default=1)
+    settings_updated_at = UTCDateTimeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class ApiKeyRecord(Model):
+    """A venue API key, stored only as its SHA-256 digest."""
+
+    Meta = _meta("api-keys")
+    key_hash = UnicodeAttribute(hash_key=True)
+    key_id = UnicodeAttribute()
+    venue_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class GuestById(GlobalSecondaryIndex["GuestRecord"]):
+    class Meta:
+        index_name = "guest-id"
+        projection = AllProjection()
+
+    guest_id = UnicodeAttribute(hash_key=True)
+
+
+class GuestRecord(Model):
+    """A guest of one venue; the email (lowercased) is unique within the venue by being the key."""
+
+    Meta = _meta("guests")
+    venue_id = UnicodeAttribute(hash_key=True)
+    email = UnicodeAttribute(range_key=True)
+    guest_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    password_hash = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    by_id = GuestById()
+
+
+class SlotsByProductStart(GlobalSecondaryIndex["SlotRecord"]):
+    class Meta:
+        index_name = "product-start"
+        projection = AllProjection()
+
+    product_key = UnicodeAttribute(hash_key=True)
+    start = UTCDateTimeAttribute(range_key=True)
+
+
+class SlotRecord(Model):
+    """A bookable time slot of a product. `remaining` is what conditions check, so that taking
+    n seats is one conditional update (`remaining >= n`)."""
+
+    Meta = _meta("slots")
+    venue_id = UnicodeAttribute(hash_key=True)
+    slot_id = UnicodeAttribute(range_key=True)
+    product_key = UnicodeAttribute()  # "<venue_id>#<product_id>"
+    product_id = UnicodeAttribute()
+    product_name = UnicodeAttribute()
+    start = UTCDateTimeAttribute()
+    end = UTCDateTimeAttribute()
+    capacity = NumberAttribute()
+    booked = NumberAttribute(default=0)
+    remaining = NumberAttribute()
+    by_product_start = SlotsByProductStart()
+
+
+class PurchasesByGuest(GlobalSecondaryIndex["BookingItem"]):
+    """Sparse: only transaction items carry `guest_id`."""
+
+    class Meta:
+        index_name = "guest-purchases"
+        projection = AllProjection()
+
+    guest_id = UnicodeAttribute(hash_key=True)
+    purchased_at = UTCDateTimeAttribute(range_key=True)
+
+
+class RefundsByVenueStatus(GlobalSecondaryIndex["BookingItem"]):
+    """Sparse: only refund items carry `venue_status` ("<venue_id>#<status>")."""
+
+    class Meta:
+        index_name = "venue-refunds"
+        projection = AllProjection()
+
+    venue_status = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class PendingRefunds(GlobalSecondaryIndex["BookingItem"]):
+    """Sparse: a refund carries `pending_shard` only while it is pending, so the reconciler
+    reads pending refunds and nothing else."""
+
+    class Meta:
+        index_name = "pending-refunds"
+        projection = KeysOnlyProjection()
+
+    pending_shard = NumberAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class OpenRefundWindows(GlobalSecondaryIndex["BookingItem"]):
+    """Sparse: a session carries `window_shard` only while it is booked and its refund window is
+    open, so the window closer reads only what is about to cross its deadline."""
+
+    class Meta:
+        index_name = "open-refund-windows"
+        projection = KeysOnlyProjection()
+
+    window_shard = NumberAttribute(hash_key=True)
+    refund_deadline = UTCDateTimeAttribute(range_key=True)
+
+
+class SessionsByVenueStart(GlobalSecondaryIndex["BookingItem"]):
+    """Sparse: only sessions carry `session_venue_id`; lets a settings change re-project the
+    deadlines of a venue's future sessions without a scan."""
+
+    class Meta:
+        index_name = "venue-sessions"
+        projection = KeysOnlyProjection()
+
+    session_venue_id = UnicodeAttribute(hash_key=True)
+    start = UTCDateTimeAttribute(range_key=True)
+
+
+class BookingItem(Model):
+    """One item of a purchase. A transaction, its sessions and its refunds share the partition
+    key `transaction_id`, so a receipt is one Query."""
+
+    Meta = _meta("bookings")
+    transaction_id = UnicodeAttribute(hash_key=True)
+    item = UnicodeAttribute(range_key=True)  # "transaction", "session#<id>", "refund#<id>"
+    kind = DiscriminatorAttribute()
+    venue_id = UnicodeAttribute()
+
+    by_guest = PurchasesByGuest()
+    refunds_by_venue_status = RefundsByVenueStatus()
+    pending_refunds = PendingRefunds()
+    open_refund_windows = OpenRefundWindows()
+    sessions_by_venue_start = SessionsByVenueStart()
+
+
+class TransactionRecord(BookingItem, discriminator="transaction"):
+    guest_id = UnicodeAttribute()
+    purchased_at = UTCDateTimeAttribute()
+    currency = UnicodeAttribute()
+    total = NumberAttribute()
+    payment_intent_id = UnicodeAttribute()
+    session_count = NumberAttribute()
+
+
+class SessionRecord(BookingItem, discriminator="session"):
+    session_id = UnicodeAttribute()
+    slot_id = UnicodeAttribute()
+    product_id = UnicodeAttribute()
+    product_name = UnicodeAttribute()
+    start = UTCDateTimeAttribute()
+    end = UTCDateTimeAttribute()
+    participant_name = UnicodeAttribute()
+    amount = NumberAttribute()
+    status = UnicodeAttribute(default="booked")  # booked | cancelled
+    refund_status = UnicodeAttribute(default="none")  # none | pending | refunded | failed | not_refunded
+    refund_id = UnicodeAttribute(null=True)
+    cancelled_at = UTCDateTimeAttribute(null=True)
+    # The stored projection of the refund window, kept up to date by the background jobs.
+    refund_deadline = UTCDateTimeAttribute(null=True)
+    refund_window = UnicodeAttribute(default="closed")  # open | closed
+    window_shard = NumberAttribute(null=True)
+    session_venue_id = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=1)
+
+
+class RefundRecord(BookingItem, discriminator="refund"):
+    refund_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending | refunded | failed
+    session_ids = ListAttribute(of=UnicodeAttribute)
+    payment_intent_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    venue_status = UnicodeAttribute()
+    pending_shard = NumberAttribute(null=True)
+    key_generation = NumberAttribute(default=1)
+    stripe_refund_id = UnicodeAttribute(null=True)
+    failure_code = UnicodeAttribute(null=True)
+    failure_message = UnicodeAttribute(null=True)
+
+
+class HistoryEvent(Model):
+    """One change to a transaction, in order: who, what, before and after."""
+
+    Meta = _meta("history")
+    transaction_id = UnicodeAttribute(hash_key=True)
+    event_id = UnicodeAttribute(range_key=True)  # a ULID: time-ordered
+    venue_id = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    actor = UnicodeAttribute()  # "guest:<id>", "admin:<key id>", "system"
+    action = UnicodeAttribute()
+    session_id = UnicodeAttribute(null=True)
+    before = JSONAttribute(null=True)
+    after = JSONAttribute(null=True)
+
+
+class IdempotencyRecord(Model):
+    """The first answer to a request sent with an `Idempotency-Key`, kept for a day."""
+
+    Meta = _meta("idempotency")
+    key = UnicodeAttribute(hash_key=True)
+    request_hash = UnicodeAttribute()
+    state = UnicodeAttribute()  # in_progress | completed
+    status_code = NumberAttribute(null=True)
+    response = JSONAttribute(null=True)
+    expires_at = TTLAttribute()
+
+
+class LoginAttempts(Model):
+    """Failed logins for one email at one venue, expiring with the lockout window."""
+
+    Meta = _meta("login-attempts")
+    key = UnicodeAttribute(hash_key=True)  # "<venue_id>#<email>"
+    failures = NumberAttribute(default=0)
+    expires_at = TTLAttribute()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    VenueRecord,
+    ApiKeyRecord,
+    GuestRecord,
+    SlotRecord,
+    BookingItem,
+    HistoryEvent,
+    IdempotencyRecord,
+    LoginAttempts,
+)
+
+
+def create_tables() -> None:
+    """Create every table that does not exist yet (the local stack and tests; AWS uses infra/)."""
+    for model in ALL_MODELS:
+        model.create_table(wait=True)

@@ -1,0 +1,34 @@
+"""RFC 3339 in and out: inputs must carry an offset, outputs are UTC with `Z`."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """A timezone-aware UTC datetime, or ValueError for anything without an explicit offset."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 time with an offset, e.g. 2026-12-01T10:00:00Z")
+    text = value.upper()
+    if "." in text:  # Python reads at most microseconds
+        head, rest = text.split(".", 1)
+        digits = re.match(r"\d+", rest).group(0)  # type: ignore[union-attr]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def format_utc(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    moment = moment.astimezone(timezone.utc)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
