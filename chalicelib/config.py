@@ -10,8 +10,8 @@ import functools
 import os
 from dataclasses import dataclass
 
-# Logical table names; the physical name is "<prefix>-<logical>" so stages never share data.
-TABLES = ("venues", "api-keys", "guests", "slots", "bookings", "history", "idempotency", "login-attempts")
+# Logical queue names; each work queue has a dead-letter queue "<name>-dlq".
+QUEUES = ("refunds", "deadline-updates")
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,18 @@ class Config:
     login_lockout_seconds: int
     max_body_bytes: int
 
+    queue_arn_prefix: str
+
     def table_name(self, logical: str) -> str:
         return f"{self.table_prefix}-{logical}"
+
+    def queue_name(self, logical: str) -> str:
+        return f"{self.table_prefix}-{logical}"
+
+    def queue_arn(self, logical: str) -> str:
+        """The ARN app.py names in its queue handlers. Chalice fixes it when packaging; in AWS
+        infra/ points each event source at the real queue, so this needs to be right only locally."""
+        return f"{self.queue_arn_prefix}:{self.queue_name(logical)}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,6 +58,7 @@ def config() -> Config:
         login_max_failures=int(env.get("LOGIN_MAX_FAILURES", "5")),
         login_lockout_seconds=int(env.get("LOGIN_LOCKOUT_SECONDS", "900")),
         max_body_bytes=int(env.get("MAX_BODY_BYTES", str(64 * 1024))),
+        queue_arn_prefix=env.get("QUEUE_ARN_PREFIX", "arn:aws:sqs:us-east-1:000000000000"),
     )
 
 

@@ -50,6 +50,18 @@ GENERIC: dict[int, tuple[str, str]] = {
 }
 
 
+# API Gateway answers some requests before any Lambda runs. infra/ sets these gateway responses
+# so those answers have the contract's shape too, and the local stack answers the same way.
+GATEWAY_RESPONSES: dict[str, tuple[int, str, str]] = {
+    "MISSING_AUTHENTICATION_TOKEN": (404, "not_found", "no such route"),
+    "RESOURCE_NOT_FOUND": (404, "not_found", "no such route"),
+    "REQUEST_TOO_LARGE": (413, "payload_too_large", "the request body is too large"),
+    "THROTTLED": (429, "too_many_requests", "too many requests; try again later"),
+    "DEFAULT_4XX": (400, "invalid_request", "the request is not valid"),
+    "DEFAULT_5XX": (500, "internal_error", "something went wrong on our side"),
+}
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if details:

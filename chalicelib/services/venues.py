@@ -15,14 +15,6 @@ from chalicelib.storage.models import ApiKeyRecord, VenueRecord
 from chalicelib import queues
 
 
-def settings_of(venue: VenueRecord) -> VenueSettings:
-    return VenueSettings(
-        allow_guest_modify=bool(venue.allow_guest_modify),
-        refund_on_cancel=bool(venue.refund_on_cancel),
-        refund_cutoff_hours=int(venue.refund_cutoff_hours),
-    )
-
-
 def create_venue(admin: Admin, name: str, timezone: str, currency: str, now: datetime,
                  venue_id: str | None = None) -> VenueRecord:
     require_platform(admin)

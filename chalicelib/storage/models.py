@@ -19,6 +19,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 
 from chalicelib.config import config
+from chalicelib.rules import VenueSettings
 
 _BILLING = "PAY_PER_REQUEST"
 
@@ -41,6 +42,11 @@ class VenueRecord(Model):
     settings_version = NumberAttribute(default=1)
     settings_updated_at = UTCDateTimeAttribute()
     created_at = UTCDateTimeAttribute()
+
+    def settings(self) -> VenueSettings:
+        return VenueSettings(allow_guest_modify=bool(self.allow_guest_modify),
+                             refund_on_cancel=bool(self.refund_on_cancel),
+                             refund_cutoff_hours=int(self.refund_cutoff_hours))
 
 
 class ApiKeyRecord(Model):

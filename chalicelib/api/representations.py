@@ -1,0 +1,101 @@
+"""The JSON shape of each resource in the contract, built from storage records and rule results."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chalicelib import rules
+from chalicelib.storage.models import (
+    GuestRecord,
+    HistoryEvent,
+    RefundRecord,
+    SessionRecord,
+    SlotRecord,
+    TransactionRecord,
+    VenueRecord,
+)
+from chalicelib.times import format_utc
+
+
+def venue(record: VenueRecord) -> dict[str, Any]:
+    return {"venue_id": record.venue_id, "name": record.name, "timezone": record.timezone,
+            "currency": record.currency, "settings": settings(record), "created_at": format_utc(record.created_at)}
+
+
+def settings(record: VenueRecord) -> dict[str, Any]:
+    return {
+        "venue_id": record.venue_id,
+        "allow_guest_modify": bool(record.allow_guest_modify),
+        "refund_on_cancel": bool(record.refund_on_cancel),
+        "refund_cutoff_hours": int(record.refund_cutoff_hours),
+        "updated_at": format_utc(record.settings_updated_at),
+        "version": int(record.settings_version),
+    }
+
+
+def slot(record: SlotRecord) -> dict[str, Any]:
+    return {
+        "slot_id": record.slot_id, "venue_id": record.venue_id, "product_id": record.product_id,
+        "product_name": record.product_name, "start": format_utc(record.start), "end": format_utc(record.end),
+        "capacity": int(record.capacity), "booked": int(record.booked), "remaining": int(record.remaining),
+    }
+
+
+def guest(record: GuestRecord) -> dict[str, Any]:
+    return {"guest_id": record.guest_id, "email": record.email, "name": record.name}
+
+
+def session(record: SessionRecord, venue_settings: rules.VenueSettings, now: datetime) -> dict[str, Any]:
+    state = rules.SessionState(start=record.start, status=record.status)
+    actions = rules.session_actions(venue_settings, state, now)
+    booked = record.status == "booked"
+    return {
+        "session_id": record.session_id, "slot_id": record.slot_id, "product_id": record.product_id,
+        "product_name": record.product_name, "start": format_utc(record.start), "end": format_utc(record.end),
+        "participant_name": record.participant_name, "amount": int(record.amount), "status": record.status,
+        "refund_status": record.refund_status,
+        "refund_deadline": format_utc(rules.refund_deadline(venue_settings, record.start)) if booked else None,
+        # The stored projection may lag a settings change; the rule is always current.
+        "refund_window": rules.refund_window(venue_settings, record.start, now) if booked else "closed",
+        "actions": {"edit": actions.edit, "cancel": actions.cancel, "refund_on_cancel": actions.refund_on_cancel},
+    }
+
+
+def refund(record: RefundRecord, detailed: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "refund_id": record.refund_id, "amount": int(record.amount), "currency": record.currency,
+        "status": record.status, "session_ids": list(record.session_ids),
+        "created_at": format_utc(record.created_at),
+    }
+    if detailed:
+        body.update({
+            "transaction_id": record.transaction_id, "venue_id": record.venue_id,
+            "payment_intent_id": record.payment_intent_id, "stripe_refund_id": record.stripe_refund_id,
+            "failure_code": record.failure_code, "failure_message": record.failure_message,
+            "updated_at": format_utc(record.updated_at),
+        })
+    return body
+
+
+def transaction_summary(record: TransactionRecord) -> dict[str, Any]:
+    return {"transaction_id": record.transaction_id, "purchased_at": format_utc(record.purchased_at),
+            "currency": record.currency, "total": int(record.total), "session_count": int(record.session_count)}
+
+
+def receipt(venue_record: VenueRecord, transaction: TransactionRecord, sessions: list[SessionRecord],
+            refunds: list[RefundRecord], now: datetime) -> dict[str, Any]:
+    venue_settings = venue_record.settings()
+    return {
+        "transaction_id": transaction.transaction_id, "venue_id": transaction.venue_id,
+        "timezone": venue_record.timezone, "purchased_at": format_utc(transaction.purchased_at),
+        "currency": transaction.currency, "total": int(transaction.total),
+        "payment_intent_id": transaction.payment_intent_id,
+        "sessions": [session(s, venue_settings, now) for s in sorted(sessions, key=lambda s: (s.start, s.session_id))],
+        "refunds": [refund(r) for r in sorted(refunds, key=lambda r: r.created_at)],
+    }
+
+
+def history_event(record: HistoryEvent) -> dict[str, Any]:
+    return {"event_id": record.event_id, "at": format_utc(record.at), "actor": record.actor,
+            "action": record.action, "session_id": record.session_id, "before": record.before,
+            "after": record.after}

@@ -1,0 +1,338 @@
+"""The whole product on one machine, no AWS account: `make run`.
+
+One process: moto's server (DynamoDB and SQS) on a loopback port, the Stripe stand-in (unless
+STRIPE_API_BASE points elsewhere), the Chalice app behind a small HTTP front that answers like
+API Gateway, a pump that feeds the app's queue handlers Lambda-shaped SQS events, and a timer
+that runs its scheduled functions. Ctrl-C stops all of it.
+"""
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import secrets
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+PORTAL = ROOT / "portal"
+LOCAL_REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LocalStack:
+    """Start with `start()`, stop with `stop()`; `url` is the API, `admin_key` the platform key."""
+
+    port: int = 0
+    schedule_seconds: float = 60.0
+    visibility_timeout_seconds: int = 3
+    max_receive_count: int = 5
+    background: bool = True  # serve HTTP, pump queues and run schedules (tests drive them instead)
+    admin_key: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    url: str = ""
+    stripe_url: str = ""
+    stripe: Any = None
+    app_module: ModuleType | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _moto: Any = None
+    _http: ThreadingHTTPServer | None = None
+
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        moto_port = free_port()
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        self._moto.start()
+        self.admin_key = self.admin_key or os.environ.get("ADMIN_API_KEY") or f"rbk_platform_{secrets.token_urlsafe(24)}"
+        env = {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": LOCAL_REGION, "AWS_REGION": LOCAL_REGION,
+            "ADMIN_API_KEY": self.admin_key,
+            "TOKEN_SECRET": os.environ.get("TOKEN_SECRET") or secrets.token_urlsafe(32),
+            "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or f"whsec_{secrets.token_urlsafe(24)}",
+        }
+        if os.environ.get("STRIPE_API_BASE"):
+            env["STRIPE_API_BASE"] = os.environ["STRIPE_API_BASE"]
+            env["STRIPE_API_KEY"] = os.environ.get("STRIPE_API_KEY", "")
+        else:
+            from infra.local.stripe_standin import StripeStandIn
+
+            self.stripe = StripeStandIn().start()
+            env["STRIPE_API_BASE"] = self.stripe.url
+            env["STRIPE_API_KEY"] = "sk_test_local_standin"
+        self.stripe_url = env["STRIPE_API_BASE"]
+        env.update(self.env)
+        os.environ.update(env)
+        self.env = env
+
+        from chalicelib.config import QUEUES, config
+
+        self._create_queues(QUEUES)
+        os.environ["REFUND_QUEUE_URL"] = self.queue_url(config().queue_name("refunds"))
+        os.environ["DEADLINE_QUEUE_URL"] = self.queue_url(config().queue_name("deadline-updates"))
+        config.cache_clear()
+
+        from chalicelib.storage.models import create_tables
+
+        create_tables()
+        import app as app_module  # after the environment is set: models read table names on import
+
+        self.app_module = app_module
+        if self.background:
+            self._serve_http()
+            self._spawn(self._pump_queues, "queue-pump")
+            self._spawn(self._run_schedules, "schedules")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self.stripe is not None:
+            self.stripe.stop()
+        if self._moto is not None:
+            self._moto.stop()
+
+    # --- AWS resources ---------------------------------------------------------------------
+
+    def _sqs(self) -> Any:
+        import boto3
+
+        return boto3.client("sqs")
+
+    def _create_queues(self, logical_names: tuple[str, ...]) -> None:
+        from chalicelib.config import config
+
+        sqs = self._sqs()
+        for logical in logical_names:
+            name = config().queue_name(logical)
+            dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            sqs.create_queue(QueueName=name, Attributes={
+                "VisibilityTimeout": str(self.visibility_timeout_seconds),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                             "maxReceiveCount": str(self.max_receive_count)}),
+            })
+
+    def queue_url(self, name: str) -> str:
+        return str(self._sqs().get_queue_url(QueueName=name)["QueueUrl"])
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def _serve_http(self) -> None:
+        from chalice.config import Config
+        from chalice.local import CustomLocalChalice, LocalChalice, LocalGateway
+
+        app = self.app_module.app  # type: ignore[union-attr]
+        if not isinstance(app, LocalChalice):  # one current_request per thread, as in `chalice local`
+            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+            app.__class__ = CustomLocalChalice
+        gateway = LocalGateway(app, Config.create(chalice_stage="dev", lambda_timeout=60, lambda_memory_size=512))
+        handler = type("Handler", (ApiGatewayFront,), {"gateway": gateway})
+        self._http = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._http.daemon_threads = True
+        self.port = self._http.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._spawn(self._http.serve_forever, "http")
+
+    # --- Queues and schedules, as Lambda would run them ------------------------------------
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def queue_handlers(self) -> list[tuple[str, Callable[..., Any]]]:
+        """(queue name, handler) for every `on_sqs_message` handler of the app."""
+        app = self.app_module.app  # type: ignore[union-attr]
+        return [(source.queue_arn.rsplit(":", 1)[-1], getattr(self.app_module, source.name))
+                for source in app.event_sources if type(source).__name__ == "SQSEventConfig"]
+
+    def scheduled_functions(self) -> list[Callable[..., Any]]:
+        app = self.app_module.app  # type: ignore[union-attr]
+        return [getattr(self.app_module, source.name)
+                for source in app.event_sources if type(source).__name__ == "ScheduledEventConfig"]
+
+    def deliver_all(self, max_rounds: int = 50) -> int:
+        """Deliver every message now in the queues to its handler, as the pump would; returns
+        how many batches were delivered. Messages a handler failed stay for their next delivery."""
+        sqs = self._sqs()
+        handlers = [(self.queue_url(name), name, handler) for name, handler in self.queue_handlers()]
+        batches = 0
+        for _ in range(max_rounds):
+            delivered = [deliver_batch(sqs, url, name, handler) for url, name, handler in handlers]
+            if not any(delivered):
+                break
+            batches += sum(delivered)
+        return batches
+
+    def _pump_queues(self) -> None:
+        sqs = self._sqs()
+        handlers = [(self.queue_url(name), name, handler) for name, handler in self.queue_handlers()]
+        while not self._stop.is_set():
+            busy = False
+            for url, name, handler in handlers:
+                try:
+                    busy |= deliver_batch(sqs, url, name, handler)
+                except Exception as error:  # keep pumping; the handler's own logs say what failed
+                    print(json.dumps({"level": "ERROR", "event": "local_pump_error", "queue": name,
+                                      "error": repr(error)}), flush=True)
+            if not busy:
+                self._stop.wait(0.2)
+
+    def _run_schedules(self) -> None:
+        while not self._stop.wait(self.schedule_seconds):
+            self.run_schedules_once()
+
+    def run_schedules_once(self) -> None:
+        for function in self.scheduled_functions():
+            try:
+                function(scheduled_event(), lambda_context(function.__name__ if hasattr(function, "__name__") else "schedule"))
+            except Exception as error:
+                print(json.dumps({"level": "ERROR", "event": "local_schedule_error", "error": repr(error)}), flush=True)
+
+
+def deliver_batch(sqs: Any, queue_url: str, queue_name: str, handler: Callable[..., Any], wait_seconds: int = 0) -> bool:
+    """Receive up to 10 messages, hand them to `handler` as Lambda would, and delete those it
+    did not report as failed. Returns whether anything was received."""
+    answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
+                                 AttributeNames=["All"], MessageAttributeNames=["All"])
+    messages = answer.get("Messages", [])
+    if not messages:
+        return False
+    arn = f"arn:aws:sqs:{LOCAL_REGION}:000000000000:{queue_name}"
+    event = {"Records": [sqs_record(message, arn) for message in messages]}
+    try:
+        result = handler(event, lambda_context(queue_name))
+    except Exception:
+        return True  # the whole batch failed: every message comes back after its visibility timeout
+    failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
+    done = [m for m in messages if m["MessageId"] not in failed]
+    if done:
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+    return True
+
+
+def sqs_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+        "attributes": message.get("Attributes", {}), "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": arn,
+        "awsRegion": LOCAL_REGION,
+    }
+
+
+def scheduled_event() -> dict[str, Any]:
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "000000000000", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": LOCAL_REGION, "resources": [], "detail": {}}
+
+
+def lambda_context(function_name: str) -> Any:
+    from chalice.local import LambdaContext
+
+    return LambdaContext(function_name=function_name, memory_size=512, max_runtime_ms=60_000)
+
+
+class ApiGatewayFront(BaseHTTPRequestHandler):
+    """Turns HTTP requests into API Gateway events for the app, and answers what API Gateway
+    answers itself (unknown routes) with the gateway responses infra/ configures in AWS. Paths
+    outside /v1 serve the reference portal from portal/."""
+
+    gateway: Any
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # access logs would drown the JSON lines
+        return
+
+    def _handle(self) -> None:
+        from chalice.local import LocalGatewayException
+
+        from chalicelib.api.errors import GATEWAY_RESPONSES, error_body
+
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else None
+        path = self.path
+        if not path.startswith("/v1/") and self.command in ("GET", "HEAD"):
+            return self._static(path)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            response = self.gateway.handle_request(method=self.command, path=path, headers=headers, body=body)
+        except LocalGatewayException:
+            status, code, message = GATEWAY_RESPONSES["MISSING_AUTHENTICATION_TOKEN"]
+            return self._send(status, {"Content-Type": "application/json"},
+                              json.dumps(error_body(code, message)).encode())
+        payload = response.get("body") or b""
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        self._send(response["statusCode"], response.get("headers") or {}, payload)
+
+    def _static(self, path: str) -> None:
+        relative = path.split("?", 1)[0].lstrip("/") or "index.html"
+        target = (PORTAL / relative).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if PORTAL.resolve() not in target.parents or not target.is_file():
+            return self._send(404, {"Content-Type": "text/plain"}, b"not found")
+        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        self._send(200, {"Content-Type": content_type, "Cache-Control": "no-store"}, target.read_bytes())
+
+    def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            if name.lower() not in ("content-length", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+
+def main() -> None:
+    stack = LocalStack(port=int(os.environ.get("PORT", "8000")),
+                       schedule_seconds=float(os.environ.get("LOCAL_SCHEDULE_SECONDS", "60"))).start()
+    print(f"rebook is running at {stack.url}", flush=True)
+    print(f"  platform admin key: {stack.admin_key}", flush=True)
+    print(f"  Stripe API base:    {stack.stripe_url}", flush=True)
+    if os.environ.get("SEED") == "1":
+        from infra.local.seed import seed_demo
+
+        for line in seed_demo(stack):
+            print(f"  {line}", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        print("stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()
