@@ -253,7 +253,7 @@ class StripeStandIn:
         drop = False
         try:
             api_key = _api_key(headers.get("authorization"))
-            raw = query if method == "GET" else body.decode("utf-8")
+            raw = query if method == "GET" else body.decode("utf-8", errors="replace")
             params = decode_params(parse_qsl(raw, keep_blank_values=True))
             record["params"] = params
             fault = self._take_fault(method, path)
@@ -268,6 +268,8 @@ class StripeStandIn:
                 response = self._execute(method, path, params, fault)
         except StandInError as exc:
             response = exc.response
+        except Exception:  # noqa: BLE001 - a stand-in bug should look like Stripe's 500, not kill the thread
+            response = status_error(500)
         response.headers.setdefault("Request-Id", _new_id("req"))
         if idempotency_key:
             response.headers["Idempotency-Key"] = idempotency_key
