@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 CONTROL_PREFIX = "/_standin/"
@@ -54,7 +54,7 @@ class _Stored:
 
 @dataclass
 class _Fault:
-    kind: str  # "status", "drop" or "decline"
+    kind: Literal["status", "drop", "decline"]
     path_prefix: str
     method: str | None
     status: int = 0
@@ -148,8 +148,6 @@ class StripeStandIn:
         self._sequence = itertools.count()
         self._clear()
 
-    # Lifecycle
-
     @property
     def url(self) -> str:
         if self._server is None:
@@ -178,8 +176,6 @@ class StripeStandIn:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    # Fault injection and records
 
     def fail_next(self, statuses: list[int], *, path_prefix: str = "/v1/", method: str | None = None) -> None:
         """The next requests matching answer these statuses, one each, before doing anything."""
@@ -224,8 +220,6 @@ class StripeStandIn:
         """Seed a payment intent without going through HTTP."""
         with self._lock:
             return copy.deepcopy(self._new_payment_intent(amount, currency, succeeded, metadata or {}))
-
-    # Dispatch
 
     def _clear(self) -> None:
         self._intents: dict[str, dict[str, Any]] = {}
@@ -337,7 +331,7 @@ class StripeStandIn:
                            f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs or "
                            f"we can help at https://support.stripe.com/.", storable=False)
 
-    # Resources (called with the lock held)
+    # The resource methods below expect the caller to hold the lock.
 
     @staticmethod
     def _find(kind: str, table: dict[str, dict[str, Any]], object_id: str, param: str, status: int) -> dict[str, Any]:
@@ -470,8 +464,6 @@ class StripeStandIn:
         else:
             page, has_more = newest_first[:limit], len(newest_first) > limit
         return {"object": "list", "data": copy.deepcopy(page), "has_more": has_more, "url": "/v1/refunds"}
-
-    # Control endpoints
 
     def handle_control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         action = path[len(CONTROL_PREFIX):].strip("/")
