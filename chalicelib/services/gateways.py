@@ -12,6 +12,10 @@ if TYPE_CHECKING:
 
 @lru_cache(maxsize=1)
 def stripe_gateway() -> StripeGateway:
+    import stripe
+
     from chalicelib.payments import StripeGateway
 
-    return StripeGateway(api_key=secret("STRIPE_API_KEY"), api_base=config().stripe_api_base)
+    # A bounded wait: a hung Stripe call must end well inside the worker's Lambda timeout.
+    return StripeGateway(api_key=secret("STRIPE_API_KEY"), api_base=config().stripe_api_base,
+                         http_client=stripe.RequestsClient(timeout=20))

@@ -13,6 +13,14 @@ from pynamodb.transactions import TransactWrite
 MAX_ITEMS = 100  # DynamoDB's limit for one TransactWriteItems
 
 
+def connection() -> Connection:
+    """The connection (and botocore client) the bookings table already has, reused so a
+    transaction does not build a new client."""
+    from chalicelib.storage.models import BookingItem
+
+    return BookingItem._get_connection().connection
+
+
 class AtomicWriteFailed(Exception):
     """The write changed nothing. `failed` lists the labels whose condition did not hold;
     empty when DynamoDB refused for another reason (a conflicting concurrent transaction)."""
@@ -47,7 +55,7 @@ class AtomicWrite:
             raise ValueError(f"an atomic write holds at most {MAX_ITEMS} items, not {len(self)}")
         labels = [label for label, _, _ in self._checks + self._puts + self._updates]
         try:
-            with TransactWrite(connection=Connection()) as transaction:
+            with TransactWrite(connection=connection()) as transaction:
                 for _, args, kwargs in self._checks:
                     transaction.condition_check(*args, **kwargs)
                 for _, args, kwargs in self._puts:
