@@ -15,7 +15,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib.config import config
@@ -107,6 +107,11 @@ class SlotRecord(Model):
     by_product_start = SlotsByProductStart()
 
 
+# PynamoDB filters polymorphic queries on the discriminator, so even a keys-only index must
+# carry `kind`, or every query on it would come back empty.
+_KEYS_AND_KIND = IncludeProjection(["kind"])
+
+
 class PurchasesByGuest(GlobalSecondaryIndex["BookingItem"]):
     """Sparse: only transaction items carry `guest_id`."""
 
@@ -135,10 +140,20 @@ class PendingRefunds(GlobalSecondaryIndex["BookingItem"]):
 
     class Meta:
         index_name = "pending-refunds"
-        projection = KeysOnlyProjection()
+        projection = _KEYS_AND_KIND
 
     pending_shard = NumberAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class RefundsById(GlobalSecondaryIndex["BookingItem"]):
+    """Sparse: finds a refund's transaction from the refund id an admin gives."""
+
+    class Meta:
+        index_name = "refund-id"
+        projection = _KEYS_AND_KIND
+
+    refund_id = UnicodeAttribute(hash_key=True)
 
 
 class OpenRefundWindows(GlobalSecondaryIndex["BookingItem"]):
@@ -147,7 +162,7 @@ class OpenRefundWindows(GlobalSecondaryIndex["BookingItem"]):
 
     class Meta:
         index_name = "open-refund-windows"
-        projection = KeysOnlyProjection()
+        projection = _KEYS_AND_KIND
 
     window_shard = NumberAttribute(hash_key=True)
     refund_deadline = UTCDateTimeAttribute(range_key=True)
@@ -159,7 +174,7 @@ class SessionsByVenueStart(GlobalSecondaryIndex["BookingItem"]):
 
     class Meta:
         index_name = "venue-sessions"
-        projection = KeysOnlyProjection()
+        projection = _KEYS_AND_KIND
 
     session_venue_id = UnicodeAttribute(hash_key=True)
     start = UTCDateTimeAttribute(range_key=True)
@@ -178,6 +193,7 @@ class BookingItem(Model):
     by_guest = PurchasesByGuest()
     refunds_by_venue_status = RefundsByVenueStatus()
     pending_refunds = PendingRefunds()
+    refunds_by_id = RefundsById()
     open_refund_windows = OpenRefundWindows()
     sessions_by_venue_start = SessionsByVenueStart()
 
