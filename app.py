@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import Chalice, Rate, Response
 
 from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
@@ -128,3 +128,30 @@ def available_slots(venue_id: str) -> dict[str, Any]:
     query = _query({"product_id": v.identifier, "date": v.calendar_date})
     found = slots.slots_on(venue, query["product_id"], query["date"], not_before=utc_now())
     return {"slots": [shape.slot(s) for s in found]}
+
+
+# --- Queues and schedules (signatures for infra/; the lead wires the bodies) ----------------
+
+@app.on_sqs_message(queue_arn=config().queue_arn("refunds"), batch_size=10)
+def handle_refunds(event: Any) -> Any:
+    return None
+
+
+@app.on_sqs_message(queue_arn=config().queue_arn("refunds-dlq"), batch_size=10)
+def handle_refund_dead_letters(event: Any) -> Any:
+    return None
+
+
+@app.on_sqs_message(queue_arn=config().queue_arn("deadline-updates"), batch_size=10)
+def handle_deadline_updates(event: Any) -> Any:
+    return None
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def close_refund_windows(event: Any) -> None:
+    return None
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def reconcile_refunds(event: Any) -> None:
+    return None
