@@ -69,10 +69,6 @@ VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's advice for Lambda event sources: 6x the f
 API_5XX_RATE = 0.05
 
 
-def queue_names(work_queues: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(name for queue in work_queues for name in (queue, f"{queue}-dlq"))
-
-
 def logical_id(function_name: str) -> str:
     """The SAM logical id Chalice gives a function: handle_refunds -> HandleRefunds."""
     if function_name == API_FUNCTION:
