@@ -163,3 +163,20 @@ def my_receipt(transaction_id: str) -> dict[str, Any]:
     now = utc_now()
     found = purchases.guest_receipt(access.authenticate_guest(_auth(), now), _id(transaction_id))
     return shape.receipt(found.venue, found.transaction, found.sessions, found.refunds, now)
+
+
+# --- Background: refund windows -------------------------------------------------------------
+
+from chalice import Rate  # noqa: E402
+from chalicelib.services import refund_windows  # noqa: E402
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def close_refund_windows(event: Any) -> None:
+    refund_windows.close_due_windows(utc_now())
+
+
+@app.on_sqs_message(queue_arn=config().queue_arn("deadline-updates"), batch_size=10)
+def handle_deadline_updates(event: Any) -> dict[str, Any]:
+    messages = [(record.to_dict()["messageId"], record.body) for record in event]
+    return refund_windows.reproject_from_messages(messages, utc_now())
