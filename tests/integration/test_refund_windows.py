@@ -70,6 +70,18 @@ def test_a_sweep_closes_exactly_the_windows_whose_deadline_has_passed(world: Wor
     assert [_window(s) for s in _sessions(tx)][0] == ("closed", soon - timedelta(hours=24), False)
 
 
+def test_a_window_is_still_open_at_its_deadline_and_closes_just_after(world: World) -> None:
+    t0 = now()
+    venue = world.venue(refund_on_cancel=True, cutoff_hours=24)
+    tx = _buy(world, venue, t0 + timedelta(hours=26))
+    deadline = t0 + timedelta(hours=2)
+
+    close_due_windows(deadline)  # cancelling exactly at the deadline still refunds
+    assert _window(_sessions(tx)[0]) == ("open", deadline, True)
+    close_due_windows(deadline + timedelta(microseconds=1))
+    assert _window(_sessions(tx)[0]) == ("closed", deadline, False)
+
+
 def test_the_sweep_leaves_a_cancelled_session_alone(world: World) -> None:
     t0 = now()
     venue = world.venue(allow_guest_modify=True, refund_on_cancel=True, cutoff_hours=24)
