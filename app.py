@@ -16,7 +16,17 @@ from chalicelib.api.errors import contract_errors
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.rules import MAX_CUTOFF_HOURS, VenueSettings
-from chalicelib.services import access, batches, cancellations, guests, purchases, refunds, slots, venues
+from chalicelib.services import (
+    access,
+    batches,
+    cancellations,
+    guests,
+    purchases,
+    refund_windows,
+    refunds,
+    slots,
+    venues,
+)
 from chalicelib.times import format_utc, utc_now
 
 app = Chalice(app_name="rebook", configure_logs=False)
@@ -241,3 +251,16 @@ def handle_refund_dead_letters(event: SQSEvent) -> dict[str, Any]:
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def reconcile_refunds(event: Any) -> None:
     refunds.resend_stale(utc_now())
+
+
+# --- Background: refund windows -------------------------------------------------------------
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def close_refund_windows(event: Any) -> None:
+    refund_windows.close_due_windows(utc_now())
+
+
+@app.on_sqs_message(queue_arn=config().queue_arn("deadline-updates"), batch_size=10)
+def handle_deadline_updates(event: SQSEvent) -> dict[str, Any]:
+    messages = [(record.to_dict()["messageId"], record.body) for record in event]
+    return refund_windows.reproject_from_messages(messages, utc_now())

@@ -158,11 +158,13 @@ class RefundsById(GlobalSecondaryIndex["BookingItem"]):
 
 class OpenRefundWindows(GlobalSecondaryIndex["BookingItem"]):
     """Sparse: a session carries `window_shard` only while it is booked and its refund window is
-    open, so the window closer reads only what is about to cross its deadline."""
+    open, so the window closer reads only what is about to cross its deadline. It projects what
+    the closer needs to re-check the venue's current rule without reading the sessions; `kind`
+    because PynamoDB filters every query of a polymorphic model on it."""
 
     class Meta:
         index_name = "open-refund-windows"
-        projection = _KEYS_AND_KIND
+        projection = IncludeProjection(["kind", "venue_id", "start"])
 
     window_shard = NumberAttribute(hash_key=True)
     refund_deadline = UTCDateTimeAttribute(range_key=True)
@@ -170,11 +172,12 @@ class OpenRefundWindows(GlobalSecondaryIndex["BookingItem"]):
 
 class SessionsByVenueStart(GlobalSecondaryIndex["BookingItem"]):
     """Sparse: only sessions carry `session_venue_id`; lets a settings change re-project the
-    deadlines of a venue's future sessions without a scan."""
+    deadlines of a venue's future sessions without a scan. It projects the stored window, so the
+    job writes only the sessions whose projection actually changes."""
 
     class Meta:
         index_name = "venue-sessions"
-        projection = _KEYS_AND_KIND
+        projection = IncludeProjection(["kind", "status", "refund_deadline", "refund_window", "window_shard"])
 
     session_venue_id = UnicodeAttribute(hash_key=True)
     start = UTCDateTimeAttribute(range_key=True)
