@@ -54,10 +54,11 @@ class _Stored:
 
 @dataclass
 class _Fault:
-    kind: Literal["status", "drop", "decline"]
+    kind: Literal["status", "drop", "decline", "delay"]
     path_prefix: str
     method: str | None
     status: int = 0
+    seconds: float = 0.0
     code: str | None = None
     message: str | None = None
 
@@ -197,6 +198,13 @@ class StripeStandIn:
                 self._faults.append(_Fault("decline", path_prefix, method, status=http_status, code=code,
                                            message=message or f"The request was declined ({code})."))
 
+    def delay_next(self, seconds: float, *, path_prefix: str = "/v1/refunds", method: str | None = "POST",
+                   times: int = 1) -> None:
+        """The next requests matching take `seconds` longer, as if Stripe were slow; they are in
+        progress meanwhile, so a request with the same idempotency key is answered 409."""
+        with self._lock:
+            self._faults.extend(_Fault("delay", path_prefix, method, seconds=float(seconds)) for _ in range(times))
+
     def reset(self) -> None:
         """Forget everything: objects, idempotent results, faults and records."""
         with self._lock:
@@ -312,6 +320,8 @@ class StripeStandIn:
                 self._in_flight.discard(scope)
 
     def _execute(self, method: str, path: str, params: dict[str, Any], fault: _Fault | None) -> _Response:
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.seconds)  # outside the lock: other requests go on meanwhile
         if fault is not None and fault.kind == "decline":
             type_ = "card_error" if fault.status == 402 else "invalid_request_error"
             return _error_response(fault.status, type_, fault.message or fault.code or "declined", fault.code)
@@ -488,6 +498,9 @@ class StripeStandIn:
                                   http_status=int(args.get("http_status", 400)),
                                   path_prefix=args.get("path_prefix", "/v1/refunds"),
                                   method=args.get("method", "POST"), times=int(args.get("times", 1)))
+            elif action == "delay":
+                self.delay_next(float(args["seconds"]), path_prefix=args.get("path_prefix", "/v1/refunds"),
+                                method=args.get("method", "POST"), times=int(args.get("times", 1)))
             elif action == "reset":
                 self.reset()
             elif action == "reset_faults":
