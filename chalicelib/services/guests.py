@@ -39,36 +39,51 @@ def login(venue_id: str, email: str, password: str, now: datetime) -> Login:
     """A token for the guest; an unknown venue, unknown email and wrong password all get the
     same answer in about the same time, and repeated failures for one email are throttled."""
     attempts_key = f"{venue_id}#{email}"
-    try:
-        attempts = LoginAttempts.get(attempts_key)
-        now_epoch = now.timestamp()
-        if attempts.failures >= config().login_max_failures and attempts.expires_at.timestamp() > now_epoch:
-            raise TooManyAttempts("too many failed logins for this email; try again later",
-                                  max(1, int(attempts.expires_at.timestamp() - now_epoch)))
-    except LoginAttempts.DoesNotExist:
-        pass
+    # Count the attempt before checking the password: requests sent in parallel each see the
+    # count including the others, so they cannot all slip under the limit together.
+    _count_attempt(attempts_key, now)
     try:
         guest: GuestRecord | None = GuestRecord.get(venue_id, email)
     except GuestRecord.DoesNotExist:
         guest = None
     if not auth.verify_password(guest.password_hash if guest else None, password) or guest is None:
-        _count_failure(attempts_key, now)
         log_event("login_failed", venue_id=venue_id)
         raise InvalidCredentials("the email or password is not right")
+    _forget_attempt(attempts_key, now)  # a success is not a failure
     token, expires_at = guest_token(venue_id, guest.guest_id, now)
     log_event("login_succeeded", venue_id=venue_id, guest_id=guest.guest_id)
     return Login(token=token, expires_at=expires_at, guest=guest)
 
 
-def _count_failure(key: str, now: datetime) -> None:
-    # One atomic ADD per failure; the lockout window starts with the first failure and the
-    # record expires with it (DynamoDB TTL), so counts are shared by every Lambda instance.
+def _count_attempt(key: str, now: datetime) -> None:
+    """One atomic ADD per attempt; past the limit, 429 before any password is hashed. The
+    lockout window starts with the first attempt and the record expires with it (DynamoDB TTL),
+    so counts are shared by every Lambda instance."""
+    attempts = LoginAttempts(key)
     try:
-        LoginAttempts(key).update(actions=[LoginAttempts.failures.add(1)],
-                                  condition=LoginAttempts.expires_at > now)
+        attempts.update(actions=[LoginAttempts.failures.add(1)], condition=LoginAttempts.expires_at > now)
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
-        # No window open (or only an expired one TTL has not removed yet): start a new one.
-        LoginAttempts(key, failures=1,
-                      expires_at=now + timedelta(seconds=config().login_lockout_seconds)).save()
+        # No window open (or only an expired one TTL has not removed yet): start a new one,
+        # unless a parallel attempt just did, in which case count this one in it.
+        attempts = LoginAttempts(key, failures=1, expires_at=now + timedelta(seconds=config().login_lockout_seconds))
+        try:
+            attempts.save(condition=LoginAttempts.key.does_not_exist() | (LoginAttempts.expires_at <= now))
+        except PutError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            attempts = LoginAttempts(key)
+            attempts.update(actions=[LoginAttempts.failures.add(1)])
+    if attempts.failures > config().login_max_failures:
+        retry_after = max(1, int(attempts.expires_at.timestamp() - now.timestamp()))
+        raise TooManyAttempts("too many failed logins for this email; try again later", retry_after)
+
+
+def _forget_attempt(key: str, now: datetime) -> None:
+    try:
+        LoginAttempts(key).update(actions=[LoginAttempts.failures.add(-1)],
+                                  condition=(LoginAttempts.expires_at > now) & (LoginAttempts.failures > 0))
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
