@@ -137,7 +137,8 @@ def identifier(value: Any) -> str:
 
 
 def email(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.match(value.strip()):
+    if (not isinstance(value, str) or len(value) > 254 or not _EMAIL.match(value.strip())
+            or not value.strip().isprintable()):
         raise ValueError("must be an email address")
     return value.strip().lower()
 
