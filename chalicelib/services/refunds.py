@@ -214,13 +214,25 @@ def apply_stripe_event(event: dict[str, Any], now: datetime) -> str:
     refund = load(transaction_id, refund_id)
     if refund is None:
         return "ignored"
+    for _ in range(3):
+        outcome = _apply_stripe_status(refund, data, now)
+        if outcome is not None:
+            return outcome
+        # Our write lost a race (the worker settled it meanwhile): decide again on what is there now.
+        refund = load(transaction_id, refund_id)
+        if refund is None:
+            return "ignored"
+    raise ServiceUnavailable("the refund kept changing; Stripe will send the event again")
+
+
+def _apply_stripe_status(refund: RefundRecord, data: dict[str, Any], now: datetime) -> str | None:
+    """What Stripe's refund object says, applied to our record; None if the record changed under us."""
     status = data.get("status")
     if status == "failed" and refund.status in ("pending", "refunded"):
-        settle_failed(refund, str(data.get("failure_reason") or "refund_failed"),
-                      "Stripe reported that the refund failed", now, from_status=refund.status,
-                      stripe_refund_id=data.get("id"))
-        return "failed"
+        written = settle_failed(refund, str(data.get("failure_reason") or "refund_failed"),
+                                "Stripe reported that the refund failed", now, from_status=refund.status,
+                                stripe_refund_id=data.get("id"))
+        return "failed" if written else None
     if status in ("succeeded", "pending") and refund.status == "pending":
-        settle_refunded(refund, str(data.get("id")), now)
-        return "refunded"
+        return "refunded" if settle_refunded(refund, str(data.get("id")), now) else None
     return "unchanged"
