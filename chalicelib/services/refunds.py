@@ -75,11 +75,29 @@ def pay(message: RefundMessage, now: datetime) -> str:
         settle_failed(refund, error.code or "stripe_error", error.message, now, from_status="pending")
         return "failed"
     if paid.status == "failed":
-        settle_failed(refund, paid.failure_reason or "refund_failed", "Stripe reported the refund failed", now,
-                      from_status="pending", stripe_refund_id=paid.id)
+        if not settle_failed(refund, paid.failure_reason or "refund_failed", "Stripe reported the refund failed",
+                             now, from_status="pending", stripe_refund_id=paid.id):
+            _check_lost_write(refund)
         return "failed"
-    settle_refunded(refund, paid.id, now)
+    if not settle_refunded(refund, paid.id, now):
+        _check_lost_write(refund)
     return "refunded"
+
+
+class SettlementNotWritten(Exception):
+    """Stripe answered but our write of it did not happen and the refund is still pending:
+    the message must come back (Stripe replays the same answer under the same key)."""
+
+
+def _check_lost_write(refund: RefundRecord) -> RefundRecord | None:
+    """The refund as it is now, after our conditional write did not happen; raises if it is
+    still pending (the write lost to a concurrent transaction, not to another settlement)."""
+    current = load(refund.transaction_id, refund.refund_id)
+    if current is None or int(current.key_generation) != int(refund.key_generation):
+        return None
+    if current.status == "pending":
+        raise SettlementNotWritten(f"refund {refund.refund_id}: the settlement was not written; retry")
+    return current
 
 
 def settle_refunded(refund: RefundRecord, stripe_refund_id: str, now: datetime) -> bool:
