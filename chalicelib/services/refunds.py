@@ -25,6 +25,7 @@ from chalicelib.storage.shards import shard_of
 
 REFUND_SHARDS = 4
 PAID_AT_STRIPE = ("succeeded", "pending", "requires_action")
+GAVE_UP = "retries_exhausted"  # our own verdict, not Stripe's
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def pay(message: RefundMessage, now: datetime) -> str:
             _check_lost_write(refund)
         return "failed"
     if not settle_refunded(refund, paid.id, now):
-        _check_lost_write(refund)
+        _record_late_success(refund, paid.id, now)
     return "refunded"
 
 
@@ -98,6 +99,13 @@ def _check_lost_write(refund: RefundRecord) -> RefundRecord | None:
     if current.status == "pending":
         raise SettlementNotWritten(f"refund {refund.refund_id}: the settlement was not written; retry")
     return current
+
+
+def _record_late_success(refund: RefundRecord, stripe_refund_id: str, now: datetime) -> None:
+    current = _check_lost_write(refund)
+    # The dead-letter handler gave up while this attempt was at Stripe: Stripe's answer is the truth.
+    if current is not None and current.status == "failed" and current.failure_code == GAVE_UP:
+        _transition(current, "failed", "refunded", now, stripe_refund_id=stripe_refund_id)
 
 
 def settle_refunded(refund: RefundRecord, stripe_refund_id: str, now: datetime) -> bool:
@@ -160,7 +168,7 @@ def give_up(message: RefundMessage, now: datetime) -> None:
     venue's admin to retry, unless it was settled meanwhile."""
     refund = load(message.transaction_id, message.refund_id)
     if refund is not None and refund.status == "pending":
-        settle_failed(refund, "retries_exhausted", "Stripe could not be reached after several attempts", now,
+        settle_failed(refund, GAVE_UP, "Stripe could not be reached after several attempts", now,
                       from_status="pending")
 
 
