@@ -251,7 +251,8 @@ def handle_refunds(event: SQSEvent) -> dict[str, Any]:
 @app.on_sqs_message(queue_arn=config().queue_arn("refunds-dlq"), batch_size=10)
 def handle_refund_dead_letters(event: SQSEvent) -> dict[str, Any]:
     return batches.each_message(event.to_dict(), event.context,
-                                lambda record: refunds.give_up(refunds.RefundMessage.parse(record.body), utc_now()))
+                                lambda record: refunds.give_up(refunds.RefundMessage.parse(record.body), utc_now(),
+                                                               refunds.sent_time(record.raw_event["attributes"])))
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))

@@ -163,13 +163,28 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
     return True
 
 
-def give_up(message: RefundMessage, now: datetime) -> None:
+def give_up(message: RefundMessage, now: datetime, sent_at: datetime | None = None) -> None:
     """A message the queue could not deliver successfully: the refund shows `failed` for the
-    venue's admin to retry, unless it was settled meanwhile."""
+    venue's admin to retry, unless it was settled meanwhile, or put back to pending (an admin's
+    retry) after this message was sent: a leftover of an earlier attempt must not fail the retry."""
     refund = load(message.transaction_id, message.refund_id)
-    if refund is not None and refund.status == "pending":
-        settle_failed(refund, GAVE_UP, "Stripe could not be reached after several attempts", now,
-                      from_status="pending")
+    if refund is None or refund.status != "pending":
+        return
+    if sent_at is not None and int(refund.key_generation) > 1 and sent_at < refund.updated_at:
+        log_event("refund_dead_letter_stale", refund_id=refund.refund_id, transaction_id=refund.transaction_id,
+                  venue_id=refund.venue_id, key_generation=int(refund.key_generation))
+        return
+    settle_failed(refund, GAVE_UP, "Stripe could not be reached after several attempts", now, from_status="pending")
+
+
+def sent_time(attributes: dict[str, Any]) -> datetime | None:
+    """When SQS first received a message, from its record's attributes (kept through the DLQ)."""
+    from datetime import timezone
+
+    try:
+        return datetime.fromtimestamp(int(attributes["SentTimestamp"]) / 1000, timezone.utc)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def resend_stale(now: datetime) -> int:
