@@ -15,7 +15,7 @@ from chalicelib.api.errors import contract_errors
 from chalicelib.config import config
 from chalicelib.errors import NotFound
 from chalicelib.rules import MAX_CUTOFF_HOURS, VenueSettings
-from chalicelib.services import access, guests, slots, venues
+from chalicelib.services import access, guests, purchases, slots, venues
 from chalicelib.times import format_utc, utc_now
 
 app = Chalice(app_name="rebook", configure_logs=False)
@@ -112,6 +112,24 @@ def create_guest(venue_id: str) -> Response:
     return _created(shape.guest(guests.create_guest(venue, now=utc_now(), **body)))
 
 
+@app.route("/v1/admin/venues/{venue_id}/transactions", methods=["POST"])
+def record_purchase(venue_id: str) -> Response:
+    admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    body = _body({
+        "guest_id": v.identifier, "payment_intent_id": v.identifier, "currency": v.currency,
+        "sessions": v.list_of(v.obj({"slot_id": v.identifier, "participant_name": v.text(100),
+                                     "amount": v.integer(0, 100_000_000)}), 1, purchases.MAX_SESSIONS)})
+    orders = [purchases.SessionOrder(**order) for order in body.pop("sessions")]
+    made = purchases.record_purchase(admin, venue, orders=orders, now=utc_now(), **body)
+    return _created(shape.receipt(made.venue, made.transaction, made.sessions, made.refunds, utc_now()))
+
+
+@app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/history", methods=["GET"])
+def transaction_history(venue_id: str, transaction_id: str) -> dict[str, Any]:
+    _, venue = access.admin_venue(_auth(), _id(venue_id))
+    return {"events": [shape.history_event(e) for e in purchases.history(venue.venue_id, _id(transaction_id))]}
+
+
 # --- Guests: login and availability ---------------------------------------------------------
 
 @app.route("/v1/venues/{venue_id}/login", methods=["POST"])
@@ -128,3 +146,20 @@ def available_slots(venue_id: str) -> dict[str, Any]:
     query = _query({"product_id": v.identifier, "date": v.calendar_date})
     found = slots.slots_on(venue, query["product_id"], query["date"], not_before=utc_now())
     return {"slots": [shape.slot(s) for s in found]}
+
+
+# --- Guests: purchases and receipts ---------------------------------------------------------
+
+@app.route("/v1/me/transactions", methods=["GET"])
+def my_transactions() -> dict[str, Any]:
+    claims = access.authenticate_guest(_auth(), utc_now())
+    query = _query({"limit": v.optional(v.integer_text(1, 100)), "cursor": v.optional(v.text(2048))})
+    found, cursor = purchases.list_transactions(claims, query.get("limit", 20), query.get("cursor"))
+    return {"transactions": [shape.transaction_summary(t) for t in found], "next_cursor": cursor}
+
+
+@app.route("/v1/me/transactions/{transaction_id}", methods=["GET"])
+def my_receipt(transaction_id: str) -> dict[str, Any]:
+    now = utc_now()
+    found = purchases.guest_receipt(access.authenticate_guest(_auth(), now), _id(transaction_id))
+    return shape.receipt(found.venue, found.transaction, found.sessions, found.refunds, now)

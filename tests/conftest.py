@@ -58,7 +58,7 @@ class Api:
         all_headers.update(headers or {})
         payload = raw if raw is not None else (None if body is None else _json(body))
         answer = getattr(self._client.http, method.lower())(path, headers=all_headers, body=payload)
-        return Response(answer.status_code, dict(answer.headers), answer.body)
+        return Response(answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.body)
 
     def get(self, path: str, **kwargs: Any) -> Response:
         return self.call("GET", path, **kwargs)

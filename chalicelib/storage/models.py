@@ -245,7 +245,8 @@ class HistoryEvent(Model):
 
 
 class IdempotencyRecord(Model):
-    """The first answer to a request sent with an `Idempotency-Key`, kept for a day."""
+    """The first answer to a request sent with an `Idempotency-Key`, kept for a day; also the
+    guard that records each Stripe payment intent at most once (kept forever)."""
 
     Meta = _meta("idempotency")
     key = UnicodeAttribute(hash_key=True)
@@ -253,7 +254,7 @@ class IdempotencyRecord(Model):
     state = UnicodeAttribute()  # in_progress | completed
     status_code = NumberAttribute(null=True)
     response = JSONAttribute(null=True)
-    expires_at = TTLAttribute()
+    expires_at = TTLAttribute(null=True)
 
 
 class LoginAttempts(Model):

@@ -54,8 +54,11 @@ class LocalStack:
     _http: ThreadingHTTPServer | None = None
 
     def start(self) -> LocalStack:
+        import logging
+
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log would drown ours
         moto_port = free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         self._moto.start()

@@ -1,0 +1,204 @@
+"""Purchases made in the store: recorded with their seats all at once, and read back by guests
+as transaction lists and receipts."""
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chalicelib.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PaymentNotAccepted,
+    ServiceUnavailable,
+    SlotFull,
+)
+from chalicelib.auth import GuestClaims
+from chalicelib.ids import new_id
+from chalicelib.observability import log_event
+from chalicelib.rules import has_started
+from chalicelib.services.access import Admin
+from chalicelib.services.gateways import stripe_gateway
+from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
+from chalicelib.storage.models import (
+    BookingItem,
+    GuestRecord,
+    HistoryEvent,
+    IdempotencyRecord,
+    RefundRecord,
+    SessionRecord,
+    SlotRecord,
+    TransactionRecord,
+    VenueRecord,
+)
+from chalicelib.storage.windows import projected_window
+
+MAX_SESSIONS = 30
+
+
+@dataclass(frozen=True)
+class SessionOrder:
+    slot_id: str
+    participant_name: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Receipt:
+    venue: VenueRecord
+    transaction: TransactionRecord
+    sessions: list[SessionRecord]
+    refunds: list[RefundRecord]
+
+
+def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_intent_id: str, currency: str,
+                    orders: list[SessionOrder], now: datetime) -> Receipt:
+    """Take every seat and record the purchase in one atomic write, or change nothing."""
+    if currency != venue.currency:
+        raise InvalidRequest("the currency is not the venue's", {"fields": {"currency": f"must be {venue.currency}"}})
+    guest = _guest_of_venue(venue.venue_id, guest_id)
+    slots = _open_slots(venue, {order.slot_id for order in orders}, now)
+    total = sum(order.amount for order in orders)
+    _check_payment(payment_intent_id, currency, total)
+
+    transaction_id = new_id()
+    settings = venue.settings()
+    transaction = TransactionRecord(
+        transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest.guest_id,
+        purchased_at=now, currency=currency, total=total, payment_intent_id=payment_intent_id,
+        session_count=len(orders))
+    sessions = []
+    for order in orders:
+        slot = slots[order.slot_id]
+        session_id = new_id()
+        sessions.append(SessionRecord(
+            transaction_id=transaction_id, item=f"session#{session_id}", venue_id=venue.venue_id,
+            session_id=session_id, slot_id=slot.slot_id, product_id=slot.product_id,
+            product_name=slot.product_name, start=slot.start, end=slot.end,
+            participant_name=order.participant_name, amount=order.amount, status="booked", refund_status="none",
+            session_venue_id=venue.venue_id, **projected_window(settings, session_id, slot.start, now)))
+
+    write = AtomicWrite()
+    write.put("payment", IdempotencyRecord(key=f"payment_intent#{payment_intent_id}", request_hash=transaction_id,
+                                           state="completed", response={"transaction_id": transaction_id}),
+              condition=IdempotencyRecord.key.does_not_exist())
+    write.put("transaction", transaction, condition=TransactionRecord.item.does_not_exist())
+    for session in sessions:
+        write.put(f"session:{session.session_id}", session)
+    for slot_id, seats in Counter(order.slot_id for order in orders).items():
+        write.update(f"slot:{slot_id}", SlotRecord(venue.venue_id, slot_id),
+                     actions=[SlotRecord.remaining.add(-seats), SlotRecord.booked.add(seats)],
+                     condition=SlotRecord.remaining >= seats)
+    write.put("history", HistoryEvent(
+        transaction_id=transaction_id, event_id=new_id(), venue_id=venue.venue_id, at=now, actor=admin.actor,
+        action="purchased", after={"session_ids": [s.session_id for s in sessions], "total": total}))
+    try:
+        write.commit()
+    except AtomicWriteFailed as failure:
+        if "payment" in failure.failed:
+            raise Conflict("this payment is already recorded as a purchase",
+                           {"payment_intent_id": payment_intent_id}) from None
+        full = sorted(label.split(":", 1)[1] for label in failure.failed if label.startswith("slot:"))
+        raise SlotFull("a slot has no seat left for this purchase", {"slot_ids": full}) from None
+    log_event("purchase_recorded", venue_id=venue.venue_id, transaction_id=transaction_id,
+              guest_id=guest.guest_id, payment_intent_id=payment_intent_id, total=total, sessions=len(sessions))
+    return Receipt(venue=venue, transaction=transaction, sessions=sessions, refunds=[])
+
+
+def _guest_of_venue(venue_id: str, guest_id: str) -> GuestRecord:
+    for guest in GuestRecord.by_id.query(guest_id, limit=1):
+        if guest.venue_id == venue_id:
+            return guest
+    raise NotFound("no such guest at this venue", {"guest_id": guest_id})
+
+
+def _open_slots(venue: VenueRecord, slot_ids: set[str], now: datetime) -> dict[str, SlotRecord]:
+    found = {slot.slot_id: slot for slot in SlotRecord.batch_get([(venue.venue_id, slot_id) for slot_id in slot_ids])}
+    missing = sorted(slot_ids - found.keys())
+    if missing:
+        raise NotFound("no such slot at this venue", {"slot_ids": missing})
+    started = sorted(slot_id for slot_id, slot in found.items() if has_started(slot.start, now))
+    if started:
+        raise InvalidRequest("a slot has already started", {"slot_ids": started})
+    return found
+
+
+def _check_payment(payment_intent_id: str, currency: str, total: int) -> None:
+    from chalicelib.payments import PaymentError
+
+    try:
+        intent = stripe_gateway().get_payment_intent(payment_intent_id)
+    except PaymentError as error:
+        raise ServiceUnavailable("the payment could not be checked with Stripe; try again") from error
+    if intent is None:
+        raise PaymentNotAccepted("Stripe knows no such payment intent", {"payment_intent_id": payment_intent_id})
+    if intent.status != "succeeded":
+        raise PaymentNotAccepted("the payment has not succeeded", {"payment_status": intent.status})
+    if intent.currency != currency:
+        raise PaymentNotAccepted("the payment is in another currency", {"payment_currency": intent.currency})
+    if intent.amount_received < total:
+        raise PaymentNotAccepted("the payment does not cover the sessions",
+                                 {"amount_received": intent.amount_received, "total": total})
+
+
+def receipt(venue_id: str, transaction_id: str, guest_id: str | None = None) -> Receipt:
+    """The whole transaction in one Query. Another guest's or venue's transaction is not found,
+    exactly like one that does not exist."""
+    items = list(BookingItem.query(transaction_id))
+    transaction = next((i for i in items if isinstance(i, TransactionRecord)), None)
+    if transaction is None or transaction.venue_id != venue_id or (guest_id and transaction.guest_id != guest_id):
+        raise NotFound("no such transaction")
+    venue = VenueRecord.get(venue_id)
+    return Receipt(
+        venue=venue, transaction=transaction,
+        sessions=[i for i in items if isinstance(i, SessionRecord)],
+        refunds=[i for i in items if isinstance(i, RefundRecord)],
+    )
+
+
+def guest_receipt(claims: GuestClaims, transaction_id: str) -> Receipt:
+    return receipt(claims.venue_id, transaction_id, guest_id=claims.guest_id)
+
+
+def list_transactions(claims: GuestClaims, limit: int, cursor: str | None) -> tuple[list[TransactionRecord], str | None]:
+    """The guest's purchases, newest first, a page at a time."""
+    start_key = _decode_cursor(cursor, claims.guest_id) if cursor else None
+    page = TransactionRecord.by_guest.query(claims.guest_id, scan_index_forward=False, limit=limit,
+                                            last_evaluated_key=start_key)
+    found = [t for t in page if isinstance(t, TransactionRecord) and t.venue_id == claims.venue_id]
+    return found, _encode_cursor(page.last_evaluated_key)
+
+
+_CURSOR_KEYS = {"transaction_id", "item", "guest_id", "purchased_at"}
+
+
+def _encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, guest_id: str) -> dict[str, Any]:
+    bad = InvalidRequest("the cursor is not valid", {"fields": {"cursor": "use next_cursor as given"}})
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError):
+        raise bad from None
+    if not isinstance(key, dict) or set(key) != _CURSOR_KEYS:
+        raise bad
+    if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
+        raise bad
+    if key["guest_id"]["S"] != guest_id:
+        raise bad
+    return key
+
+
+def history(venue_id: str, transaction_id: str) -> list[HistoryEvent]:
+    events = list(HistoryEvent.query(transaction_id))
+    if not events or events[0].venue_id != venue_id:
+        raise NotFound("no such transaction")
+    return events

@@ -1,0 +1,34 @@
+"""The stored projection of a session's refund window, and the sparse index entry behind it."""
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+from typing import Any
+
+from chalicelib import rules
+from chalicelib.config import config
+from chalicelib.storage.models import SessionRecord
+
+
+def window_shard(session_id: str) -> int:
+    """A stable shard for the open-windows index, so no single partition is hot."""
+    return zlib.crc32(session_id.encode("utf-8")) % config().window_shards
+
+
+def projected_window(settings: rules.VenueSettings, session_id: str, start: datetime,
+                     now: datetime) -> dict[str, Any]:
+    """The stored fields of the window: deadline, open/closed, and the index shard while open."""
+    deadline = rules.refund_deadline(settings, start)
+    is_open = rules.refund_window(settings, start, now) == "open"
+    return {"refund_deadline": deadline, "refund_window": "open" if is_open else "closed",
+            "window_shard": window_shard(session_id) if is_open else None}
+
+
+def window_actions(projection: dict[str, Any]) -> list[Any]:
+    """PynamoDB update actions that store `projection` on a session."""
+    actions = [SessionRecord.refund_window.set(projection["refund_window"])]
+    for name in ("refund_deadline", "window_shard"):
+        attribute = getattr(SessionRecord, name)
+        value = projection[name]
+        actions.append(attribute.remove() if value is None else attribute.set(value))
+    return actions
