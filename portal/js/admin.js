@@ -108,6 +108,7 @@ async function loadRefunds() {
     refunds.sort((a, b) => b.created_at.localeCompare(a.created_at));
     $("refunds").replaceChildren(...refunds.map(refundRow));
     $("refunds-empty").hidden = refunds.length > 0;
+    $("refunds-table").hidden = refunds.length === 0;
   } catch (error) {
     report(error);
   } finally {
