@@ -5,8 +5,9 @@ Everything is made through the public HTTP API and the Stripe stand-in, as a ven
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -99,12 +100,14 @@ def build_demo(stack: Stack, *, name: str = "Bounce Park (demo)", timezone_name:
     zone = ZoneInfo(timezone_name)
     now = now or datetime.now(timezone.utc)
     today = now.astimezone(zone).date()
-    slots: dict[str, list[dict[str, Any]]] = {}
-    for product in (JUMP, TODDLERS):
-        slots[product.product_id] = [
-            make_slot(admin, base, product, datetime.combine(day, start, tzinfo=zone))
-            for day in (today + timedelta(days=n) for n in range(14)) for start in product.starts
-            if datetime.combine(day, start, tzinfo=zone) > now + timedelta(hours=1)]
+    starts = [(product, datetime.combine(today + timedelta(days=n), start, tzinfo=zone))
+              for product in (JUMP, TODDLERS) for n in range(14) for start in product.starts]
+    with ThreadPoolExecutor(max_workers=8) as pool:  # seventy-odd slots; the stack serves in parallel
+        made = list(pool.map(lambda planned: make_slot(admin, base, *planned),
+                             [(product, start) for product, start in starts if start > now + timedelta(hours=1)]))
+    slots: dict[str, list[dict[str, Any]]] = {product.product_id: [] for product in (JUMP, TODDLERS)}
+    for slot in made:
+        slots[slot["product_id"]].append(slot)
     # A session that starts in about three hours: inside the 24-hour cutoff, so no refund.
     soon = (now + timedelta(hours=3)).replace(minute=45, second=0, microsecond=0)  # off the :00/:30 grid
     soon_slot = make_slot(admin, base, JUMP, soon)

@@ -1,18 +1,32 @@
-"""Browser fixtures: the whole local stack serving HTTP in this process (as `make run` does, with a
-one-second schedule), Debian's Chromium driven by Playwright, and pages at desktop and phone size.
+"""Browser fixtures: the whole local stack exactly as `make run` starts it (with a one-second
+schedule), Debian's Chromium driven by Playwright, and pages at desktop and phone size.
+
+The stack runs in its own process: its queue pump and schedules work in the background, and in
+this process they would share boto3 clients with the integration tests (which drive queues by
+hand and count DynamoDB calls). Its own tables, queues and Stripe stand-in die with it.
 
 Chromium is not downloaded: install it with `apt-get install -y chromium`. Without it these tests
 fail (they never skip), so a CI without a browser cannot pass by testing nothing.
 """
 from __future__ import annotations
 
+import collections
 import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import requests
 
-from infra.local.stack import ROOT, LocalStack
+from infra.local.stack import ROOT
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -25,11 +39,63 @@ PHONE = {"width": 375, "height": 740}
 BROWSER_ZONE = "America/New_York"
 
 
+STARTUP_SECONDS = 90
+
+
+@dataclass
+class RunningStack:
+    """`python -m infra.local.stack` in a child process; what it printed tells where it listens."""
+
+    url: str
+    admin_key: str
+    stripe_url: str
+    process: subprocess.Popen[str]
+    output: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=200))
+
+    def stripe_control(self, action: str, **arguments: Any) -> None:
+        """Steer the Stripe stand-in, e.g. `stripe_control("decline")` fails the next refund."""
+        answer = requests.post(f"{self.stripe_url}/_standin/{action}", json=arguments, timeout=10)
+        answer.raise_for_status()
+
+
 @pytest.fixture(scope="session")
-def live_stack() -> Iterator[LocalStack]:
-    stack = LocalStack(port=0, schedule_seconds=1).start()
+def live_stack() -> Iterator[RunningStack]:
+    env = {**os.environ, "PORT": "0", "LOCAL_SCHEDULE_SECONDS": "1", "TABLE_PREFIX": "rebook-e2e",
+           "PYTHONUNBUFFERED": "1", "SEED": ""}
+    process = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    lines: queue.Queue[str | None] = queue.Queue()
+    output: collections.deque[str] = collections.deque(maxlen=200)
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line.rstrip())
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, name="stack-output", daemon=True).start()
+    printed: dict[str, str] = {}
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while "ready" not in printed:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is None:
+            process.kill()
+            pytest.fail("the local stack did not start:\n" + "\n".join(output), pytrace=False)
+        for key, pattern in (("url", r"rebook is running at (\S+)"), ("admin_key", r"platform admin key:\s+(\S+)"),
+                             ("stripe_url", r"Stripe API base:\s+(\S+)"), ("ready", r"(Press Ctrl-C)")):
+            if match := re.search(pattern, line):
+                printed[key] = match.group(1)
+    stack = RunningStack(printed["url"], printed["admin_key"], printed["stripe_url"], process, output)
     yield stack
-    stack.stop()
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 @pytest.fixture(scope="session")

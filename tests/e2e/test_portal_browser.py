@@ -13,8 +13,7 @@ import requests
 from playwright.sync_api import expect
 
 from infra.local.seed import JUMP, Demo, build_demo
-from infra.local.stack import LocalStack
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import RunningStack, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +22,7 @@ REFUND_WAIT_MS = 30_000
 
 # --- Story helpers: what a venue or a guest does, in a line each --------------------------------
 
-def demo_venue(stack: LocalStack, **settings: Any) -> Demo:
+def demo_venue(stack: RunningStack, **settings: Any) -> Demo:
     """The `make run SEED=1` demo (both features on, 24 h cutoff), with settings changed if asked."""
     demo = build_demo(stack)
     if settings:
@@ -31,7 +30,7 @@ def demo_venue(stack: LocalStack, **settings: Any) -> Demo:
     return demo
 
 
-def put_settings(stack: LocalStack, demo: Demo, allow_guest_modify: bool, refund_on_cancel: bool,
+def put_settings(stack: RunningStack, demo: Demo, allow_guest_modify: bool, refund_on_cancel: bool,
                  refund_cutoff_hours: int = 24) -> None:
     answer = requests.put(f"{stack.url}/v1/admin/venues/{demo.venue_id}/settings", timeout=10,
                           headers={"Authorization": f"Bearer {demo.venue_key}"},
@@ -40,7 +39,7 @@ def put_settings(stack: LocalStack, demo: Demo, allow_guest_modify: bool, refund
     assert answer.status_code == 200, answer.text
 
 
-def receipt_via_api(stack: LocalStack, demo: Demo) -> dict[str, Any]:
+def receipt_via_api(stack: RunningStack, demo: Demo) -> dict[str, Any]:
     login = requests.post(f"{stack.url}/v1/venues/{demo.venue_id}/login", timeout=10,
                           json={"email": demo.guest_email, "password": demo.guest_password}).json()
     answer = requests.get(f"{stack.url}/v1/me/transactions/{demo.transaction_id}", timeout=10,
@@ -49,7 +48,7 @@ def receipt_via_api(stack: LocalStack, demo: Demo) -> dict[str, Any]:
     return dict(answer.json())
 
 
-def log_in(page: Any, stack: LocalStack, demo: Demo, shots: str | None = None) -> None:
+def log_in(page: Any, stack: RunningStack, demo: Demo, shots: str | None = None) -> None:
     page.goto(f"{stack.url}/?venue={demo.venue_id}")
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     page.get_by_label("Email").fill(demo.guest_email)
@@ -85,7 +84,7 @@ def day_text(day: date) -> str:
 
 # --- The admin page -------------------------------------------------------------------------------
 
-def test_admin_switches_both_features_on_and_saves_a_new_version(page: Any, live_stack: LocalStack) -> None:
+def test_admin_switches_both_features_on_and_saves_a_new_version(page: Any, live_stack: RunningStack) -> None:
     demo = demo_venue(live_stack, allow_guest_modify=False, refund_on_cancel=False, refund_cutoff_hours=24)
     page.goto(f"{live_stack.url}/admin.html?venue={demo.venue_id}")
     expect(page.get_by_label("Venue ID")).to_have_value(demo.venue_id)
@@ -118,10 +117,10 @@ def test_admin_switches_both_features_on_and_saves_a_new_version(page: Any, live
     expect(page.get_by_role("alert")).to_contain_text("0 to 8760")
 
 
-def test_admin_retries_a_failed_refund(page: Any, live_stack: LocalStack) -> None:
+def test_admin_retries_a_failed_refund(page: Any, live_stack: RunningStack) -> None:
     demo = demo_venue(live_stack)
     session = next(s for s in receipt_via_api(live_stack, demo)["sessions"] if s["participant_name"] == "Mia")
-    live_stack.stripe.decline_next("charge_disputed")
+    live_stack.stripe_control("decline", code="charge_disputed")
     login = requests.post(f"{live_stack.url}/v1/venues/{demo.venue_id}/login", timeout=10,
                           json={"email": demo.guest_email, "password": demo.guest_password}).json()
     cancelled = requests.post(f"{live_stack.url}/v1/me/transactions/{demo.transaction_id}/cancellations", timeout=10,
@@ -155,7 +154,7 @@ def test_admin_retries_a_failed_refund(page: Any, live_stack: LocalStack) -> Non
 
 # --- The guest portal -----------------------------------------------------------------------------
 
-def test_guest_moves_renames_and_cancels_two_sessions_and_sees_the_refund(page: Any, live_stack: LocalStack) -> None:
+def test_guest_moves_renames_and_cancels_two_sessions_and_sees_the_refund(page: Any, live_stack: RunningStack) -> None:
     demo = demo_venue(live_stack)
     zone = ZoneInfo(demo.timezone)
     today = datetime.now(zone).date()
@@ -237,7 +236,7 @@ def test_guest_moves_renames_and_cancels_two_sessions_and_sees_the_refund(page: 
     assert page.evaluate("Object.keys(sessionStorage).filter(k => k.startsWith('rebook.guest'))") == []
 
 
-def test_with_editing_switched_off_there_is_no_edit_button(page: Any, live_stack: LocalStack) -> None:
+def test_with_editing_switched_off_there_is_no_edit_button(page: Any, live_stack: RunningStack) -> None:
     demo = demo_venue(live_stack, allow_guest_modify=False, refund_on_cancel=True)
     log_in(page, live_stack, demo)
     open_receipt(page)
@@ -245,7 +244,7 @@ def test_with_editing_switched_off_there_is_no_edit_button(page: Any, live_stack
     expect(page.get_by_label("Select to cancel")).to_have_count(3)  # cancelling with refunds is still on
 
 
-def test_a_guest_can_do_it_all_on_a_phone(phone: Any, live_stack: LocalStack) -> None:
+def test_a_guest_can_do_it_all_on_a_phone(phone: Any, live_stack: RunningStack) -> None:
     demo = demo_venue(live_stack)
     log_in(phone, live_stack, demo)
     open_receipt(phone)
