@@ -446,8 +446,8 @@ $("edit-form").addEventListener("submit", async (event) => {
     await guestCall("PATCH", `/v1/me/transactions/${part(transactionId)}/sessions/${part(session.session_id)}`,
       { body: changes });
     $("edit-dialog").close();
-    notify("Your changes are saved.");
     await reloadReceipt(transactionId);
+    notify("Your changes are saved.");
     $(`edit-${session.session_id}`)?.focus();
   } catch (error) {
     report(error, $("edit-error"));
