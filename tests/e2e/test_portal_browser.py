@@ -133,7 +133,7 @@ def test_admin_retries_a_failed_refund(page: Any, live_stack: RunningStack) -> N
     page.get_by_role("button", name="Connect").click()
     page.get_by_label("Status").select_option("failed")
     failed_row = page.locator("#refunds tr[data-refund-status=failed]")
-    for _ in range(30):  # the refund worker runs in the background; wait for its verdict
+    for _ in range(60):  # the refund worker runs in the background; wait for its verdict
         if failed_row.count():
             break
         page.wait_for_timeout(500)
@@ -144,7 +144,7 @@ def test_admin_retries_a_failed_refund(page: Any, live_stack: RunningStack) -> N
     expect(page.get_by_role("status")).to_contain_text("Refund retried")
     page.get_by_label("Status").select_option("")
     refunded = page.locator("#refunds tr[data-refund-status=refunded]")
-    for _ in range(30):
+    for _ in range(60):
         if refunded.count():
             break
         page.wait_for_timeout(500)
