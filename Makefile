@@ -25,5 +25,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
+# The AWS stack, offline: synthesise both stages, lint the templates, assert on them.
+CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1}
+infra-check: $(STAMP)
+	@command -v node >/dev/null || { echo "infra-check needs Node.js 20+ (the AWS CDK runs on it)"; exit 1; }
+	for stage in dev prod; do $(CDK_ENV) STAGE=$$stage CDK_OUTDIR=cdk.out/$$stage $(PY) -m infra.app || exit 1; done
+	$(VENV)/bin/cfn-lint cdk.out/dev/rebook-dev.template.json cdk.out/prod/rebook-prod.template.json
+	$(CDK_ENV) $(PY) -m pytest tests/infra
+
 clean:
 	rm -rf $(VENV) .pytest_cache chalice.out cdk.out

@@ -7,15 +7,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import Chalice, Rate, Response
+from chalice.app import SQSEvent
 
 from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
 from chalicelib.api.errors import contract_errors
 from chalicelib.config import config
-from chalicelib.errors import NotFound
+from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.rules import MAX_CUTOFF_HOURS, VenueSettings
-from chalicelib.services import access, guests, purchases, slots, venues
+from chalicelib.services import (
+    access,
+    batches,
+    cancellations,
+    guests,
+    purchases,
+    refund_windows,
+    refunds,
+    slots,
+    venues,
+)
 from chalicelib.times import format_utc, utc_now
 
 app = Chalice(app_name="rebook", configure_logs=False)
@@ -163,3 +174,93 @@ def my_receipt(transaction_id: str) -> dict[str, Any]:
     now = utc_now()
     found = purchases.guest_receipt(access.authenticate_guest(_auth(), now), _id(transaction_id))
     return shape.receipt(found.venue, found.transaction, found.sessions, found.refunds, now)
+
+
+# --- Guests: cancelling ---------------------------------------------------------------------
+
+_SESSION_IDS = {"session_ids": v.list_of(v.identifier, 1, cancellations.MAX_SESSIONS, unique=True)}
+
+
+@app.route("/v1/me/transactions/{transaction_id}/cancellation-quote", methods=["POST"])
+def cancellation_quote(transaction_id: str) -> dict[str, Any]:
+    now = utc_now()
+    claims = access.authenticate_guest(_auth(), now)
+    plan = cancellations.quote(claims, _id(transaction_id), _body(_SESSION_IDS)["session_ids"], now)
+    return shape.quote(plan)
+
+
+@app.route("/v1/me/transactions/{transaction_id}/cancellations", methods=["POST"])
+def cancel_sessions(transaction_id: str) -> dict[str, Any]:
+    now = utc_now()
+    claims = access.authenticate_guest(_auth(), now)
+    session_ids = _body(_SESSION_IDS)["session_ids"]
+    key = _request().headers.get("idempotency-key")
+    if key is not None and not cancellations.idempotency_key_valid(key):
+        raise InvalidRequest("the Idempotency-Key header must be 1 to 255 printable characters",
+                             {"fields": {"Idempotency-Key": "invalid"}})
+    return cancellations.cancel(claims, _id(transaction_id), session_ids, now, key, render=shape.cancellation)
+
+
+# --- Admin: refunds -------------------------------------------------------------------------
+
+@app.route("/v1/admin/venues/{venue_id}/refunds", methods=["GET"])
+def list_refunds(venue_id: str) -> dict[str, Any]:
+    _, venue = access.admin_venue(_auth(), _id(venue_id))
+    status = _query({"status": v.optional(v.one_of("pending", "refunded", "failed"))}).get("status")
+    found = refunds.venue_refunds(venue.venue_id, [status] if status else ["pending", "refunded", "failed"])
+    return {"refunds": [shape.refund(r, detailed=True) for r in found]}
+
+
+@app.route("/v1/admin/venues/{venue_id}/refunds/{refund_id}/retry", methods=["POST"])
+def retry_refund(venue_id: str, refund_id: str) -> Response:
+    admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    _body({})
+    retried = refunds.retry(refunds.find(venue.venue_id, _id(refund_id)), admin.actor, utc_now())
+    return Response(body=shape.refund(retried, detailed=True), status_code=202)
+
+
+# --- Stripe ---------------------------------------------------------------------------------
+
+@app.route("/v1/webhooks/stripe", methods=["POST"])
+def stripe_webhook() -> dict[str, Any]:
+    from chalicelib.payments import InvalidWebhook, verify_webhook
+
+    now = utc_now()
+    try:
+        event = verify_webhook(_request().raw_body or b"", _request().headers.get("stripe-signature"),
+                               access.webhook_secret(), now.timestamp())
+    except InvalidWebhook:
+        raise InvalidRequest("the Stripe signature is missing, wrong or stale") from None
+    return {"received": True, "outcome": refunds.apply_stripe_event(event, now)}
+
+
+# --- Background: refunds --------------------------------------------------------------------
+
+@app.on_sqs_message(queue_arn=config().queue_arn("refunds"), batch_size=10)
+def handle_refunds(event: SQSEvent) -> dict[str, Any]:
+    return batches.each_message(event.to_dict(), event.context,
+                                lambda record: refunds.pay(refunds.RefundMessage.parse(record.body), utc_now()))
+
+
+@app.on_sqs_message(queue_arn=config().queue_arn("refunds-dlq"), batch_size=10)
+def handle_refund_dead_letters(event: SQSEvent) -> dict[str, Any]:
+    return batches.each_message(event.to_dict(), event.context,
+                                lambda record: refunds.give_up(refunds.RefundMessage.parse(record.body), utc_now()))
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def reconcile_refunds(event: Any) -> None:
+    refunds.resend_stale(utc_now())
+
+
+# --- Background: refund windows -------------------------------------------------------------
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def close_refund_windows(event: Any) -> None:
+    refund_windows.close_due_windows(utc_now())
+
+
+@app.on_sqs_message(queue_arn=config().queue_arn("deadline-updates"), batch_size=10)
+def handle_deadline_updates(event: SQSEvent) -> dict[str, Any]:
+    messages = [(record.to_dict()["messageId"], record.body) for record in event]
+    return refund_windows.reproject_from_messages(messages, utc_now())

@@ -22,7 +22,7 @@ ADMIN_KEY = os.environ["ADMIN_API_KEY"]
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    local = LocalStack(background=False).start()
+    local = LocalStack(background=False, visibility_timeout_seconds=1).start()
     yield local
     local.stop()
 

@@ -99,3 +99,17 @@ def history_event(record: HistoryEvent) -> dict[str, Any]:
     return {"event_id": record.event_id, "at": format_utc(record.at), "actor": record.actor,
             "action": record.action, "session_id": record.session_id, "before": record.before,
             "after": record.after}
+
+
+def quote(plan: Any) -> dict[str, Any]:
+    """What the confirm dialog shows: per session, whether it would be refunded, and the sum."""
+    return {"refund_amount": plan.refund_amount, "currency": plan.receipt.transaction.currency,
+            "sessions": [{"session_id": s.session_id, "refundable": s.session_id in plan.refundable_ids,
+                          "amount": int(s.amount)} for s in plan.sessions]}
+
+
+def cancellation(done: Any) -> dict[str, Any]:
+    settings = done.plan.receipt.venue.settings()
+    return {"cancelled_session_ids": [s.session_id for s in done.plan.sessions],
+            "refund": refund(done.refund) if done.refund is not None else None,
+            "sessions": [session(s, settings, done.plan.now) for s in done.sessions_after]}

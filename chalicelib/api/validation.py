@@ -172,6 +172,15 @@ def calendar_date(value: Any) -> date:
         raise ValueError("must be a real date, YYYY-MM-DD") from None
 
 
+def one_of(*choices: str) -> Converter:
+    def convert(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return str(value)
+
+    return convert
+
+
 def list_of(convert: Converter, min_items: int, max_items: int, unique: bool = False) -> Converter:
     def convert_list(value: Any) -> list[Any]:
         if not isinstance(value, list):

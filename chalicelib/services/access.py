@@ -63,3 +63,7 @@ def authenticate_guest(authorization: str | None, now: datetime) -> auth.GuestCl
 
 def guest_token(venue_id: str, guest_id: str, now: datetime) -> tuple[str, datetime]:
     return auth.issue_token(secret("TOKEN_SECRET"), venue_id, guest_id, now, config().token_ttl_seconds)
+
+
+def webhook_secret() -> str:
+    return secret("STRIPE_WEBHOOK_SECRET")

@@ -15,7 +15,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib.config import config
@@ -107,6 +107,11 @@ class SlotRecord(Model):
     by_product_start = SlotsByProductStart()
 
 
+# PynamoDB filters polymorphic queries on the discriminator, so even a keys-only index must
+# carry `kind`, or every query on it would come back empty.
+_KEYS_AND_KIND = IncludeProjection(["kind"])
+
+
 class PurchasesByGuest(GlobalSecondaryIndex["BookingItem"]):
     """Sparse: only transaction items carry `guest_id`."""
 
@@ -135,19 +140,31 @@ class PendingRefunds(GlobalSecondaryIndex["BookingItem"]):
 
     class Meta:
         index_name = "pending-refunds"
-        projection = KeysOnlyProjection()
+        projection = _KEYS_AND_KIND
 
     pending_shard = NumberAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+class RefundsById(GlobalSecondaryIndex["BookingItem"]):
+    """Sparse: finds a refund's transaction from the refund id an admin gives."""
+
+    class Meta:
+        index_name = "refund-id"
+        projection = _KEYS_AND_KIND
+
+    refund_id = UnicodeAttribute(hash_key=True)
+
+
 class OpenRefundWindows(GlobalSecondaryIndex["BookingItem"]):
     """Sparse: a session carries `window_shard` only while it is booked and its refund window is
-    open, so the window closer reads only what is about to cross its deadline."""
+    open, so the window closer reads only what is about to cross its deadline. It projects what
+    the closer needs to re-check the venue's current rule without reading the sessions; `kind`
+    because PynamoDB filters every query of a polymorphic model on it."""
 
     class Meta:
         index_name = "open-refund-windows"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(["kind", "venue_id", "start"])
 
     window_shard = NumberAttribute(hash_key=True)
     refund_deadline = UTCDateTimeAttribute(range_key=True)
@@ -155,11 +172,12 @@ class OpenRefundWindows(GlobalSecondaryIndex["BookingItem"]):
 
 class SessionsByVenueStart(GlobalSecondaryIndex["BookingItem"]):
     """Sparse: only sessions carry `session_venue_id`; lets a settings change re-project the
-    deadlines of a venue's future sessions without a scan."""
+    deadlines of a venue's future sessions without a scan. It projects the stored window, so the
+    job writes only the sessions whose projection actually changes."""
 
     class Meta:
         index_name = "venue-sessions"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(["kind", "status", "refund_deadline", "refund_window", "window_shard"])
 
     session_venue_id = UnicodeAttribute(hash_key=True)
     start = UTCDateTimeAttribute(range_key=True)
@@ -178,6 +196,7 @@ class BookingItem(Model):
     by_guest = PurchasesByGuest()
     refunds_by_venue_status = RefundsByVenueStatus()
     pending_refunds = PendingRefunds()
+    refunds_by_id = RefundsById()
     open_refund_windows = OpenRefundWindows()
     sessions_by_venue_start = SessionsByVenueStart()
 

@@ -56,15 +56,13 @@ class LocalStack:
     def start(self) -> LocalStack:
         import logging
 
-        from moto.server import ThreadedMotoServer
+        from infra.local.embedded_aws import EmbeddedAws
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log would drown ours
-        moto_port = free_port()
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-        self._moto.start()
+        self._moto = EmbeddedAws().start()
         self.admin_key = self.admin_key or os.environ.get("ADMIN_API_KEY") or f"rbk_platform_{secrets.token_urlsafe(24)}"
         env = {
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+            "AWS_ENDPOINT_URL": self._moto.url,
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": LOCAL_REGION, "AWS_REGION": LOCAL_REGION,
             "ADMIN_API_KEY": self.admin_key,

@@ -1,0 +1,226 @@
+"""Refunds after a cancellation: paid through Stripe exactly once, whatever is retried.
+
+A refund is created `pending` with the cancellation. The worker asks Stripe for it under an
+idempotency key that is the same on every retry of one key generation; every state change is
+conditional on the state it leaves, so duplicates, races and crashes pay once. States:
+pending -> refunded | failed; failed -> pending (admin retry, next key generation);
+refunded -> failed (Stripe reports a late failure).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from chalicelib.config import config
+from chalicelib.errors import NotFound, RefundNotRetryable, ServiceUnavailable
+from chalicelib.ids import new_id
+from chalicelib.observability import log_error, log_event
+from chalicelib import queues
+from chalicelib.services.gateways import stripe_gateway
+from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
+from chalicelib.storage.models import BookingItem, HistoryEvent, PendingRefunds, RefundRecord, SessionRecord
+from chalicelib.storage.shards import shard_of
+
+REFUND_SHARDS = 4
+PAID_AT_STRIPE = ("succeeded", "pending", "requires_action")
+
+
+@dataclass(frozen=True)
+class RefundMessage:
+    transaction_id: str
+    refund_id: str
+
+    @classmethod
+    def parse(cls, body: str) -> RefundMessage:
+        data = json.loads(body)
+        return cls(transaction_id=str(data["transaction_id"]), refund_id=str(data["refund_id"]))
+
+
+def idempotency_key(refund: RefundRecord) -> str:
+    """Identical on every retry of one generation; a new generation only by an admin's retry."""
+    return f"rebook-refund-{refund.refund_id}-g{int(refund.key_generation)}"
+
+
+def load(transaction_id: str, refund_id: str, consistent: bool = True) -> RefundRecord | None:
+    try:
+        item = BookingItem.get(transaction_id, f"refund#{refund_id}", consistent_read=consistent)
+    except BookingItem.DoesNotExist:
+        return None
+    return item if isinstance(item, RefundRecord) else None
+
+
+def pay(message: RefundMessage, now: datetime) -> str:
+    """Carry out one refund message. Returns what happened; raises RetryablePaymentError to have
+    the message delivered again later."""
+    from chalicelib.payments import FinalPaymentError
+
+    refund = load(message.transaction_id, message.refund_id)
+    ids = {"refund_id": message.refund_id, "transaction_id": message.transaction_id}
+    if refund is None:
+        log_error("refund_unknown", **ids)
+        return "unknown"
+    ids["venue_id"] = refund.venue_id
+    if refund.status != "pending":
+        log_event("refund_already_settled", status=refund.status, **ids)
+        return "already_settled"
+    try:
+        paid = stripe_gateway().create_refund(
+            payment_intent_id=refund.payment_intent_id, amount=int(refund.amount),
+            idempotency_key=idempotency_key(refund),
+            metadata={"refund_id": refund.refund_id, "transaction_id": refund.transaction_id,
+                      "venue_id": refund.venue_id})
+    except FinalPaymentError as error:
+        settle_failed(refund, error.code or "stripe_error", error.message, now, from_status="pending")
+        return "failed"
+    if paid.status == "failed":
+        settle_failed(refund, paid.failure_reason or "refund_failed", "Stripe reported the refund failed", now,
+                      from_status="pending", stripe_refund_id=paid.id)
+        return "failed"
+    settle_refunded(refund, paid.id, now)
+    return "refunded"
+
+
+def settle_refunded(refund: RefundRecord, stripe_refund_id: str, now: datetime) -> bool:
+    """pending -> refunded, with the sessions. False if another worker got there first."""
+    return _transition(refund, "pending", "refunded", now, stripe_refund_id=stripe_refund_id)
+
+
+def settle_failed(refund: RefundRecord, code: str, message: str, now: datetime, from_status: str,
+                  stripe_refund_id: str | None = None) -> bool:
+    return _transition(refund, from_status, "failed", now, failure_code=code, failure_message=message[:500],
+                       stripe_refund_id=stripe_refund_id)
+
+
+def _transition(refund: RefundRecord, from_status: str, to_status: str, now: datetime,
+                stripe_refund_id: str | None = None, failure_code: str | None = None,
+                failure_message: str | None = None, actor: str = "system") -> bool:
+    actions = [RefundRecord.status.set(to_status), RefundRecord.updated_at.set(now),
+               RefundRecord.venue_status.set(f"{refund.venue_id}#{to_status}")]
+    if to_status == "pending":
+        actions.append(RefundRecord.pending_shard.set(shard_of(refund.refund_id, REFUND_SHARDS)))
+        actions += [RefundRecord.failure_code.remove(), RefundRecord.failure_message.remove()]
+    else:
+        actions.append(RefundRecord.pending_shard.remove())
+    if stripe_refund_id:
+        actions.append(RefundRecord.stripe_refund_id.set(stripe_refund_id))
+    if failure_code is not None:
+        actions += [RefundRecord.failure_code.set(failure_code),
+                    RefundRecord.failure_message.set(failure_message or "")]
+    if to_status == "pending":
+        actions.append(RefundRecord.key_generation.add(1))
+    write = AtomicWrite()
+    write.update("refund", refund, actions=actions,
+                 condition=(RefundRecord.status == from_status)
+                 & (RefundRecord.key_generation == int(refund.key_generation)))
+    for session_id in refund.session_ids:
+        write.update(f"session:{session_id}", SessionRecord(refund.transaction_id, f"session#{session_id}"),
+                     actions=[SessionRecord.refund_status.set(to_status)],
+                     condition=SessionRecord.refund_id == refund.refund_id)
+    write.put("history", HistoryEvent(
+        transaction_id=refund.transaction_id, event_id=new_id(), venue_id=refund.venue_id, at=now, actor=actor,
+        action=f"refund_{to_status}", before={"refund_id": refund.refund_id, "status": from_status},
+        after={"refund_id": refund.refund_id, "status": to_status, "amount": int(refund.amount),
+               **({"stripe_refund_id": stripe_refund_id} if stripe_refund_id else {}),
+               **({"failure_code": failure_code} if failure_code else {})}))
+    try:
+        write.commit()
+    except AtomicWriteFailed:
+        log_event("refund_transition_skipped", refund_id=refund.refund_id, transaction_id=refund.transaction_id,
+                  venue_id=refund.venue_id, from_status=from_status, to_status=to_status)
+        return False
+    event = {"refunded": "refund_succeeded", "failed": "refund_failed", "pending": "refund_retried"}[to_status]
+    log_event(event, refund_id=refund.refund_id, transaction_id=refund.transaction_id, venue_id=refund.venue_id,
+              amount=int(refund.amount), currency=refund.currency, stripe_refund_id=stripe_refund_id,
+              failure_code=failure_code, key_generation=int(refund.key_generation))
+    return True
+
+
+def give_up(message: RefundMessage, now: datetime) -> None:
+    """A message the queue could not deliver successfully: the refund shows `failed` for the
+    venue's admin to retry, unless it was settled meanwhile."""
+    refund = load(message.transaction_id, message.refund_id)
+    if refund is not None and refund.status == "pending":
+        settle_failed(refund, "retries_exhausted", "Stripe could not be reached after several attempts", now,
+                      from_status="pending")
+
+
+def resend_stale(now: datetime) -> int:
+    """Send again every refund still pending some minutes after creation (a lost SQS send, a
+    crashed worker). Duplicates are harmless: the worker pays each refund once."""
+    cutoff = now - timedelta(seconds=config().refund_reconcile_after_seconds)
+    resent = 0
+    for shard in range(REFUND_SHARDS):
+        for stale in BookingItem.pending_refunds.query(shard, PendingRefunds.created_at < cutoff):
+            queues.send_refund(stale.transaction_id, stale.item.split("#", 1)[1])
+            resent += 1
+    log_event("refunds_reconciled", resent=resent)
+    return resent
+
+
+def venue_refunds(venue_id: str, statuses: Iterable[str]) -> list[RefundRecord]:
+    found: list[RefundRecord] = []
+    for status in statuses:
+        found += list(RefundRecord.refunds_by_venue_status.query(f"{venue_id}#{status}", scan_index_forward=False,
+                                                                 limit=500))
+    return sorted(found, key=lambda r: r.created_at, reverse=True)
+
+
+def find(venue_id: str, refund_id: str) -> RefundRecord:
+    for key in BookingItem.refunds_by_id.query(refund_id, limit=1):
+        refund = load(key.transaction_id, refund_id)
+        if refund is not None and refund.venue_id == venue_id:
+            return refund
+    raise NotFound("no such refund")
+
+
+def retry(refund: RefundRecord, actor: str, now: datetime) -> RefundRecord:
+    """An admin's retry of a failed refund: if Stripe already holds a refund for it (paid by an
+    earlier attempt), record that; otherwise try again under the next key generation."""
+    from chalicelib.payments import PaymentError
+
+    if refund.status != "failed":
+        raise RefundNotRetryable("only a failed refund can be retried", {"status": refund.status})
+    try:
+        existing = stripe_gateway().find_refund(payment_intent_id=refund.payment_intent_id,
+                                                refund_id=refund.refund_id)
+    except PaymentError as error:
+        raise ServiceUnavailable("Stripe could not be asked about this refund; try again") from error
+    if existing is not None and existing.status in PAID_AT_STRIPE:
+        if not _transition(refund, "failed", "refunded", now, stripe_refund_id=existing.id, actor=actor):
+            raise RefundNotRetryable("the refund changed meanwhile; reload it")
+    else:
+        if not _transition(refund, "failed", "pending", now, actor=actor):
+            raise RefundNotRetryable("the refund changed meanwhile; reload it")
+        try:
+            queues.send_refund(refund.transaction_id, refund.refund_id)
+        except Exception as error:  # the reconciler re-sends it
+            log_error("refund_send_failed", refund_id=refund.refund_id, transaction_id=refund.transaction_id,
+                      error=repr(error))
+    return load(refund.transaction_id, refund.refund_id) or refund
+
+
+def apply_stripe_event(event: dict[str, Any], now: datetime) -> str:
+    """A verified Stripe webhook: a refund Stripe accepted can still fail later, and Stripe may
+    tell us of a success before our own worker recorded it."""
+    if event.get("type") not in ("refund.updated", "refund.failed", "refund.created", "charge.refund.updated"):
+        return "ignored"
+    data = (event.get("data") or {}).get("object") or {}
+    metadata = data.get("metadata") or {}
+    refund_id, transaction_id = metadata.get("refund_id"), metadata.get("transaction_id")
+    if not isinstance(refund_id, str) or not isinstance(transaction_id, str):
+        return "ignored"
+    refund = load(transaction_id, refund_id)
+    if refund is None:
+        return "ignored"
+    status = data.get("status")
+    if status == "failed" and refund.status in ("pending", "refunded"):
+        settle_failed(refund, str(data.get("failure_reason") or "refund_failed"),
+                      "Stripe reported that the refund failed", now, from_status=refund.status,
+                      stripe_refund_id=data.get("id"))
+        return "failed"
+    if status in ("succeeded", "pending") and refund.status == "pending":
+        settle_refunded(refund, str(data.get("id")), now)
+        return "refunded"
+    return "unchanged"

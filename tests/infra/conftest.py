@@ -1,0 +1,66 @@
+"""One synthesis of each stage per test session: packaging the Chalice app takes seconds."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+if shutil.which("node") is None:
+    pytest.skip("infra tests need Node.js (the AWS CDK runs on it); install Node 20+ to run them",
+                allow_module_level=True)
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@dataclass
+class Synthesised:
+    stage: str
+    stack: Any
+    template: Any  # aws_cdk.assertions.Template
+    json: dict[str, Any]
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.json["Resources"].items() if v["Type"] == resource_type}
+
+    def function(self, logical_id: str) -> dict[str, Any]:
+        return self.json["Resources"][logical_id]["Properties"]
+
+
+@pytest.fixture(scope="session")
+def synthesised() -> Iterator[dict[str, Synthesised]]:
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from infra.stack import RebookStack
+
+    workdir = Path(tempfile.mkdtemp(prefix="rebook-infra-"))
+    previous = os.getcwd()
+    os.chdir(workdir)  # chalice.cdk writes chalice.out/ into the working directory
+    try:
+        app = cdk.App(outdir=str(workdir / "cdk.out"))
+        stacks = {stage: RebookStack(app, stage, env=cdk.Environment(account="123456789012", region="eu-west-1"))
+                  for stage in ("dev", "prod")}
+        result = {}
+        for stage, stack in stacks.items():
+            template = Template.from_stack(stack)
+            result[stage] = Synthesised(stage, stack, template, template.to_json())
+        yield result
+    finally:
+        os.chdir(previous)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dev(synthesised: dict[str, Synthesised]) -> Synthesised:
+    return synthesised["dev"]
+
+
+@pytest.fixture(scope="session")
+def prod(synthesised: dict[str, Synthesised]) -> Synthesised:
+    return synthesised["prod"]

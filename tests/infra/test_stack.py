@@ -1,0 +1,285 @@
+"""The synthesised AWS stack declares everything the code touches, the way the code expects it."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from aws_cdk.assertions import Match
+
+from chalicelib.api.errors import GATEWAY_RESPONSES
+from chalicelib.config import QUEUES
+from chalicelib.storage.models import ALL_MODELS
+from infra.stack import ACCESS, SECRETS, logical_id
+from tests.infra.conftest import Synthesised
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WORKERS = {"handle_refunds": "refunds", "handle_refund_dead_letters": "refunds-dlq",
+           "handle_deadline_updates": "deadline-updates"}
+SCHEDULES = ("close_refund_windows", "reconcile_refunds")
+
+
+def _logical_name(model: Any) -> str:
+    from chalicelib.config import config
+
+    return model.Meta.table_name.removeprefix(f"{config().table_prefix}-")
+
+
+def _table(stack: Synthesised, name: str) -> dict[str, Any]:
+    found = [t["Properties"] for t in stack.resources("AWS::DynamoDB::Table").values()
+             if t["Properties"]["TableName"] == name]
+    assert len(found) == 1, f"expected one table {name}, found {len(found)}"
+    return found[0]
+
+
+def _key_schema(raw: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return sorted((k["KeyType"], k["AttributeName"]) for k in raw)
+
+
+def _ref_id(value: Any) -> str:
+    """The logical id a Ref or GetAtt points at."""
+    if "Ref" in value:
+        return value["Ref"]
+    return value["Fn::GetAtt"][0]
+
+
+def _queue_id(stack: Synthesised, name: str) -> str:
+    ids = [k for k, q in stack.resources("AWS::SQS::Queue").items()
+           if q["Properties"]["QueueName"] == f"rebook-{stack.stage}-{name}"]
+    assert len(ids) == 1, name
+    return ids[0]
+
+
+# --- Tables ------------------------------------------------------------------------------------
+
+def test_every_model_has_a_table_with_its_exact_key_schema_and_indexes(dev: Synthesised) -> None:
+    assert len(dev.resources("AWS::DynamoDB::Table")) == len(ALL_MODELS)
+    for model in ALL_MODELS:
+        schema = model._get_schema()
+        table = _table(dev, f"rebook-dev-{_logical_name(model)}")
+        assert _key_schema(table["KeySchema"]) == _key_schema(schema["key_schema"]), model.__name__
+        expected_gsis = {g["index_name"]: g for g in schema["global_secondary_indexes"]}
+        actual_gsis = {g["IndexName"]: g for g in table.get("GlobalSecondaryIndexes", [])}
+        assert set(actual_gsis) == set(expected_gsis), model.__name__
+        for name, gsi in expected_gsis.items():
+            assert _key_schema(actual_gsis[name]["KeySchema"]) == _key_schema(gsi["key_schema"]), name
+            assert actual_gsis[name]["Projection"]["ProjectionType"] == gsi["projection"]["ProjectionType"], name
+        assert not table.get("LocalSecondaryIndexes") and not schema["local_secondary_indexes"]
+        expected_types = {a["AttributeName"]: a["AttributeType"] for a in schema["attribute_definitions"]}
+        for gsi in schema["global_secondary_indexes"]:
+            expected_types.update({a["AttributeName"]: a["AttributeType"] for a in gsi["attribute_definitions"]})
+        actual_types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+        assert actual_types == expected_types, model.__name__
+
+
+def test_tables_with_a_ttl_attribute_expire_items_by_it(dev: Synthesised) -> None:
+    for model in ALL_MODELS:
+        ttl = model._ttl_attribute()
+        table = _table(dev, f"rebook-dev-{_logical_name(model)}")
+        if ttl is None:
+            assert "TimeToLiveSpecification" not in table, model.__name__
+        else:
+            assert table["TimeToLiveSpecification"] == {"AttributeName": ttl.attr_name, "Enabled": True}
+
+
+def test_tables_are_on_demand_with_point_in_time_recovery(dev: Synthesised, prod: Synthesised) -> None:
+    for stack in (dev, prod):
+        stack.template.all_resources_properties("AWS::DynamoDB::Table", {
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        })
+
+
+def test_prod_tables_are_protected_and_kept_and_dev_tables_are_not(dev: Synthesised, prod: Synthesised) -> None:
+    for table in prod.resources("AWS::DynamoDB::Table").values():
+        assert table["Properties"]["DeletionProtectionEnabled"] is True
+        assert table["DeletionPolicy"] == "Retain"
+    for table in dev.resources("AWS::DynamoDB::Table").values():
+        assert table["Properties"].get("DeletionProtectionEnabled") is False
+        assert table["DeletionPolicy"] == "Delete"
+
+
+def test_the_models_name_the_same_tables_when_imported_for_a_stage(prod: Synthesised) -> None:
+    # Lambda imports the models with the TABLE_PREFIX the stack gives it; a fresh import proves it.
+    script = "from chalicelib.storage.models import ALL_MODELS; print(*[m.Meta.table_name for m in ALL_MODELS])"
+    env = {**os.environ, "TABLE_PREFIX": prod.function("APIHandler")["Environment"]["Variables"]["TABLE_PREFIX"]}
+    names = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True,
+                           text=True, check=True).stdout.split()
+    declared = {t["Properties"]["TableName"] for t in prod.resources("AWS::DynamoDB::Table").values()}
+    assert set(names) == declared
+
+
+# --- Functions ---------------------------------------------------------------------------------
+
+def test_every_function_knows_its_stage_tables_and_queues(dev: Synthesised) -> None:
+    for logical, function in dev.resources("AWS::Serverless::Function").items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["STAGE"] == "dev" and env["TABLE_PREFIX"] == "rebook-dev", logical
+        assert _ref_id(env["REFUND_QUEUE_URL"]) == _queue_id(dev, "refunds"), logical
+        assert _ref_id(env["DEADLINE_QUEUE_URL"]) == _queue_id(dev, "deadline-updates"), logical
+
+
+def test_every_function_has_its_own_role_and_log_group(dev: Synthesised) -> None:
+    functions = dev.resources("AWS::Serverless::Function")
+    assert {logical_id(name) for name in ACCESS} == set(functions)
+    roles = [_ref_id(f["Properties"]["Role"]) for f in functions.values()]
+    assert len(set(roles)) == len(roles)
+    for logical, function in functions.items():
+        log_group = dev.json["Resources"][_ref_id(function["Properties"]["LoggingConfig"]["LogGroup"])]
+        assert log_group["Properties"]["LogGroupName"] == f"/aws/lambda/{function['Properties']['FunctionName']}"
+        assert log_group["Properties"]["RetentionInDays"] > 0
+
+
+def test_each_worker_reads_its_queue(dev: Synthesised) -> None:
+    for name, queue in WORKERS.items():
+        events = dev.function(logical_id(name))["Events"]
+        assert list(events) == [f"{logical_id(name)}SqsEventSource"]
+        event = events[f"{logical_id(name)}SqsEventSource"]
+        assert event["Type"] == "SQS"
+        assert _ref_id(event["Properties"]["Queue"]) == _queue_id(dev, queue), name
+
+
+def test_refund_and_deadline_workers_report_partial_batch_failures(dev: Synthesised) -> None:
+    # cfn-lint does not look inside SAM events, and Lambda ignores batchItemFailures without this.
+    for name in ("handle_refunds", "handle_deadline_updates"):
+        dev.template.has_resource_properties("AWS::Serverless::Function", {
+            "Handler": f"app.{name}",
+            "Events": {f"{logical_id(name)}SqsEventSource": {
+                "Type": "SQS", "Properties": Match.object_like({"FunctionResponseTypes": ["ReportBatchItemFailures"]}),
+            }},
+        })
+
+
+def test_schedules_run_every_five_minutes(dev: Synthesised) -> None:
+    for name in SCHEDULES:
+        events = dev.function(logical_id(name))["Events"]
+        assert [e["Properties"]["Schedule"] for e in events.values() if e["Type"] == "Schedule"] == ["rate(5 minutes)"]
+
+
+def test_functions_read_only_the_secrets_they_are_given(dev: Synthesised) -> None:
+    secrets = {s["Properties"]["Name"].split("/")[-1]: k for k, s in dev.resources("AWS::SecretsManager::Secret").items()}
+    assert set(secrets) == set(SECRETS)
+    for name, access in ACCESS.items():
+        env = dev.function(logical_id(name))["Environment"]["Variables"]
+        given = {key.removesuffix("_ARN") for key in env if key.removesuffix("_ARN") in SECRETS}
+        assert given == set(access.secrets), name
+        for secret in given:
+            assert _ref_id(env[f"{secret}_ARN"]) == secrets[secret]
+    api = dev.function("APIHandler")["Environment"]["Variables"]
+    assert {"TOKEN_SECRET_ARN", "ADMIN_API_KEY_ARN"} <= set(api)
+
+
+# --- Queues ------------------------------------------------------------------------------------
+
+def test_each_queue_dead_letters_after_five_receives_and_outlasts_its_worker(dev: Synthesised) -> None:
+    queues = dev.resources("AWS::SQS::Queue")
+    for name in QUEUES:
+        queue = queues[_queue_id(dev, name)]["Properties"]
+        redrive = queue["RedrivePolicy"]
+        assert redrive["maxReceiveCount"] == 5
+        assert _ref_id(redrive["deadLetterTargetArn"]) == _queue_id(dev, f"{name}-dlq")
+    for worker, name in WORKERS.items():
+        queue = queues[_queue_id(dev, name)]["Properties"]
+        timeout = dev.function(logical_id(worker))["Timeout"]
+        assert queue["VisibilityTimeout"] >= 6 * timeout, name
+
+
+# --- API Gateway -------------------------------------------------------------------------------
+
+def test_gateway_answers_in_the_contracts_error_shape(dev: Synthesised) -> None:
+    (api,) = dev.resources("AWS::Serverless::Api").values()
+    responses = api["Properties"]["GatewayResponses"]
+    assert set(responses) == set(GATEWAY_RESPONSES)
+    for response_type, (status, code, message) in GATEWAY_RESPONSES.items():
+        response = responses[response_type]
+        body = json.loads(response["ResponseTemplates"]["application/json"])
+        assert body == {"error": {"code": code, "message": message}}
+        assert response["ResponseParameters"]["Headers"]["Content-Type"] == "'application/json'"
+        if response_type.startswith("DEFAULT_"):
+            assert "StatusCode" not in response, response_type
+        else:
+            assert response["StatusCode"] == str(status), response_type
+
+
+# --- Alarms ------------------------------------------------------------------------------------
+
+def _alarms(stack: Synthesised) -> list[dict[str, Any]]:
+    return [a["Properties"] for a in stack.resources("AWS::CloudWatch::Alarm").values()]
+
+
+def test_a_message_in_any_dead_letter_queue_pages(dev: Synthesised) -> None:
+    watched = {_ref_id(d["Value"]) for a in _alarms(dev) if a["MetricName"] == "ApproximateNumberOfMessagesVisible"
+               for d in a["Dimensions"]}
+    assert watched == {_queue_id(dev, f"{name}-dlq") for name in QUEUES}
+
+
+def test_refund_outcomes_are_metrics_and_failures_page(dev: Synthesised) -> None:
+    filters = [f["Properties"] for f in dev.resources("AWS::Logs::MetricFilter").values()]
+    patterns = {f["MetricTransformations"][0]["MetricName"]: f["FilterPattern"] for f in filters}
+    assert patterns == {"RefundsFailed": '{ $.event = "refund_failed" }',
+                        "RefundsSucceeded": '{ $.event = "refund_succeeded" }'}
+    worker_group = _ref_id(dev.function("HandleRefunds")["LoggingConfig"]["LogGroup"])
+    assert {f["MetricTransformations"][0]["MetricName"] for f in filters
+            if _ref_id(f["LogGroupName"]) == worker_group} == {"RefundsFailed", "RefundsSucceeded"}
+    assert any(a["MetricName"] == "RefundsFailed" and a["Threshold"] == 0 for a in _alarms(dev))
+
+
+def test_api_5xx_rate_and_worker_errors_page(dev: Synthesised) -> None:
+    alarms = _alarms(dev)
+    api_5xx = [a for a in alarms if a["MetricName"] == "5XXError"]
+    assert len(api_5xx) == 1 and api_5xx[0]["Statistic"] == "Average"
+    assert {"Name": "ApiName", "Value": "rebook-dev"} in api_5xx[0]["Dimensions"]
+    (api,) = dev.resources("AWS::Serverless::Api").values()
+    assert api["Properties"]["Name"] == "rebook-dev"
+    worker_errors = [a for a in alarms if a["MetricName"] == "Errors"
+                     and {"Name": "FunctionName", "Value": dev.function("HandleRefunds")["FunctionName"]} in a["Dimensions"]]
+    assert len(worker_errors) == 1
+
+
+def test_every_alarm_notifies_the_alarm_topic(dev: Synthesised) -> None:
+    (topic,) = dev.resources("AWS::SNS::Topic")
+    for alarm in _alarms(dev):
+        assert [_ref_id(a) for a in alarm["AlarmActions"]] == [topic], alarm["AlarmName"]
+
+
+# --- Least privilege ---------------------------------------------------------------------------
+
+def _statements(stack: Synthesised) -> list[dict[str, Any]]:
+    found = []
+    for resource in stack.json["Resources"].values():
+        properties = resource.get("Properties", {})
+        documents = [properties.get("PolicyDocument")] + [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        found += [s for document in documents if document for s in document["Statement"]]
+    return found
+
+
+def test_no_policy_grants_every_resource_or_every_action(dev: Synthesised, prod: Synthesised) -> None:
+    for stack in (dev, prod):
+        for statement in _statements(stack):
+            if statement["Effect"] != "Allow":
+                continue
+            resources = statement.get("Resource")
+            resources = resources if isinstance(resources, list) else [resources]
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert "*" not in resources, statement
+            assert not any(isinstance(a, str) and a.endswith("*") for a in actions), statement
+        for role in stack.resources("AWS::IAM::Role").values():
+            assert not role["Properties"].get("ManagedPolicyArns"), role
+
+
+def test_a_scheduled_job_cannot_touch_tables_or_secrets_it_does_not_use(dev: Synthesised) -> None:
+    role = _ref_id(dev.function("ReconcileRefunds")["Role"])
+    policies = [p["Properties"] for p in dev.resources("AWS::IAM::Policy").values()
+                if [_ref_id(r) for r in p["Properties"]["Roles"]] == [role]]
+    (policy,) = policies
+    touched = {_ref_id(r if not isinstance(r, dict) or "Fn::Join" not in r else r["Fn::Join"][1][0])
+               for s in policy["PolicyDocument"]["Statement"]
+               for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])}
+    tables = {k for k, t in dev.resources("AWS::DynamoDB::Table").items()
+              if t["Properties"]["TableName"] == "rebook-dev-bookings"}
+    secrets = set(dev.resources("AWS::SecretsManager::Secret"))
+    assert tables <= touched and not touched & secrets
+    assert not touched & (set(dev.resources("AWS::DynamoDB::Table")) - tables)
