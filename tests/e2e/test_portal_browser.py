@@ -96,7 +96,7 @@ def test_admin_switches_both_features_on_and_saves_a_new_version(page: Any, live
 
     allow = page.get_by_label("Allow Guest to Modify Sessions")
     refund = page.get_by_role("checkbox", name=re.compile("Issue refund upon cancellation, but no refund if within"))
-    hours = page.get_by_label("X hours")
+    hours = page.get_by_label("X hours", exact=True)
     expect(allow).not_to_be_checked()
     expect(refund).not_to_be_checked()
     expect(hours).to_have_value("24")
