@@ -38,6 +38,7 @@ class LocalStack:
     """Start with `start()`, stop with `stop()`; `url` is the API, `admin_key` the platform key."""
 
     port: int = 0
+    stripe_port: int = 0
     schedule_seconds: float = 60.0
     visibility_timeout_seconds: int = 3
     max_receive_count: int = 5
@@ -75,7 +76,7 @@ class LocalStack:
         else:
             from infra.local.stripe_standin import StripeStandIn
 
-            self.stripe = StripeStandIn().start()
+            self.stripe = StripeStandIn(port=self.stripe_port).start()
             env["STRIPE_API_BASE"] = self.stripe.url
             env["STRIPE_API_KEY"] = "sk_test_local_standin"
         self.stripe_url = env["STRIPE_API_BASE"]
@@ -314,6 +315,7 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
 
 def main() -> None:
     stack = LocalStack(port=int(os.environ.get("PORT", "8000")),
+                       stripe_port=int(os.environ.get("STRIPE_STANDIN_PORT", "12111")),
                        schedule_seconds=float(os.environ.get("LOCAL_SCHEDULE_SECONDS", "60"))).start()
     print(f"rebook is running at {stack.url}", flush=True)
     print(f"  platform admin key: {stack.admin_key}", flush=True)
