@@ -60,7 +60,7 @@ class RunningStack:
 
 @pytest.fixture(scope="session")
 def live_stack() -> Iterator[RunningStack]:
-    env = {**os.environ, "PORT": "0", "LOCAL_SCHEDULE_SECONDS": "1", "TABLE_PREFIX": "rebook-e2e",
+    env = {**os.environ, "PORT": "0", "STRIPE_STANDIN_PORT": "0", "LOCAL_SCHEDULE_SECONDS": "1", "TABLE_PREFIX": "rebook-e2e",
            "PYTHONUNBUFFERED": "1", "SEED": ""}
     process = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=ROOT, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
