@@ -305,3 +305,23 @@ def test_the_helper_refuses_an_answer_that_breaks_the_spec() -> None:
         assert_matches_spec("GET", VENUE + "/settings", 409, {"error": {"code": "conflict", "message": "m"}})
     with pytest.raises(AssertionError, match="does not match"):
         assert_matches_spec("GET", VENUE + "/settings", 404, {"error": {"code": "forbidden", "message": "m"}})
+
+
+def test_a_slot_before_the_year_1000_reads_back_as_rfc_3339(world: World) -> None:
+    """Found by fuzzing: strftime("%Y") wrote "933-07-10T..." (no zero padding)."""
+    venue = world.venue()
+    created = venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/slots", {
+        "product_id": "p", "product_name": "P", "start": "0933-07-11T02:25:15+11:12",
+        "end": "8909-11-18T18:15:11Z", "capacity": 1})
+    assert created.status == 201 and created.json["start"] == "0933-07-10T15:13:15Z"
+    assert_answer_matches("POST", VENUE + "/slots", created)
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_outside_the_utc_calendar_is_a_400_not_a_500(world: World, moment: str) -> None:
+    """Found by reading the parser after fuzzing: the UTC conversion overflowed (OverflowError)."""
+    venue = world.venue()
+    answer = venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/slots", {
+        "product_id": "p", "product_name": "P", "start": moment, "end": "9999-12-31T00:00:00Z", "capacity": 1})
+    assert answer.status == 400 and "start" in answer.json["error"]["details"]["fields"]
+    assert_answer_matches("POST", VENUE + "/slots", answer)
