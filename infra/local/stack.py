@@ -27,6 +27,28 @@ PORTAL = ROOT / "portal"
 LOCAL_REGION = "us-east-1"
 
 
+def serialise_dynamodb() -> None:
+    """Let moto's DynamoDB answer one request at a time, as DynamoDB's own isolation would.
+
+    moto 5.2 evaluates a TransactWriteItems' conditions and applies its writes without a lock, and
+    rolls a cancelled one back by restoring whole-table snapshots taken before it began: under
+    concurrent clients a conditional seat is taken twice, and a rollback erases writes other
+    clients made meanwhile. One lock around every DynamoDB action makes each request atomic."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler.call_action, "serialised", False):
+        return
+    lock = threading.RLock()
+    call_action = DynamoHandler.call_action
+
+    def serialised_call_action(self: Any) -> Any:
+        with lock:
+            return call_action(self)
+
+    serialised_call_action.serialised = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = serialised_call_action  # type: ignore[method-assign]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -59,6 +81,7 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log would drown ours
+        serialise_dynamodb()
         moto_port = free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         self._moto.start()
@@ -141,6 +164,13 @@ class LocalStack:
         return str(self._sqs().get_queue_url(QueueName=name)["QueueUrl"])
 
     # --- HTTP ------------------------------------------------------------------------------
+
+    def serve_http(self) -> str:
+        """Serve the app over HTTP if it is not served yet (tests that need real concurrent
+        requests); returns the URL."""
+        if self._http is None:
+            self._serve_http()
+        return self.url
 
     def _serve_http(self) -> None:
         from chalice.config import Config
