@@ -15,7 +15,7 @@ from chalicelib.api.errors import contract_errors
 from chalicelib.config import config
 from chalicelib.errors import NotFound
 from chalicelib.rules import MAX_CUTOFF_HOURS, VenueSettings
-from chalicelib.services import access, guests, purchases, slots, venues
+from chalicelib.services import access, edits, guests, purchases, slots, venues
 from chalicelib.times import format_utc, utc_now
 
 app = Chalice(app_name="rebook", configure_logs=False)
@@ -163,3 +163,12 @@ def my_receipt(transaction_id: str) -> dict[str, Any]:
     now = utc_now()
     found = purchases.guest_receipt(access.authenticate_guest(_auth(), now), _id(transaction_id))
     return shape.receipt(found.venue, found.transaction, found.sessions, found.refunds, now)
+
+
+@app.route("/v1/me/transactions/{transaction_id}/sessions/{session_id}", methods=["PATCH"])
+def edit_my_session(transaction_id: str, session_id: str) -> dict[str, Any]:
+    now = utc_now()
+    claims = access.authenticate_guest(_auth(), now)
+    body = _body({"slot_id": v.optional(v.identifier), "participant_name": v.optional(v.text(100))})
+    edited = edits.edit_session(claims, _id(transaction_id), _id(session_id), now, **body)
+    return shape.session(edited.session, edited.venue.settings(), now)
