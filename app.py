@@ -20,6 +20,7 @@ from chalicelib.services import (
     access,
     batches,
     cancellations,
+    edits,
     guests,
     purchases,
     refund_windows,
@@ -174,6 +175,15 @@ def my_receipt(transaction_id: str) -> dict[str, Any]:
     now = utc_now()
     found = purchases.guest_receipt(access.authenticate_guest(_auth(), now), _id(transaction_id))
     return shape.receipt(found.venue, found.transaction, found.sessions, found.refunds, now)
+
+
+@app.route("/v1/me/transactions/{transaction_id}/sessions/{session_id}", methods=["PATCH"])
+def edit_my_session(transaction_id: str, session_id: str) -> dict[str, Any]:
+    now = utc_now()
+    claims = access.authenticate_guest(_auth(), now)
+    body = _body({"slot_id": v.optional(v.identifier), "participant_name": v.optional(v.text(100))})
+    edited = edits.edit_session(claims, _id(transaction_id), _id(session_id), now, **body)
+    return shape.session(edited.session, edited.venue.settings(), now)
 
 
 # --- Guests: cancelling ---------------------------------------------------------------------
