@@ -17,6 +17,8 @@ Converter = Callable[[Any], Any]
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _CURRENCY = re.compile(r"^[a-z]{3}$")
+_STRIPE_ID = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+_CURSOR = re.compile(r"^[A-Za-z0-9_=-]{1,1024}$")
 
 
 class Optional_:
@@ -121,6 +123,18 @@ def text(max_length: int, min_length: int = 1) -> Converter:
 def identifier(value: Any) -> str:
     if not isinstance(value, str) or not _ID.match(value):
         raise ValueError("must be an id of 1 to 64 letters, digits, '-' or '_'")
+    return value
+
+
+def stripe_id(value: Any) -> str:
+    if not isinstance(value, str) or not _STRIPE_ID.match(value):
+        raise ValueError("must be a Stripe id such as pi_3Mtw...")
+    return value
+
+
+def cursor(value: Any) -> str:
+    if not isinstance(value, str) or not _CURSOR.match(value):
+        raise ValueError("use next_cursor as given")
     return value
 
 
