@@ -265,3 +265,26 @@ def test_a_guest_can_do_it_all_on_a_phone(phone: Any, live_stack: RunningStack) 
     confirm.get_by_role("button", name="Confirm Cancellations").tap()
     expect(session_card(phone, "Leo").locator(".facts")).to_contain_text("Refunded", timeout=REFUND_WAIT_MS)
     assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_the_receipt_works_from_the_keyboard(page: Any, live_stack: RunningStack) -> None:
+    demo = demo_venue(live_stack)
+    log_in(page, live_stack, demo)
+    page.keyboard.press("Tab")  # from the focused heading to the first "View Receipt"
+    for _ in range(10):
+        if page.evaluate("document.activeElement.textContent") == "View Receipt":
+            break
+        page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Receipt")).to_be_focused()
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Edit Session":
+            break
+    edit_button_id = page.evaluate("document.activeElement.id")
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Edit Session")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page.locator(f"#{edit_button_id}")).to_be_focused()
