@@ -154,6 +154,11 @@ def login(venue_id: str) -> dict[str, Any]:
             "guest": shape.guest(result.guest)}
 
 
+@app.route("/v1/venues/{venue_id}", methods=["GET"])
+def public_venue(venue_id: str) -> dict[str, Any]:
+    return shape.public_venue(access.load_venue(_id(venue_id)))
+
+
 @app.route("/v1/venues/{venue_id}/slots", methods=["GET"])
 def available_slots(venue_id: str) -> dict[str, Any]:
     venue = access.load_venue(_id(venue_id))

@@ -25,6 +25,12 @@ def venue(record: VenueRecord) -> dict[str, Any]:
             "currency": record.currency, "settings": settings(record), "created_at": format_utc(record.created_at)}
 
 
+def public_venue(record: VenueRecord) -> dict[str, Any]:
+    """What a guest portal shows before login: no settings, no keys."""
+    return {"venue_id": record.venue_id, "name": record.name, "timezone": record.timezone,
+            "currency": record.currency}
+
+
 def settings(record: VenueRecord) -> dict[str, Any]:
     return {
         "venue_id": record.venue_id,

@@ -10,7 +10,6 @@ from typing import Any, Mapping
 
 import pytest
 import yaml
-from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS31Validator, oas31_format_checker
 from openapi_spec_validator import validate as validate_spec
 
