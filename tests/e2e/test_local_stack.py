@@ -123,6 +123,35 @@ def test_bad_requests_get_the_contract_error_shape(running: dict[str, Any], meth
     assert answer.json()["error"]["code"] == code and answer.json()["error"]["message"]
 
 
+def raw_exchange(base: str, request: bytes) -> tuple[int, dict[str, Any]]:
+    """Send bytes no HTTP client would, and read the status and JSON body of the answer."""
+    import socket
+
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        data = b""
+        while chunk := connection.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), json.loads(body)
+
+
+@pytest.mark.parametrize("request_bytes, status, code", [
+    (b"GET /nope.html HTTP/1.1\r\nHost: x\r\n\r\n", 404, "not_found"),
+    (b"GET /README.md HTTP/1.1\r\nHost: x\r\n\r\n", 404, "not_found"),
+    (b"POST /v1/admin/venues HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "invalid_request"),
+    (b"POST /v1/admin/venues HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n{}", 413,
+     "payload_too_large"),
+    (b"FOO /v1/admin/venues HTTP/1.1\r\nHost: x\r\n\r\n", 405, "method_not_allowed"),
+    (b"GET / too many words HTTP/1.1\r\n\r\n", 400, "invalid_request"),
+])
+def test_requests_malformed_below_the_api_still_get_the_contract_error_shape(
+        running: dict[str, Any], request_bytes: bytes, status: int, code: str) -> None:
+    answered, body = raw_exchange(running["url"], request_bytes)
+    assert (answered, body["error"]["code"]) == (status, code)
+
+
 def test_malformed_json_over_http_is_a_400(running: dict[str, Any]) -> None:
     answer = call(running["url"], "POST", "/v1/admin/venues", running["admin_key"], raw=b"{oops")
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_request"
