@@ -20,6 +20,7 @@ demo: $(STAMP)
 	SEED=1 $(PY) -m infra.local.stack
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 test-fast: $(STAMP)

@@ -18,10 +18,18 @@ class JsonLines(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at the time (Lambda's, or a test's capture)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def json_logger(name: str) -> logging.Logger:
     logger = logging.getLogger(name)
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _CurrentStdout(sys.stdout)
         handler.setFormatter(JsonLines())
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

@@ -27,6 +27,15 @@ PORTAL = ROOT / "portal"
 LOCAL_REGION = "us-east-1"
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -141,6 +150,13 @@ class LocalStack:
 
     # --- HTTP ------------------------------------------------------------------------------
 
+    def serve_http(self) -> str:
+        """Serve the app over HTTP if it is not served yet (tests that need real concurrent
+        requests); returns the URL."""
+        if self._http is None:
+            self._serve_http()
+        return self.url
+
     def _serve_http(self) -> None:
         from chalice.config import Config
         from chalice.local import CustomLocalChalice, LocalChalice, LocalGateway
@@ -153,6 +169,7 @@ class LocalStack:
         handler = type("Handler", (ApiGatewayFront,), {"gateway": gateway})
         self._http = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self._http.daemon_threads = True
+        self._http.block_on_close = False  # idle keep-alive connections must not delay Ctrl-C
         self.port = self._http.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._spawn(self._http.serve_forever, "http")
@@ -259,21 +276,46 @@ def lambda_context(function_name: str) -> Any:
 
 class ApiGatewayFront(BaseHTTPRequestHandler):
     """Turns HTTP requests into API Gateway events for the app, and answers what API Gateway
-    answers itself (unknown routes) with the gateway responses infra/ configures in AWS. Paths
-    outside /v1 serve the reference portal from portal/."""
+    answers itself (unknown routes, bodies too large, malformed requests) with the gateway
+    responses infra/ configures in AWS, in the contract's error shape. GET paths outside /v1
+    serve the reference portal from portal/."""
 
     gateway: Any
     protocol_version = "HTTP/1.1"
+    timeout = 30  # a client that stops sending mid-request does not hold a thread for ever
+    max_body_bytes = 1024 * 1024  # the app refuses far less; this only bounds what is read
+    static_types = {".html", ".css", ".js", ".png", ".svg", ".ico", ".json"}
 
     def log_message(self, format: str, *args: Any) -> None:  # access logs would drown the JSON lines
         return
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Python's own answers to malformed requests (bad request line, huge headers, unknown
+        methods), in the contract's shape; an unknown method is a 405, as API Gateway says."""
+        self._gateway_error(405 if code == 501 else code)
+
+    def _gateway_error(self, status: int, kind: str | None = None) -> None:
+        from chalicelib.api.errors import GATEWAY_RESPONSES, error_body, generic_error
+
+        if kind:
+            status, code, message = GATEWAY_RESPONSES[kind]
+            body = error_body(code, message)
+        else:
+            body = generic_error(status)
+        self.close_connection = True
+        self._send(status, {"Content-Type": "application/json", "Connection": "close"}, json.dumps(body).encode())
+
     def _handle(self) -> None:
         from chalice.local import LocalGatewayException
 
-        from chalicelib.api.errors import GATEWAY_RESPONSES, error_body
-
-        length = int(self.headers.get("content-length") or 0)
+        try:
+            length = int(self.headers.get("content-length") or 0)
+        except ValueError:
+            return self._gateway_error(400)
+        if length < 0:
+            return self._gateway_error(400)
+        if length > self.max_body_bytes:
+            return self._gateway_error(413, "REQUEST_TOO_LARGE")
         body = self.rfile.read(length) if length else None
         path = self.path
         if not path.startswith("/v1/") and self.command in ("GET", "HEAD"):
@@ -282,9 +324,7 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
         try:
             response = self.gateway.handle_request(method=self.command, path=path, headers=headers, body=body)
         except LocalGatewayException:
-            status, code, message = GATEWAY_RESPONSES["MISSING_AUTHENTICATION_TOKEN"]
-            return self._send(status, {"Content-Type": "application/json"},
-                              json.dumps(error_body(code, message)).encode())
+            return self._gateway_error(404, "MISSING_AUTHENTICATION_TOKEN")
         payload = response.get("body") or b""
         if isinstance(payload, str):
             payload = payload.encode("utf-8")
@@ -295,27 +335,33 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
         target = (PORTAL / relative).resolve()
         if target.is_dir():
             target = target / "index.html"
-        if PORTAL.resolve() not in target.parents or not target.is_file():
-            return self._send(404, {"Content-Type": "text/plain"}, b"not found")
+        if PORTAL.resolve() not in target.parents or not target.is_file() or target.suffix not in self.static_types:
+            return self._gateway_error(404, "RESOURCE_NOT_FOUND")
         content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         self._send(200, {"Content-Type": content_type, "Cache-Control": "no-store"}, target.read_bytes())
 
     def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            if name.lower() not in ("content-length", "connection"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                if name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client left; nothing to tell it
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
 
 def main() -> None:
-    stack = LocalStack(port=int(os.environ.get("PORT", "8000")),
-                       stripe_port=int(os.environ.get("STRIPE_STANDIN_PORT", "12111")),
+    port, stripe_port = int(os.environ.get("PORT", "8000")), int(os.environ.get("STRIPE_STANDIN_PORT", "12111"))
+    for name, number in (("PORT", port), ("STRIPE_STANDIN_PORT", stripe_port)):
+        if number and not port_is_free(number):
+            raise SystemExit(f"port {number} is in use: choose another, e.g. `make run {name}={number + 1}`")
+    stack = LocalStack(port=port, stripe_port=stripe_port,
                        schedule_seconds=float(os.environ.get("LOCAL_SCHEDULE_SECONDS", "60"))).start()
     print(f"rebook is running at {stack.url}", flush=True)
     print(f"  platform admin key: {stack.admin_key}", flush=True)

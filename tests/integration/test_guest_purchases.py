@@ -237,7 +237,7 @@ def test_availability_needs_a_product_and_a_real_date(world: World) -> None:
     for query in ("", "?product_id=jump-60", "?product_id=jump-60&date=2026-02-30", "?product_id=a&date=tomorrow"):
         answer = anonymous.get(f"/v1/venues/{venue.venue_id}/slots{query}")
         assert answer.status == 400 and answer.error_code == "invalid_request", query
-    assert anonymous.get(f"/v1/venues/NOPE/slots?product_id=a&date=2026-01-01").status == 404
+    assert anonymous.get("/v1/venues/NOPE/slots?product_id=a&date=2026-01-01").status == 404
 
 
 def test_the_admin_sees_the_purchase_in_the_history(world: World) -> None:
@@ -256,3 +256,12 @@ def test_times_in_answers_are_utc_with_z(world: World) -> None:
     made = world.purchase(world.guest(venue), [world.slot(venue, start=start)])
     session = made["sessions"][0]
     assert session["start"] == iso(start) and session["refund_deadline"] == iso(start - timedelta(hours=24))
+
+
+def test_a_portal_can_show_the_venue_before_login_without_its_settings(world: World) -> None:
+    venue = world.venue(allow_guest_modify=True, timezone_name="Pacific/Auckland", currency="nzd")
+    answer = Api(world.client, None).get(f"/v1/venues/{venue.venue_id}")
+    assert answer.status == 200
+    assert answer.json == {"venue_id": venue.venue_id, "name": "Bounce Park", "timezone": "Pacific/Auckland",
+                           "currency": "nzd"}
+    assert Api(world.client, None).get("/v1/venues/NOPE").status == 404

@@ -1,0 +1,142 @@
+"""Browser fixtures: the whole local stack exactly as `make run` starts it (with a one-second
+schedule), Debian's Chromium driven by Playwright, and pages at desktop and phone size.
+
+The stack runs in its own process: its queue pump and schedules work in the background, and in
+this process they would share boto3 clients with the integration tests (which drive queues by
+hand and count DynamoDB calls). Its own tables, queues and Stripe stand-in die with it.
+
+Chromium is not downloaded: install it with `apt-get install -y chromium`. Without it these tests
+fail (they never skip), so a CI without a browser cannot pass by testing nothing.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from infra.local.stack import ROOT
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 375, "height": 740}
+# The browser sits in another time zone than the demo venue (Europe/London), so a time shown in
+# the browser's zone instead of the venue's would be caught.
+BROWSER_ZONE = "America/New_York"
+
+
+STARTUP_SECONDS = 90
+
+
+@dataclass
+class RunningStack:
+    """`python -m infra.local.stack` in a child process; what it printed tells where it listens."""
+
+    url: str
+    admin_key: str
+    stripe_url: str
+    process: subprocess.Popen[str]
+    output: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=200))
+
+    def stripe_control(self, action: str, **arguments: Any) -> None:
+        """Steer the Stripe stand-in, e.g. `stripe_control("decline")` fails the next refund."""
+        answer = requests.post(f"{self.stripe_url}/_standin/{action}", json=arguments, timeout=10)
+        answer.raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def live_stack() -> Iterator[RunningStack]:
+    env = {**os.environ, "PORT": "0", "STRIPE_STANDIN_PORT": "0", "LOCAL_SCHEDULE_SECONDS": "1", "TABLE_PREFIX": "rebook-e2e",
+           "PYTHONUNBUFFERED": "1", "SEED": ""}
+    process = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    lines: queue.Queue[str | None] = queue.Queue()
+    output: collections.deque[str] = collections.deque(maxlen=200)
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line.rstrip())
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, name="stack-output", daemon=True).start()
+    printed: dict[str, str] = {}
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while "ready" not in printed:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is None:
+            process.kill()
+            pytest.fail("the local stack did not start:\n" + "\n".join(output), pytrace=False)
+        for key, pattern in (("url", r"rebook is running at (\S+)"), ("admin_key", r"platform admin key:\s+(\S+)"),
+                             ("stripe_url", r"Stripe API base:\s+(\S+)"), ("ready", r"(Press Ctrl-C)")):
+            if match := re.search(pattern, line):
+                printed[key] = match.group(1)
+    stack = RunningStack(printed["url"], printed["admin_key"], printed["stripe_url"], process, output)
+    yield stack
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: install it with `apt-get install -y chromium` "
+                    "(or set CHROMIUM_PATH). The browser tests do not skip.", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _page(browser: Any, viewport: dict[str, int], **options: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport=viewport, locale="en-US", timezone_id=BROWSER_ZONE, **options)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("requestfailed", lambda request: errors.append(f"request failed: {request.url}"))
+    page.on("request", lambda request: errors.append(f"other origin: {request.url}")
+            if not request.url.startswith(("http://127.0.0.1", "data:")) else None)
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    yield from _page(browser, DESKTOP)
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    yield from _page(browser, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
+    """Save docs/screenshots/<name>.png when SCREENSHOTS=1 (the README shows them)."""
+    if os.environ.get("SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page, animations="disabled")
