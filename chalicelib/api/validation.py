@@ -39,7 +39,7 @@ def json_body(raw: bytes | None, max_bytes: int) -> dict[str, Any]:
     raw = raw or b""
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"the request body is larger than {max_bytes} bytes")
-    if not raw.strip():
+    if not raw:  # no body at all reads as {}; whitespace alone is not JSON
         return {}
     try:
         body = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constant)
