@@ -160,7 +160,9 @@ def login(venue_id: str) -> dict[str, Any]:
 
 @app.route("/v1/venues/{venue_id}", methods=["GET"])
 def public_venue(venue_id: str) -> dict[str, Any]:
-    return shape.public_venue(access.load_venue(_id(venue_id)))
+    venue = access.load_venue(_id(venue_id))
+    _query({})
+    return shape.public_venue(venue)
 
 
 @app.route("/v1/venues/{venue_id}/slots", methods=["GET"])
