@@ -263,6 +263,7 @@ def hostile_bodies() -> dict[str, bytes]:
         "a list": b'[{"session_ids": ["a"]}]',
         "a string": b'"session_ids"',
         "null": b"null",
+        "whitespace only": b"  \n\t ",
         "truncated": b'{"session_ids": ["a"',
         "1000 session ids": json.dumps({"session_ids": [f"s{i}" for i in range(1000)]}).encode(),
         "ids as numbers": b'{"session_ids": [1, 2]}',
@@ -276,10 +277,14 @@ def hostile_bodies() -> dict[str, bytes]:
 def test_hostile_bodies_get_a_4xx_in_the_contract_shape_and_change_nothing(world: World, two_venues) -> None:
     guest, mine, ours = two_venues["guest"], two_venues["mine"], two_venues["ours"]
     before = snapshot(world, ours, [mine])
-    targets = [f"/v1/me/transactions/{mine['transaction_id']}/{route}" for route in ("cancellation-quote", "cancellations")]
+    targets = [("POST", f"/v1/me/transactions/{mine['transaction_id']}/{route}")
+               for route in ("cancellation-quote", "cancellations")]
+    if ("PATCH", "/v1/me/transactions/{transaction_id}/sessions/{session_id}") in routes(world, "/v1/me/"):
+        targets.append(("PATCH", f"/v1/me/transactions/{mine['transaction_id']}/sessions/"
+                                 f"{mine['sessions'][0]['session_id']}"))
     for name, raw in hostile_bodies().items():
-        for path in targets:
-            answer = guest.api.call("POST", path, raw=raw)
+        for method, path in targets:
+            answer = guest.api.call(method, path, raw=raw)
             expected = (413, "payload_too_large") if name.startswith("64 KiB") else (400, "invalid_request")
             assert (name, answer.status, answer.error_code) == (name, *expected)
             assert set(answer.json) == {"error"}
@@ -351,6 +356,7 @@ def test_unknown_query_parameters_are_refused_like_unknown_fields(world: World, 
          {"session_ids": [session_id]}),
         (ours.admin, "GET", f"/v1/admin/venues/{ours.venue_id}/settings", None),
         (ours.admin, "GET", f"/v1/admin/venues/{ours.venue_id}", None),
+        (Api(world.client, None), "GET", f"/v1/venues/{ours.venue_id}", None),
         (ours.admin, "GET", f"/v1/admin/venues/{ours.venue_id}/refunds", None),
         (ours.admin, "PUT", f"/v1/admin/venues/{ours.venue_id}/settings",
          {"allow_guest_modify": True, "refund_on_cancel": True, "refund_cutoff_hours": 24}),
