@@ -168,10 +168,7 @@ def test_a_failed_deadline_message_alone_comes_back(world: World) -> None:
 
 
 def test_the_scheduled_function_closes_a_window_as_its_deadline_passes(
-        world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    _log_to(sys.stdout, monkeypatch)
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
     venue = world.venue(allow_guest_modify=True, refund_on_cancel=True, cutoff_hours=24)
     guest = world.guest(venue)
     deadline = now() + timedelta(seconds=4)
@@ -231,12 +228,3 @@ def _sqs_record(message_id: str, body: Any) -> dict[str, Any]:
             "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
             "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:rebook-test-deadline-updates",
             "awsRegion": "us-east-1"}
-
-
-def _log_to(stdout: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The JSON log handler holds the stdout of the moment it was made; point it at `stdout`."""
-    import logging
-
-    for handler in logging.getLogger("rebook").handlers:
-        if isinstance(handler, logging.StreamHandler):
-            monkeypatch.setattr(handler, "stream", stdout)
