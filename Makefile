@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test test-fast infra-check bench clean
+.PHONY: run demo test test-fast infra-check portal-deploy bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,19 @@ infra-check: $(STAMP)
 	for stage in dev prod; do $(CDK_ENV) STAGE=$$stage CDK_OUTDIR=cdk.out/$$stage $(PY) -m infra.app || exit 1; done
 	$(VENV)/bin/cfn-lint cdk.out/dev/rebook-dev.template.json cdk.out/prod/rebook-prod.template.json
 	$(CDK_ENV) $(PY) -m pytest tests/infra
+
+# Upload portal/ to a deployed stage's bucket, pointed at its API (needs the AWS CLI and credentials).
+portal-deploy: $(STAMP)
+	@case "$(STAGE)" in dev|prod) ;; *) echo "usage: make portal-deploy STAGE=dev|prod"; exit 1;; esac
+	@command -v aws >/dev/null || { echo "portal-deploy needs the AWS CLI (aws)"; exit 1; }
+	output() { aws cloudformation describe-stacks --stack-name rebook-$(STAGE) --output text \
+	    --query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue"; }; \
+	bucket=$$(output PortalBucketName) && distribution=$$(output PortalDistributionId) && \
+	api=$$(output ApiUrl) && url=$$(output PortalUrl) && \
+	$(PY) -m infra.portal --api "$$api" --out cdk.out/portal-$(STAGE) && \
+	aws s3 sync cdk.out/portal-$(STAGE) "s3://$$bucket" --delete --cache-control no-cache && \
+	aws cloudfront create-invalidation --distribution-id "$$distribution" --paths '/*' >/dev/null && \
+	echo "portal: $$url/  (a venue's link: $$url/?venue=<venue_id>)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache chalice.out cdk.out

@@ -12,6 +12,7 @@ from chalice.app import SQSEvent
 
 from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
+from chalicelib.api.cors import cors_on_every_answer, portal_cors
 from chalicelib.api.errors import contract_errors
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
@@ -31,6 +32,9 @@ from chalicelib.services import (
 from chalicelib.times import format_utc, utc_now
 
 app = Chalice(app_name="rebook", configure_logs=False)
+if config().portal_origin:  # set before any route: each route takes its CORS from app.api when defined
+    app.api.cors = portal_cors(config().portal_origin)
+    app.register_middleware(cors_on_every_answer(app.api.cors), "http")
 app.register_middleware(contract_errors, "http")
 
 

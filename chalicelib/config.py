@@ -29,6 +29,9 @@ class Config:
     max_body_bytes: int
 
     queue_arn_prefix: str
+    # The one other origin allowed to call the API from a browser (the hosted portal); None when
+    # the portal is served on the API's own origin, as `make run` does.
+    portal_origin: str | None
 
     def table_name(self, logical: str) -> str:
         return f"{self.table_prefix}-{logical}"
@@ -59,6 +62,7 @@ def config() -> Config:
         login_lockout_seconds=int(env.get("LOGIN_LOCKOUT_SECONDS", "900")),
         max_body_bytes=int(env.get("MAX_BODY_BYTES", str(64 * 1024))),
         queue_arn_prefix=env.get("QUEUE_ARN_PREFIX", "arn:aws:sqs:us-east-1:000000000000"),
+        portal_origin=env.get("PORTAL_ORIGIN") or None,
     )
 
 

@@ -1,5 +1,6 @@
 """The AWS stack of one stage: the Chalice app (through `chalice.cdk`), its tables, queues,
-secrets, per-function roles, log groups, gateway responses and alarms.
+secrets, per-function roles, log groups, gateway responses, alarms, and the portal's hosting
+(S3 behind CloudFront; the API allows that one origin in CORS).
 
 What each Lambda function may touch is declared once, in `ACCESS`; a function that app.py
 defines and `ACCESS` does not name stops the synthesis, so nothing runs with grants by accident.
@@ -7,16 +8,23 @@ defines and `ACCESS` does not name stops the synthesis, so nothing runs with gra
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -67,6 +75,8 @@ ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeTy
 MAX_RECEIVE_COUNT = 5
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's advice for Lambda event sources: 6x the function timeout
 API_5XX_RATE = 0.05
+# An origin as a browser sends it: scheme and host (and port), nothing after.
+ORIGIN = re.compile(r"https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?")
 
 
 def logical_id(function_name: str) -> str:
@@ -101,7 +111,7 @@ class StageSettings:
 
 class RebookStack(cdk.Stack):
     def __init__(self, scope: Construct, stage: str, *, alarm_email: str | None = None,
-                 source_dir: Path = REPO_ROOT, **kwargs: Any) -> None:
+                 portal_origin: str | None = None, source_dir: Path = REPO_ROOT, **kwargs: Any) -> None:
         self.settings = StageSettings(stage)
         super().__init__(scope, self.settings.prefix, description=f"rebook ({stage})", **kwargs)
         self.source_dir = source_dir
@@ -110,12 +120,14 @@ class RebookStack(cdk.Stack):
         self.tables = {name: self._table(spec) for name, spec in self.specs.items()}
         self.queues, self.dead_letter_queues = self._queues()
         self.secrets = {name: self._secret(name) for name in SECRETS}
-        self.portal_origin: str | None = self.portal()
+        self.portal_origin: str | None = self.portal(portal_origin)
 
         # Chalice needs one role ARN to package; every function then gets its own role below.
         self.roles = {API_FUNCTION: self._role(API_FUNCTION)}
         self.stage_config = self._stage_config()
-        self.chalice = Chalice(self, "Api", source_dir=str(source_dir), stage_config=self.stage_config)
+        with _fresh_app_import():
+            self.chalice = Chalice(self, "Api", source_dir=str(source_dir), stage_config=self.stage_config)
+        self._portal_reaches_api(own_origin=portal_origin is not None)
         self.functions = self._packaged_functions()
         self.log_groups: dict[str, logs.LogGroup] = {}
         for function in self.functions.values():
@@ -187,10 +199,66 @@ class RebookStack(cdk.Stack):
                                                                         password_length=48),
             removal_policy=self.settings.removal)
 
-    def portal(self) -> str | None:
-        """Issue 8 hosts the guest portal here (S3 + CloudFront) and returns its origin, which
-        the functions receive as PORTAL_ORIGIN to restrict CORS. None: no portal yet."""
-        return None
+    # --- The portal -------------------------------------------------------------------------
+
+    def portal(self, own_origin: str | None) -> str:
+        """Hosts portal/ (private S3 behind CloudFront) and returns the origin the API allows in
+        CORS: a venue's own portal host if given, else this distribution's. `make portal-deploy`
+        uploads the files; a CDK asset upload (BucketDeployment) would need a role with a managed
+        policy and wildcard S3 grants."""
+        if own_origin is not None and not ORIGIN.fullmatch(own_origin):
+            raise ValueError(f"portal_origin must be an https origin such as https://portal.example.com "
+                             f"(no path, no trailing slash), not {own_origin!r}")
+        self.portal_bucket = s3.Bucket(
+            self, "PortalBucket", block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            # No auto-delete: its custom resource runs with a managed policy. Empty a dev bucket
+            # before destroying the stack (docs/deploy.md).
+            removal_policy=self.settings.removal, auto_delete_objects=False)
+        # The API's origin joins connect-src once Chalice has packaged (see _portal_reaches_api).
+        self.portal_headers = cloudfront.ResponseHeadersPolicy(
+            self, "PortalHeaders", response_headers_policy_name=f"{self.settings.prefix}-portal",
+            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
+                content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
+                    content_security_policy=portal_csp("'self'"), override=True),
+                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+                    access_control_max_age=cdk.Duration.days(365), include_subdomains=True, override=True),
+                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+                frame_options=cloudfront.ResponseHeadersFrameOptions(
+                    frame_option=cloudfront.HeadersFrameOption.DENY, override=True),
+                referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
+                    referrer_policy=cloudfront.HeadersReferrerPolicy.NO_REFERRER, override=True)),
+            custom_headers_behavior=cloudfront.ResponseCustomHeadersBehavior(custom_headers=[
+                cloudfront.ResponseCustomHeader(header="Permissions-Policy",
+                                                value="camera=(), microphone=(), geolocation=(), payment=()",
+                                                override=True)]))
+        self.portal_distribution = cloudfront.Distribution(
+            self, "Portal", comment=f"rebook {self.settings.stage} portal",
+            default_root_object="index.html", price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origins.S3BucketOrigin.with_origin_access_control(self.portal_bucket),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+                cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+                response_headers_policy=self.portal_headers))
+        portal_url = f"https://{self.portal_distribution.distribution_domain_name}"
+        cdk.CfnOutput(self, "PortalUrl", value=portal_url)
+        cdk.CfnOutput(self, "PortalBucketName", value=self.portal_bucket.bucket_name)
+        cdk.CfnOutput(self, "PortalDistributionId", value=self.portal_distribution.distribution_id)
+        return own_origin or portal_url
+
+    def _portal_reaches_api(self, own_origin: bool) -> None:
+        """The portal's CSP names the API's origin, and the API's CORS names the portal's: when that
+        is the distribution's own, each would wait for the other, so connect-src then allows this
+        region's API Gateway hosts instead of the one API."""
+        api_origin = f"https://{self.chalice.get_resource('RestAPI').ref}.execute-api.{self.region}.{self.url_suffix}"
+        cdk.CfnOutput(self, "ApiUrl", value=f"{api_origin}/{self.stage_config['api_gateway_stage']}")
+        connect = api_origin if own_origin else f"https://*.execute-api.{self.region}.{self.url_suffix}"
+        self.portal_headers.node.default_child.add_property_override(
+            "ResponseHeadersPolicyConfig.SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy",
+            portal_csp(f"'self' {connect}"))
 
     # --- The Chalice app ---------------------------------------------------------------------
 
@@ -206,6 +274,7 @@ class RebookStack(cdk.Stack):
             "QUEUE_ARN_PREFIX": f"arn:{self.partition}:sqs:{self.region}:{self.account}",
         }
         if self.portal_origin:
+            # At packaging too: app.py's CORS becomes the OPTIONS answers API Gateway gives itself.
             environment["PORTAL_ORIGIN"] = self.portal_origin
         # Chalice names its stage after this stack, so the stage's own block in config.json is
         # not found by name: pass it explicitly, with what infra owns on top.
@@ -333,6 +402,8 @@ class RebookStack(cdk.Stack):
                 "ResponseParameters": {"Headers": {"Content-Type": "'application/json'"}},
                 "ResponseTemplates": {"application/json": json.dumps({"error": {"code": code, "message": message}})},
             }
+            if self.portal_origin:  # or the portal cannot read why it was refused
+                response["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] = f"'{self.portal_origin}'"
             if not response_type.startswith("DEFAULT_"):  # a default keeps the status it stands for
                 response["StatusCode"] = str(status)
             responses[response_type] = response
@@ -402,6 +473,35 @@ class RebookStack(cdk.Stack):
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
         return topic
+
+
+def portal_csp(connect_src: str) -> str:
+    """The portal loads only its own files (no inline script or style) and calls only the API."""
+    return "; ".join([
+        "default-src 'self'", "img-src 'self' data:", f"connect-src {connect_src}", "object-src 'none'",
+        "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+    ])
+
+
+@contextmanager
+def _fresh_app_import() -> Iterator[None]:
+    """chalice.cdk imports app.py in this process after putting the stage's variables in os.environ,
+    and leaves them there. app.py decides its CORS at import, so import it afresh for each stage's
+    package, and give the process back its environment and modules afterwards."""
+    from chalicelib.config import config
+
+    environment = dict(os.environ)
+    imported = sys.modules.pop("app", None)
+    config.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+        sys.modules.pop("app", None)
+        if imported is not None:
+            sys.modules["app"] = imported
+        config.cache_clear()
 
 
 def _camel(name: str) -> str:

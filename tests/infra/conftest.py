@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,28 +33,52 @@ class Synthesised:
         return self.json["Resources"][logical_id]["Properties"]
 
 
-@pytest.fixture(scope="session")
-def synthesised() -> Iterator[dict[str, Synthesised]]:
-    import aws_cdk as cdk
-    from aws_cdk.assertions import Template
+VENUE_PORTAL_ORIGIN = "https://portal.venue.example"
+ENV = {"account": "123456789012", "region": "eu-west-1"}
 
-    from infra.stack import RebookStack
 
+@contextmanager
+def _synthesis() -> Iterator[Path]:
     workdir = Path(tempfile.mkdtemp(prefix="rebook-infra-"))
     previous = os.getcwd()
     os.chdir(workdir)  # chalice.cdk writes chalice.out/ into the working directory
     try:
-        app = cdk.App(outdir=str(workdir / "cdk.out"))
-        stacks = {stage: RebookStack(app, stage, env=cdk.Environment(account="123456789012", region="eu-west-1"))
-                  for stage in ("dev", "prod")}
-        result = {}
-        for stage, stack in stacks.items():
-            template = Template.from_stack(stack)
-            result[stage] = Synthesised(stage, stack, template, template.to_json())
-        yield result
+        yield workdir
     finally:
         os.chdir(previous)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _synthesised(stage: str, stack: Any) -> Synthesised:
+    from aws_cdk.assertions import Template
+
+    template = Template.from_stack(stack)
+    return Synthesised(stage, stack, template, template.to_json())
+
+
+@pytest.fixture(scope="session")
+def synthesised() -> Iterator[dict[str, Synthesised]]:
+    import aws_cdk as cdk
+
+    from infra.stack import RebookStack
+
+    with _synthesis() as workdir:
+        app = cdk.App(outdir=str(workdir / "cdk.out"))
+        stacks = {stage: RebookStack(app, stage, env=cdk.Environment(**ENV)) for stage in ("dev", "prod")}
+        yield {stage: _synthesised(stage, stack) for stage, stack in stacks.items()}
+
+
+@pytest.fixture(scope="session")
+def venue_portal() -> Iterator[Synthesised]:
+    """dev, deployed with `-c portal_origin=...`: a venue serves the portal from its own host."""
+    import aws_cdk as cdk
+
+    from infra.stack import RebookStack
+
+    with _synthesis() as workdir:
+        app = cdk.App(outdir=str(workdir / "cdk.out"))
+        stack = RebookStack(app, "dev", portal_origin=VENUE_PORTAL_ORIGIN, env=cdk.Environment(**ENV))
+        yield _synthesised("dev", stack)
 
 
 @pytest.fixture(scope="session")

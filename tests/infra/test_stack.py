@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match
 
 from chalicelib.api.errors import GATEWAY_RESPONSES
 from chalicelib.config import QUEUES
 from chalicelib.storage.models import ALL_MODELS
+from infra.portal import hosted_copy
 from infra.stack import ACCESS, SECRETS, logical_id
-from tests.infra.conftest import Synthesised
+from tests.infra.conftest import ENV, VENUE_PORTAL_ORIGIN, Synthesised
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKERS = {"handle_refunds": "refunds", "handle_refund_dead_letters": "refunds-dlq",
@@ -202,6 +205,169 @@ def test_gateway_answers_in_the_contracts_error_shape(dev: Synthesised) -> None:
             assert "StatusCode" not in response, response_type
         else:
             assert response["StatusCode"] == str(status), response_type
+
+
+# --- The portal ------------------------------------------------------------------------------
+
+ALLOW_ORIGIN = "method.response.header.Access-Control-Allow-Origin"
+
+
+def _one(stack: Synthesised, resource_type: str) -> tuple[str, dict[str, Any]]:
+    (found,) = stack.resources(resource_type).items()
+    return found
+
+
+def _distribution_origin(stack: Synthesised) -> dict[str, Any]:
+    distribution, _ = _one(stack, "AWS::CloudFront::Distribution")
+    return {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution, "DomainName"]}]]}
+
+
+def _quoted(origin: Any) -> Any:
+    """An origin as API Gateway wants a static header value: in single quotes."""
+    if isinstance(origin, str):
+        return f"'{origin}'"
+    parts = origin["Fn::Join"][1]
+    return {"Fn::Join": ["", ["'" + parts[0], *parts[1:], "'"]]}
+
+
+def _preflight_origins(stack: Synthesised) -> dict[str, Any]:
+    (api,) = stack.resources("AWS::Serverless::Api").values()
+    paths = api["Properties"]["DefinitionBody"]["paths"]
+    return {path: methods.get("options", {}).get("x-amazon-apigateway-integration", {})
+            .get("responses", {}).get("default", {}).get("responseParameters", {}).get(ALLOW_ORIGIN)
+            for path, methods in paths.items()}
+
+
+def _csp(stack: Synthesised) -> Any:
+    _, policy = _one(stack, "AWS::CloudFront::ResponseHeadersPolicy")
+    return policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]["ContentSecurityPolicy"]
+
+
+def test_the_portal_bucket_is_private_encrypted_and_refuses_plain_http(dev: Synthesised, prod: Synthesised) -> None:
+    for stack in (dev, prod):
+        bucket_id, bucket = _one(stack, "AWS::S3::Bucket")
+        assert bucket["Properties"]["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        assert bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        _, policy = _one(stack, "AWS::S3::BucketPolicy")
+        assert _ref_id(policy["Properties"]["Bucket"]) == bucket_id
+        assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+                   for s in policy["Properties"]["PolicyDocument"]["Statement"])
+    assert _one(prod, "AWS::S3::Bucket")[1]["DeletionPolicy"] == "Retain"
+    assert _one(dev, "AWS::S3::Bucket")[1]["DeletionPolicy"] == "Delete"
+    # No auto-delete custom resource: its provider runs with a managed policy.
+    assert not dev.resources("Custom::S3AutoDeleteObjects")
+
+
+def test_only_the_portal_distribution_may_read_the_bucket(dev: Synthesised) -> None:
+    distribution_id, distribution = _one(dev, "AWS::CloudFront::Distribution")
+    config = distribution["Properties"]["DistributionConfig"]
+    (origin,) = config["Origins"]
+    assert _ref_id(origin["OriginAccessControlId"]) == _one(dev, "AWS::CloudFront::OriginAccessControl")[0]
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}  # OAC, not the legacy identity
+    _, policy = _one(dev, "AWS::S3::BucketPolicy")
+    (allow,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"} and allow["Action"] == "s3:GetObject"
+    source = allow["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Join"][1]
+    assert {"Ref": distribution_id} in source
+
+
+def test_the_portal_is_served_over_https_with_its_security_headers(dev: Synthesised) -> None:
+    _, distribution = _one(dev, "AWS::CloudFront::Distribution")
+    config = distribution["Properties"]["DistributionConfig"]
+    assert config["DefaultRootObject"] == "index.html"
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behaviour["AllowedMethods"] == ["GET", "HEAD"]
+    policy_id, policy = _one(dev, "AWS::CloudFront::ResponseHeadersPolicy")
+    assert _ref_id(behaviour["ResponseHeadersPolicyId"]) == policy_id
+    headers = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    assert headers["FrameOptions"]["FrameOption"] == "DENY"
+    assert headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 365 * 24 * 3600
+    assert headers["ContentTypeOptions"]["Override"] is True
+    assert _csp(dev)["Override"] is True
+
+
+def test_the_portal_csp_allows_its_own_files_and_the_api_only(dev: Synthesised, venue_portal: Synthesised) -> None:
+    csp = "".join(p if isinstance(p, str) else "<" + _ref_id(p) + ">"
+                  for p in _csp(dev)["ContentSecurityPolicy"]["Fn::Join"][1])
+    directives = dict(d.split(" ", 1) for d in csp.split("; "))
+    assert directives["default-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
+    assert "unsafe" not in csp
+    # The distribution's own origin is in the API's CORS, so the CSP cannot name the API (a cycle):
+    assert directives["connect-src"] == f"'self' https://*.execute-api.{ENV['region']}.<AWS::URLSuffix>"
+    # With a venue's origin in CORS instead, it names exactly this stack's API.
+    venue_csp = "".join(p if isinstance(p, str) else "<" + _ref_id(p) + ">"
+                        for p in _csp(venue_portal)["ContentSecurityPolicy"]["Fn::Join"][1])
+    assert f"connect-src 'self' https://<RestAPI>.execute-api.{ENV['region']}.<AWS::URLSuffix>;" in venue_csp
+
+
+def test_the_portal_pages_need_nothing_the_csp_refuses() -> None:
+    # No inline script, style or event handler: the CSP has no 'unsafe-inline'.
+    for page in (REPO_ROOT / "portal").glob("*.html"):
+        text = page.read_text()
+        assert "<style" not in text and " style=" not in text, page.name
+        assert re.findall(r"<script(?![^>]*\bsrc=)", text) == [], page.name
+        assert not re.search(r"\son[a-z]+=", text), page.name
+
+
+def test_the_api_allows_the_hosted_portal_origin_only(dev: Synthesised, prod: Synthesised) -> None:
+    for stack in (dev, prod):
+        origin = _distribution_origin(stack)
+        preflights = _preflight_origins(stack)
+        assert preflights and all(value == _quoted(origin) for value in preflights.values()), preflights
+        assert stack.function("APIHandler")["Environment"]["Variables"]["PORTAL_ORIGIN"] == origin
+
+
+def test_a_venue_portal_origin_replaces_the_hosted_one_everywhere(venue_portal: Synthesised) -> None:
+    preflights = _preflight_origins(venue_portal)
+    assert preflights and set(preflights.values()) == {f"'{VENUE_PORTAL_ORIGIN}'"}
+    assert venue_portal.function("APIHandler")["Environment"]["Variables"]["PORTAL_ORIGIN"] == VENUE_PORTAL_ORIGIN
+    (api,) = venue_portal.resources("AWS::Serverless::Api").values()
+    for response_type, response in api["Properties"]["GatewayResponses"].items():
+        assert response["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] == f"'{VENUE_PORTAL_ORIGIN}'"
+    assert "*" not in json.dumps(preflights)
+
+
+def test_gateway_answers_are_readable_by_the_hosted_portal(dev: Synthesised) -> None:
+    (api,) = dev.resources("AWS::Serverless::Api").values()
+    for response in api["Properties"]["GatewayResponses"].values():
+        assert response["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] == _quoted(
+            _distribution_origin(dev))
+
+
+def test_the_outputs_say_where_to_upload_the_portal_and_where_it_is(dev: Synthesised) -> None:
+    outputs = dev.json["Outputs"]
+    assert outputs["PortalUrl"]["Value"] == _distribution_origin(dev)
+    assert _ref_id(outputs["PortalBucketName"]["Value"]) == _one(dev, "AWS::S3::Bucket")[0]
+    assert _ref_id(outputs["PortalDistributionId"]["Value"]) == _one(dev, "AWS::CloudFront::Distribution")[0]
+    api_url = outputs["ApiUrl"]["Value"]["Fn::Join"][1]
+    assert api_url[0] == "https://" and api_url[1] == {"Ref": "RestAPI"} and api_url[-1].endswith("/v")
+
+
+def test_a_portal_origin_must_be_a_bare_https_origin() -> None:
+    import aws_cdk as cdk
+
+    from infra.stack import RebookStack
+
+    for bad in ("http://portal.example.com", "https://portal.example.com/", "https://portal.example.com/app", "*"):
+        with pytest.raises(ValueError, match="portal_origin"):
+            RebookStack(cdk.App(), "dev", portal_origin=bad)
+
+
+def test_the_hosted_copy_of_the_portal_calls_the_stages_api(tmp_path: Path) -> None:
+    api = "https://abc123.execute-api.eu-west-1.amazonaws.com/v"
+    pages = hosted_copy(tmp_path / "portal", api + "/")
+    assert {p.name for p in pages} == {"index.html", "admin.html"}
+    for page in pages:
+        assert f'<meta name="rebook-api" content="{api}">' in page.read_text()
+    assert (tmp_path / "portal" / "js" / "api.js").read_text() == (REPO_ROOT / "portal/js/api.js").read_text()
+    assert not (tmp_path / "portal" / "README.md").exists()
+    # The working copy keeps serving `make run` from the API's own origin.
+    assert '<meta name="rebook-api" content="">' in (REPO_ROOT / "portal/index.html").read_text()
+    with pytest.raises(ValueError):
+        hosted_copy(tmp_path / "bad", 'https://x.example/"><script>')
 
 
 # --- Alarms ------------------------------------------------------------------------------------
