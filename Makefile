@@ -33,5 +33,9 @@ infra-check: $(STAMP)
 	$(VENV)/bin/cfn-lint cdk.out/dev/rebook-dev.template.json cdk.out/prod/rebook-prod.template.json
 	$(CDK_ENV) $(PY) -m pytest tests/infra
 
+# Figures, not assertions: calls, request units, cold start, latency and cost -> docs/benchmarks.md.
+bench: $(STAMP)
+	$(PY) -m bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache chalice.out cdk.out
