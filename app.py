@@ -20,6 +20,7 @@ from chalicelib.services import (
     access,
     batches,
     cancellations,
+    edits,
     guests,
     purchases,
     refund_windows,
@@ -66,6 +67,7 @@ def _created(body: dict[str, Any]) -> Response:
 @app.route("/v1/admin/venues", methods=["POST"])
 def create_venue() -> Response:
     admin = access.authenticate_admin(_auth())
+    access.require_platform(admin)
     body = _body({"venue_id": v.optional(v.identifier), "name": v.text(200), "timezone": v.timezone_name,
                   "currency": v.currency})
     return _created(shape.venue(venues.create_venue(admin, now=utc_now(), **body)))
@@ -80,6 +82,7 @@ def get_venue(venue_id: str) -> dict[str, Any]:
 @app.route("/v1/admin/venues/{venue_id}/api-keys", methods=["POST"])
 def mint_api_key(venue_id: str) -> Response:
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    access.require_platform(admin)
     _body({})
     key = venues.mint_api_key(admin, venue, utc_now())
     return _created({"api_key": key.api_key, "key_id": key.key_id, "venue_id": venue.venue_id})
@@ -127,7 +130,7 @@ def create_guest(venue_id: str) -> Response:
 def record_purchase(venue_id: str) -> Response:
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
     body = _body({
-        "guest_id": v.identifier, "payment_intent_id": v.identifier, "currency": v.currency,
+        "guest_id": v.identifier, "payment_intent_id": v.stripe_id, "currency": v.currency,
         "sessions": v.list_of(v.obj({"slot_id": v.identifier, "participant_name": v.text(100),
                                      "amount": v.integer(0, 100_000_000)}), 1, purchases.MAX_SESSIONS)})
     orders = [purchases.SessionOrder(**order) for order in body.pop("sessions")]
@@ -164,7 +167,7 @@ def available_slots(venue_id: str) -> dict[str, Any]:
 @app.route("/v1/me/transactions", methods=["GET"])
 def my_transactions() -> dict[str, Any]:
     claims = access.authenticate_guest(_auth(), utc_now())
-    query = _query({"limit": v.optional(v.integer_text(1, 100)), "cursor": v.optional(v.text(2048))})
+    query = _query({"limit": v.optional(v.integer_text(1, 100)), "cursor": v.optional(v.cursor)})
     found, cursor = purchases.list_transactions(claims, query.get("limit", 20), query.get("cursor"))
     return {"transactions": [shape.transaction_summary(t) for t in found], "next_cursor": cursor}
 
@@ -174,6 +177,15 @@ def my_receipt(transaction_id: str) -> dict[str, Any]:
     now = utc_now()
     found = purchases.guest_receipt(access.authenticate_guest(_auth(), now), _id(transaction_id))
     return shape.receipt(found.venue, found.transaction, found.sessions, found.refunds, now)
+
+
+@app.route("/v1/me/transactions/{transaction_id}/sessions/{session_id}", methods=["PATCH"])
+def edit_my_session(transaction_id: str, session_id: str) -> dict[str, Any]:
+    now = utc_now()
+    claims = access.authenticate_guest(_auth(), now)
+    body = _body({"slot_id": v.optional(v.identifier), "participant_name": v.optional(v.text(100))})
+    edited = edits.edit_session(claims, _id(transaction_id), _id(session_id), now, **body)
+    return shape.session(edited.session, edited.venue.settings(), now)
 
 
 # --- Guests: cancelling ---------------------------------------------------------------------

@@ -45,7 +45,9 @@ def refund_deadline(settings: VenueSettings, start: datetime) -> datetime | None
     """The last instant at which cancelling still refunds; None when refunds are off."""
     if not settings.refund_on_cancel:
         return None
-    return start - timedelta(hours=settings.refund_cutoff_hours)
+    # In UTC: Python subtracts wall-clock time between datetimes of one zone, and on a
+    # daylight-saving night that is not the elapsed hours the rule promises.
+    return start.astimezone(timezone.utc) - timedelta(hours=settings.refund_cutoff_hours)
 
 
 def has_started(start: datetime, now: datetime) -> bool:
@@ -62,25 +64,25 @@ def refund_window(settings: VenueSettings, start: datetime, now: datetime) -> st
     return "open" if refund_due(settings, start, now) else "closed"
 
 
-def edit_refusal(settings: VenueSettings, session: SessionState, now: datetime) -> Refusal | None:
-    if not settings.allow_guest_modify:
-        return Refusal.FEATURE_DISABLED
+def _booked_and_ahead(session: SessionState, now: datetime) -> Refusal | None:
     if session.status != "booked":
         return Refusal.CANCELLED
     if has_started(session.start, now):
         return Refusal.STARTED
     return None
+
+
+def edit_refusal(settings: VenueSettings, session: SessionState, now: datetime) -> Refusal | None:
+    if not settings.allow_guest_modify:
+        return Refusal.FEATURE_DISABLED
+    return _booked_and_ahead(session, now)
 
 
 def cancel_refusal(settings: VenueSettings, session: SessionState, now: datetime) -> Refusal | None:
     """Guests may cancel up to the start when either switch is on; the refund is decided apart."""
     if not (settings.allow_guest_modify or settings.refund_on_cancel):
         return Refusal.FEATURE_DISABLED
-    if session.status != "booked":
-        return Refusal.CANCELLED
-    if has_started(session.start, now):
-        return Refusal.STARTED
-    return None
+    return _booked_and_ahead(session, now)
 
 
 def move_refusal(session_product_id: str, slot_product_id: str, slot_start: datetime,

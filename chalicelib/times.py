@@ -22,13 +22,16 @@ def parse_rfc3339(value: str) -> datetime:
         head, rest = text.split(".", 1)
         digits = re.match(r"\d+", rest).group(0)  # type: ignore[union-attr]
         text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("must be a time between the years 0001 and 9999 in UTC") from None
 
 
 def format_utc(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     moment = moment.astimezone(timezone.utc)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Not strftime("%Y"): glibc does not zero-pad years before 1000, which is not RFC 3339.
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
+    return f"{text}.{moment.microsecond:06d}Z" if moment.microsecond else f"{text}Z"

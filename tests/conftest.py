@@ -35,6 +35,12 @@ def client(stack: LocalStack) -> Any:
         yield test_client
 
 
+@pytest.fixture(scope="session")
+def http_api(stack: LocalStack) -> str:
+    """The same app served over real HTTP (threads, sockets), for concurrency tests."""
+    return stack.serve_http()
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 

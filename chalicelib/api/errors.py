@@ -2,6 +2,7 @@
 
 `contract_errors` is Chalice HTTP middleware: domain errors become their status and code;
 Chalice's own answers (405, 415, 500) are rewritten into the same shape; nothing else leaks.
+Every JSON answer says `Content-Type: application/json` (Chalice leaves it unset).
 """
 from __future__ import annotations
 
@@ -99,9 +100,12 @@ def contract_errors(event: Any, get_response: Callable[[Any], Response]) -> Resp
     except Exception as error:  # a bug: log it whole, tell the client nothing of it
         log_error("unhandled_error", path=getattr(event, "path", None), error=repr(error),
                   trace=traceback.format_exc())
-        return Response(body=generic_error(500), status_code=500)
+        return Response(body=generic_error(500), status_code=500, headers={"Content-Type": "application/json"})
     if response.status_code >= 400 and not is_contract_error(response.body):
         headers = {k: v for k, v in response.headers.items() if k.lower() in ("allow", "retry-after")}
         return Response(body=generic_error(response.status_code), status_code=response.status_code,
-                        headers=headers)
+                        headers={**headers, "Content-Type": "application/json"})
+    if not isinstance(response.body, (bytes, str)) and not any(
+            name.lower() == "content-type" for name in response.headers):
+        response.headers["Content-Type"] = "application/json"
     return response

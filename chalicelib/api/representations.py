@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import rules
 from chalicelib.storage.models import (
@@ -15,6 +15,9 @@ from chalicelib.storage.models import (
     VenueRecord,
 )
 from chalicelib.times import format_utc
+
+if TYPE_CHECKING:
+    from chalicelib.services.cancellations import Cancellation, CancellationPlan
 
 
 def venue(record: VenueRecord) -> dict[str, Any]:
@@ -101,14 +104,14 @@ def history_event(record: HistoryEvent) -> dict[str, Any]:
             "after": record.after}
 
 
-def quote(plan: Any) -> dict[str, Any]:
+def quote(plan: CancellationPlan) -> dict[str, Any]:
     """What the confirm dialog shows: per session, whether it would be refunded, and the sum."""
     return {"refund_amount": plan.refund_amount, "currency": plan.receipt.transaction.currency,
             "sessions": [{"session_id": s.session_id, "refundable": s.session_id in plan.refundable_ids,
                           "amount": int(s.amount)} for s in plan.sessions]}
 
 
-def cancellation(done: Any) -> dict[str, Any]:
+def cancellation(done: Cancellation) -> dict[str, Any]:
     settings = done.plan.receipt.venue.settings()
     return {"cancelled_session_ids": [s.session_id for s in done.plan.sessions],
             "refund": refund(done.refund) if done.refund is not None else None,

@@ -17,6 +17,10 @@ Converter = Callable[[Any], Any]
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _CURRENCY = re.compile(r"^[a-z]{3}$")
+# Text direction overrides let a name display as something else on a receipt.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_STRIPE_ID = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+_CURSOR = re.compile(r"^[A-Za-z0-9_=-]{1,1024}$")
 
 
 class Optional_:
@@ -111,7 +115,8 @@ def text(max_length: int, min_length: int = 1) -> Converter:
             raise ValueError(f"must be {min_length} to {max_length} characters")
         for char in value:
             category = unicodedata.category(char)
-            if category in ("Cc", "Cs", "Co", "Cn") or (category.startswith("Z") and char != " "):
+            if category in ("Cc", "Cs", "Co", "Cn") or (category.startswith("Z") and char != " ") \
+                    or char in _BIDI_CONTROLS:
                 raise ValueError("must contain only printable characters")
         return value
 
@@ -121,6 +126,18 @@ def text(max_length: int, min_length: int = 1) -> Converter:
 def identifier(value: Any) -> str:
     if not isinstance(value, str) or not _ID.match(value):
         raise ValueError("must be an id of 1 to 64 letters, digits, '-' or '_'")
+    return value
+
+
+def stripe_id(value: Any) -> str:
+    if not isinstance(value, str) or not _STRIPE_ID.match(value):
+        raise ValueError("must be a Stripe id such as pi_3Mtw...")
+    return value
+
+
+def cursor(value: Any) -> str:
+    if not isinstance(value, str) or not _CURSOR.match(value):
+        raise ValueError("use next_cursor as given")
     return value
 
 

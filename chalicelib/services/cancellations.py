@@ -192,5 +192,5 @@ def _earlier_answer(record_key: str, request_hash: str) -> dict[str, Any] | None
 
 
 def idempotency_key_valid(key: str) -> bool:
-    return 1 <= len(key) <= 255 and key.isprintable()
+    return 1 <= len(key) <= 255 and all(" " <= char <= "~" for char in key)
 

@@ -141,6 +141,13 @@ class LocalStack:
 
     # --- HTTP ------------------------------------------------------------------------------
 
+    def serve_http(self) -> str:
+        """Serve the app over HTTP if it is not served yet (tests that need real concurrent
+        requests); returns the URL."""
+        if self._http is None:
+            self._serve_http()
+        return self.url
+
     def _serve_http(self) -> None:
         from chalice.config import Config
         from chalice.local import CustomLocalChalice, LocalChalice, LocalGateway

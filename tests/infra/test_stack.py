@@ -283,3 +283,14 @@ def test_a_scheduled_job_cannot_touch_tables_or_secrets_it_does_not_use(dev: Syn
     secrets = set(dev.resources("AWS::SecretsManager::Secret"))
     assert tables <= touched and not touched & secrets
     assert not touched & (set(dev.resources("AWS::DynamoDB::Table")) - tables)
+
+
+def test_cfn_lint_finds_nothing_in_either_stage(dev: Synthesised, prod: Synthesised, tmp_path: Path) -> None:
+    paths = []
+    for synthesised in (dev, prod):
+        path = tmp_path / f"rebook-{synthesised.stage}.template.json"
+        path.write_text(json.dumps(synthesised.json))
+        paths.append(str(path))
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    linted = subprocess.run([str(cfn_lint), *paths], capture_output=True, text=True)
+    assert linted.returncode == 0, linted.stdout + linted.stderr

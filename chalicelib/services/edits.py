@@ -1,0 +1,228 @@
+"""Guests editing a booked session: moving it to another slot of its product, renaming its
+participant, or both. `plan_edit` decides what changes; `edit_session` carries it out as one
+atomic write (session, both slots' seats, history event) or changes nothing."""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chalicelib import rules
+from chalicelib.auth import GuestClaims
+from chalicelib.errors import (
+    FeatureDisabled,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    SessionNotEditable,
+    SlotFull,
+)
+from chalicelib.ids import new_id
+from chalicelib.observability import log_event
+from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
+from chalicelib.storage.models import (
+    BookingItem,
+    HistoryEvent,
+    SessionRecord,
+    SlotRecord,
+    TransactionRecord,
+    VenueRecord,
+)
+from chalicelib.storage.reads import Key, read_together
+from chalicelib.storage.windows import projected_window, window_actions
+from chalicelib.times import format_utc, utc_now
+
+_ATTEMPTS = 3  # a write that lost a race on an item (TransactionConflict) is tried again
+
+
+@dataclass(frozen=True)
+class Move:
+    from_slot_id: str
+    to_slot_id: str
+    start: datetime
+    end: datetime
+    product_name: str
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    """What one edit changes. `before`/`after` hold only the changed fields, as the history shows them."""
+
+    session_id: str
+    move: Move | None
+    participant_name: str | None  # the new name; None when the name stays
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+    @property
+    def changes_nothing(self) -> bool:
+        return self.move is None and self.participant_name is None
+
+    @property
+    def action(self) -> str:
+        if self.move and self.participant_name is not None:
+            return "session_edited"
+        return "session_moved" if self.move else "participant_renamed"
+
+
+@dataclass(frozen=True)
+class Edited:
+    venue: VenueRecord
+    session: SessionRecord
+    plan: EditPlan
+
+
+def plan_edit(settings: rules.VenueSettings, session: SessionRecord, target: SlotRecord | None,
+              slot_id: str | None, participant_name: str | None, now: datetime) -> EditPlan:
+    """Decide the edit, or raise the domain error that refuses it. No I/O: `target` is the slot
+    named by `slot_id` as read at this venue (None if there is no such slot)."""
+    refusal = rules.edit_refusal(settings, rules.SessionState(start=session.start, status=session.status), now)
+    if refusal is rules.Refusal.FEATURE_DISABLED:
+        raise FeatureDisabled("this venue does not let guests edit their sessions")
+    if refusal is not None:
+        raise SessionNotEditable(_REASONS[refusal], {"reason": refusal.value})
+
+    move = None
+    if slot_id is not None and slot_id != session.slot_id:
+        if target is None:
+            raise NotFound("no such slot at this venue", {"slot_id": slot_id})
+        refusal = rules.move_refusal(session.product_id, target.product_id, target.start, now)
+        if refusal is rules.Refusal.OTHER_PRODUCT:
+            raise InvalidRequest("the session can move only to a slot of its own product",
+                                 {"fields": {"slot_id": f"must be a slot of product {session.product_id}"}})
+        if refusal is not None:
+            raise SessionNotEditable(_REASONS[refusal], {"reason": refusal.value, "slot_id": slot_id})
+        if int(target.remaining) < 1:
+            raise SlotFull("the slot has no seat left", {"slot_id": slot_id})
+        move = Move(from_slot_id=session.slot_id, to_slot_id=target.slot_id, start=target.start, end=target.end,
+                    product_name=target.product_name)
+
+    rename = participant_name if participant_name not in (None, session.participant_name) else None
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    if move:
+        before.update(slot_id=session.slot_id, start=format_utc(session.start), end=format_utc(session.end))
+        after.update(slot_id=move.to_slot_id, start=format_utc(move.start), end=format_utc(move.end))
+        if move.product_name != session.product_name:
+            before["product_name"], after["product_name"] = session.product_name, move.product_name
+    if rename is not None:
+        before["participant_name"], after["participant_name"] = session.participant_name, rename
+    return EditPlan(session_id=session.session_id, move=move, participant_name=rename, before=before, after=after)
+
+
+_REASONS = {
+    rules.Refusal.CANCELLED: "the session is cancelled",
+    rules.Refusal.STARTED: "the session has started",
+    rules.Refusal.SLOT_STARTED: "the slot has already started",
+}
+
+
+def edit_session(claims: GuestClaims, transaction_id: str, session_id: str, now: datetime,
+                 slot_id: str | None = None, participant_name: str | None = None) -> Edited:
+    """Edit one of the guest's sessions. Costs one read (BatchGetItem) and one write
+    (TransactWriteItems), however many sessions the transaction holds."""
+    if slot_id is None and participant_name is None:
+        raise InvalidRequest("say what to change: slot_id, participant_name or both", {"fields": {
+            "slot_id": "required unless participant_name is given",
+            "participant_name": "required unless slot_id is given"}})
+    venue, session, target = _read(claims, transaction_id, session_id, slot_id)
+    settings = venue.settings()
+    plan = plan_edit(settings, session, target, slot_id, participant_name, now)
+    if plan.changes_nothing:
+        return Edited(venue=venue, session=session, plan=plan)
+    _carry_out(plan, session, settings, f"guest:{claims.guest_id}", now)
+    log_event("session_edited", venue_id=venue.venue_id, transaction_id=transaction_id, session_id=session_id,
+              guest_id=claims.guest_id, action=plan.action,
+              from_slot_id=plan.move.from_slot_id if plan.move else None,
+              to_slot_id=plan.move.to_slot_id if plan.move else None)
+    return Edited(venue=venue, session=_applied(plan, session, settings, now), plan=plan)
+
+
+def _read(claims: GuestClaims, transaction_id: str, session_id: str,
+          slot_id: str | None) -> tuple[VenueRecord, SessionRecord, SlotRecord | None]:
+    """Transaction, session, venue and target slot in one BatchGetItem: every key is known from
+    the path, the body and the token. Another guest's transaction is not found, like a missing one."""
+    keys = [Key(BookingItem, transaction_id, "transaction"), Key(BookingItem, transaction_id, f"session#{session_id}"),
+            Key(VenueRecord, claims.venue_id)]
+    if slot_id is not None:
+        keys.append(Key(SlotRecord, claims.venue_id, slot_id))
+    transaction, session, venue, *target = read_together(keys)
+    if (not isinstance(transaction, TransactionRecord) or transaction.venue_id != claims.venue_id
+            or transaction.guest_id != claims.guest_id):
+        raise NotFound("no such transaction")
+    if not isinstance(session, SessionRecord):
+        raise NotFound("no such session in this transaction", {"session_id": session_id})
+    if not isinstance(venue, VenueRecord):
+        raise NotFound("no such venue")
+    slot = target[0] if target else None
+    return venue, session, slot if isinstance(slot, SlotRecord) else None
+
+
+def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSettings, actor: str,
+               now: datetime) -> None:
+    write = AtomicWrite()
+    actions: list[Any] = [SessionRecord.version.add(1)]
+    if plan.move:
+        move = plan.move
+        actions += [SessionRecord.slot_id.set(move.to_slot_id), SessionRecord.start.set(move.start),
+                    SessionRecord.end.set(move.end), SessionRecord.product_name.set(move.product_name),
+                    *window_actions(projected_window(settings, session.session_id, move.start, now))]
+        write.update(f"slot:{move.to_slot_id}", SlotRecord(session.venue_id, move.to_slot_id),
+                     actions=[SlotRecord.remaining.add(-1), SlotRecord.booked.add(1)],
+                     condition=(SlotRecord.remaining >= 1) & (SlotRecord.start > now))
+        write.update(f"old_slot:{move.from_slot_id}", SlotRecord(session.venue_id, move.from_slot_id),
+                     actions=[SlotRecord.remaining.add(1), SlotRecord.booked.add(-1)],
+                     condition=SlotRecord.slot_id.exists())
+    if plan.participant_name is not None:
+        actions.append(SessionRecord.participant_name.set(plan.participant_name))
+    # Conditions on what was read: a cancellation or another move in between fails this write.
+    write.update("session", session, actions=actions, condition=(
+        (SessionRecord.status == "booked") & (SessionRecord.slot_id == session.slot_id)
+        & (SessionRecord.start == session.start) & (SessionRecord.start > now)))
+    write.put("history", HistoryEvent(
+        transaction_id=session.transaction_id, event_id=new_id(), venue_id=session.venue_id, at=now, actor=actor,
+        action=plan.action, session_id=session.session_id, before=plan.before, after=plan.after))
+
+    for attempt in range(_ATTEMPTS):
+        try:
+            write.commit()
+            return
+        except AtomicWriteFailed as failure:
+            if "session" in failure.failed:
+                raise _refusal_now(session, settings) from None
+            if plan.move and f"slot:{plan.move.to_slot_id}" in failure.failed:
+                if rules.has_started(plan.move.start, utc_now()):
+                    raise SessionNotEditable(_REASONS[rules.Refusal.SLOT_STARTED], {
+                        "reason": rules.Refusal.SLOT_STARTED.value, "slot_id": plan.move.to_slot_id}) from None
+                raise SlotFull("the slot has no seat left", {"slot_id": plan.move.to_slot_id}) from None
+            if failure.failed:  # the old slot is gone: nothing a guest can fix
+                raise
+        time.sleep(random.uniform(0.01, 0.05 * 2 ** attempt))
+    raise ServiceUnavailable("the session is being changed by another request; try again")
+
+
+def _refusal_now(session: SessionRecord, settings: rules.VenueSettings) -> SessionNotEditable:
+    """Why the session's condition failed: read it again (only on this path) and say precisely."""
+    try:
+        current = SessionRecord.get(session.transaction_id, session.item, consistent_read=True)
+    except SessionRecord.DoesNotExist:
+        return SessionNotEditable("the session no longer exists", {"reason": "changed"})
+    refusal = rules.edit_refusal(settings, rules.SessionState(start=current.start, status=current.status), utc_now())
+    if refusal is not None and refusal in _REASONS:
+        return SessionNotEditable(_REASONS[refusal], {"reason": refusal.value})
+    return SessionNotEditable("the session was changed meanwhile; read it again", {"reason": "changed"})
+
+
+def _applied(plan: EditPlan, session: SessionRecord, settings: rules.VenueSettings, now: datetime) -> SessionRecord:
+    """The session as the write left it, without reading it back."""
+    if plan.move:
+        session.slot_id, session.start, session.end = plan.move.to_slot_id, plan.move.start, plan.move.end
+        session.product_name = plan.move.product_name
+        for name, value in projected_window(settings, session.session_id, plan.move.start, now).items():
+            setattr(session, name, value)
+    if plan.participant_name is not None:
+        session.participant_name = plan.participant_name
+    session.version = int(session.version or 1) + 1
+    return session

@@ -1,0 +1,137 @@
+"""The local stack started exactly as `make run` starts it, called over HTTP like a person would
+with curl, and stopped with Ctrl-C."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from infra.local.stack import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[dict[str, Any]]:
+    port, stripe_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ADMIN_API_KEY", "TABLE_PREFIX", "AWS_ENDPOINT_URL", "STRIPE_API_BASE")}
+    env.update({"PORT": str(port), "STRIPE_STANDIN_PORT": str(stripe_port), "LOCAL_SCHEDULE_SECONDS": "1",
+                "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    admin_key = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            break
+        lines.append(line)
+        if "platform admin key:" in line:
+            admin_key = line.split(":", 1)[1].strip()
+        if "Press Ctrl-C" in line:
+            break
+    assert admin_key, "".join(lines)
+    yield {"url": f"http://127.0.0.1:{port}", "admin_key": admin_key, "process": process, "lines": lines,
+           "stripe": f"http://127.0.0.1:{stripe_port}"}
+    if process.poll() is None:
+        process.kill()
+
+
+def call(base: str, method: str, path: str, key: str | None = None, body: Any = None, raw: bytes | None = None,
+         headers: dict[str, str] | None = None) -> requests.Response:
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if key:
+        all_headers["Authorization"] = f"Bearer {key}"
+    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    return requests.request(method, base + path, data=data, headers=all_headers, timeout=30)
+
+
+def test_it_prints_the_url_and_the_admin_key(running: dict[str, Any]) -> None:
+    printed = "".join(running["lines"])
+    assert f"rebook is running at {running['url']}" in printed
+    assert running["admin_key"].startswith("rbk_")
+
+
+def test_a_person_can_create_a_venue_mint_a_key_and_save_settings_over_http(running: dict[str, Any]) -> None:
+    base, admin = running["url"], running["admin_key"]
+    venue = call(base, "POST", "/v1/admin/venues", admin, {"name": "Splash", "timezone": "Europe/Paris",
+                                                           "currency": "eur"})
+    assert venue.status_code == 201
+    venue_id = venue.json()["venue_id"]
+    key = call(base, "POST", f"/v1/admin/venues/{venue_id}/api-keys", admin, {}).json()["api_key"]
+    saved = call(base, "PUT", f"/v1/admin/venues/{venue_id}/settings", key,
+                 {"allow_guest_modify": True, "refund_on_cancel": True, "refund_cutoff_hours": 12})
+    assert saved.status_code == 200
+    read = call(base, "GET", f"/v1/admin/venues/{venue_id}/settings", key).json()
+    assert read["refund_cutoff_hours"] == 12 and read["allow_guest_modify"] is True
+
+
+def test_a_cancellation_is_refunded_by_the_background_worker(running: dict[str, Any]) -> None:
+    base, admin = running["url"], running["admin_key"]
+    venue_id = call(base, "POST", "/v1/admin/venues", admin, {"name": "Jump", "timezone": "UTC",
+                                                              "currency": "usd"}).json()["venue_id"]
+    call(base, "PUT", f"/v1/admin/venues/{venue_id}/settings", admin,
+         {"allow_guest_modify": True, "refund_on_cancel": True, "refund_cutoff_hours": 1})
+    slot = call(base, "POST", f"/v1/admin/venues/{venue_id}/slots", admin, {
+        "product_id": "jump", "product_name": "Jump", "start": "2031-01-01T10:00:00Z",
+        "end": "2031-01-01T11:00:00Z", "capacity": 5}).json()
+    guest = call(base, "POST", f"/v1/admin/venues/{venue_id}/guests", admin,
+                 {"email": "e2e@example.com", "password": "long enough", "name": "E"}).json()
+    intent = requests.post(f"{running['stripe']}/v1/payment_intents", auth=("sk_test_local", ""), timeout=10,
+                           data={"amount": 1500, "currency": "usd", "confirm": "true"}).json()
+    receipt = call(base, "POST", f"/v1/admin/venues/{venue_id}/transactions", admin, {
+        "guest_id": guest["guest_id"], "payment_intent_id": intent["id"], "currency": "usd",
+        "sessions": [{"slot_id": slot["slot_id"], "participant_name": "Kid", "amount": 1500}]}).json()
+    token = call(base, "POST", f"/v1/venues/{venue_id}/login", None,
+                 {"email": "e2e@example.com", "password": "long enough"}).json()["token"]
+    path = f"/v1/me/transactions/{receipt['transaction_id']}"
+    cancelled = call(base, "POST", f"{path}/cancellations", token,
+                     {"session_ids": [receipt["sessions"][0]["session_id"]]})
+    assert cancelled.json()["refund"]["status"] == "pending"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        refunds = call(base, "GET", path, token).json()["refunds"]
+        if refunds[0]["status"] != "pending":
+            break
+        time.sleep(0.3)
+    assert refunds[0]["status"] == "refunded"
+    paid = requests.get(f"{running['stripe']}/_standin/refunds", timeout=10).json()
+    assert [r["amount"] for r in paid if r["payment_intent"] == intent["id"]] == [1500]
+
+
+@pytest.mark.parametrize("method, path, raw, status, code", [
+    ("GET", "/v1/nowhere", None, 404, "not_found"),
+    ("POST", "/v1/admin/venues", b"{oops", 401, "unauthorized"),
+    ("DELETE", "/v1/admin/venues", None, 405, "method_not_allowed"),
+    ("GET", "/v1/me/transactions", None, 401, "unauthorized"),
+])
+def test_bad_requests_get_the_contract_error_shape(running: dict[str, Any], method: str, path: str,
+                                                   raw: bytes | None, status: int, code: str) -> None:
+    answer = call(running["url"], method, path, raw=raw)
+    assert answer.status_code == status
+    assert answer.json()["error"]["code"] == code and answer.json()["error"]["message"]
+
+
+def test_malformed_json_over_http_is_a_400(running: dict[str, Any]) -> None:
+    answer = call(running["url"], "POST", "/v1/admin/venues", running["admin_key"], raw=b"{oops")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_request"
+
+
+def test_ctrl_c_stops_everything(running: dict[str, Any]) -> None:
+    process: subprocess.Popen[str] = running["process"]
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0
+    for port_url in (running["url"], running["stripe"]):
+        with pytest.raises(requests.ConnectionError):
+            requests.get(port_url + "/", timeout=2)
