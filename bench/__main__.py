@@ -125,9 +125,9 @@ def _measure(stack: LocalStack, report: Report, sizes: tuple[int, ...]) -> None:
               f"{report.read_path['forbidden_loaded'] or 'none'}", flush=True)
 
         print("latency over HTTP, 16 clients ...", flush=True)
-        # The benchmark drives the stack's own HTTP front and queue pump from here on (it started
-        # without them so the counts above saw no background work).
-        stack._serve_http()
+        # From here on the stack serves HTTP and pumps its queues (it started without them so the
+        # counts above saw no background work); LocalStack has no public switch for the pump.
+        stack.serve_http()
         stack._spawn(stack._pump_queues, "queue-pump")
         http_world = World(over_http(stack.url), stack.admin_key, stack.stripe_url)
         report.latency = latency.measure_latency(
