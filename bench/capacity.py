@@ -134,27 +134,40 @@ class _Emulator:
 
 
 def _attrs(moto_item: Any) -> dict[str, Any] | None:
+    """A copy of the item's attributes: moto updates its items in place, so a reference taken
+    before a write would already show the write."""
     return moto_item.to_json()["Attributes"] if moto_item is not None else None
 
 
-def _gsi_writes(table: Any, before: Any, after: Any) -> int:
+def _projected(table: Any, index: Any, item: dict[str, Any]) -> dict[str, Any]:
+    projection = index.projection or {}
+    kind = projection.get("ProjectionType", "ALL")
+    if kind == "ALL":
+        return item
+    keep = set(index.schema_key_attrs) | {table.hash_key_attr, table.range_key_attr}
+    if kind == "INCLUDE":
+        keep |= set(projection.get("NonKeyAttributes", []))
+    return {name: value for name, value in item.items() if name in keep}
+
+
+def _gsi_writes(table: Any, before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
     """Write units the table's global secondary indexes consume for one item changing."""
     total = 0
     for index in getattr(table, "global_indexes", []) or []:
         keys = index.schema_key_attrs
-        was = before is not None and all(k in before.attrs for k in keys)
-        now = after is not None and all(k in after.attrs for k in keys)
+        was = before is not None and all(k in before for k in keys)
+        now = after is not None and all(k in after for k in keys)
         if not was and not now:
             continue
-        old = item_size(_attrs(index.project(before))) if was else 0
-        new = item_size(_attrs(index.project(after))) if now else 0
+        old = _projected(table, index, before) if was and before is not None else {}
+        new = _projected(table, index, after) if now and after is not None else {}
         if was and now:
-            if any(before.attrs[k] != after.attrs[k] for k in keys):
-                total += write_units(old) + write_units(new)  # delete the old entry, put the new
-            elif _attrs(index.project(before)) != _attrs(index.project(after)):
-                total += write_units(max(old, new))
+            if any(old[k] != new[k] for k in keys):
+                total += write_units(item_size(old)) + write_units(item_size(new))  # delete, then put
+            elif old != new:
+                total += write_units(max(item_size(old), item_size(new)))
         else:
-            total += write_units(old or new)
+            total += write_units(item_size(old or new))
     return total
 
 
@@ -233,7 +246,7 @@ class Meter:
         with self._lock:
             metered.operations.append(model.name)
         writes = self._writes_of(model.name, params)
-        snapshot = [(t, k, c, self._emulator.item(t, k)) for t, k, c in writes]
+        snapshot = [(t, k, c, _attrs(self._emulator.item(t, k))) for t, k, c in writes]
         with self._lock:
             self._pending.setdefault(threading.get_ident(), []).append((model.name, params, snapshot))
 
@@ -262,10 +275,8 @@ class Meter:
         elif snapshot:
             factor = 2 if op == "TransactWriteItems" else 1
             for table_name, key, _check, before in snapshot:
-                after = self._emulator.item(table_name, key)
-                if failed:
-                    after = before
-                size = max(item_size(_attrs(before)), item_size(_attrs(after)))
+                after = before if failed else _attrs(self._emulator.item(table_name, key))
+                size = max(item_size(before), item_size(after))
                 write += factor * write_units(size)
                 if not failed:
                     write += _gsi_writes(self._emulator.table(table_name), before, after)
