@@ -131,7 +131,7 @@ def _measure(stack: LocalStack, report: Report, sizes: tuple[int, ...]) -> None:
         stack._spawn(stack._pump_queues, "queue-pump")
         http_world = World(over_http(stack.url), stack.admin_key, stack.stripe_url)
         report.latency = latency.measure_latency(
-            http_world, stack.url, requests_per_client=int(os.environ.get("BENCH_REQUESTS_PER_CLIENT", "25")))
+            http_world, stack.url, requests_per_client=int(os.environ.get("BENCH_REQUESTS_PER_CLIENT", "12")))
         _drain(stack)  # the cancellations above queued refunds: start from an idle pump
         print("cancel -> refunded ...", flush=True)
         report.refund_latency = latency.measure_refund_latency(

@@ -101,18 +101,15 @@ def write_units(size: int) -> int:
 # --- the emulator's view of items (a measuring aid) ----------------------------------------
 
 class _Emulator:
-    def __init__(self) -> None:
-        self._tables: dict[str, Any] = {}
-
     def table(self, name: str) -> Any:
-        if name not in self._tables:
-            from moto.dynamodb.models import dynamodb_backends
+        # Looked up every time: moto replaces a table object when it rolls a transaction back.
+        from moto.dynamodb.models import dynamodb_backends
 
-            for regions in dynamodb_backends.values():
-                for backend in regions.values():
-                    if name in backend.tables:
-                        self._tables[name] = backend.tables[name]
-        return self._tables.get(name)
+        for regions in dynamodb_backends.values():
+            for backend in regions.values():
+                if name in backend.tables:
+                    return backend.tables[name]
+        return None
 
     def item(self, table_name: str, key: dict[str, Any]) -> Any:
         from moto.dynamodb.models.dynamo_type import DynamoType

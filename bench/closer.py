@@ -77,19 +77,24 @@ def measure_closer(world: World, meter: Meter, sizes: tuple[int, ...] = (1_000, 
     from chalicelib.services import refund_windows
 
     table = _bookings_table()
-    # Cutoff 1 hour, slot in 3 hours: each round's 20 sessions have an open window that crosses
-    # its deadline 2 hours from now; the sweep is run as of 2.5 hours from now.
+    # Cutoff 1 hour. Round k's 20 sessions start 3 + k hours from now, so their open windows cross
+    # their deadlines 2 + k hours from now, and round k's sweep runs as of 2.5 + k hours from now:
+    # it finds its own 20 (earlier rounds' are closed). All are bought before any filler is
+    # loaded, because moto copies a whole table for every item of a TransactWriteItems, and a
+    # purchase into a 10,000-session table outlasts botocore's read timeout.
     venue = world.venue(allow_guest_modify=False, refund_on_cancel=True, cutoff_hours=1)
     guest = world.guest(venue)
-    template: dict[str, Any] | None = None
+    started = now()
+    rounds = []
+    for k in range(len(sizes)):
+        slot = world.slot(venue, start=started + timedelta(hours=3 + k), capacity=CROSSING)
+        rounds.append(world.purchase(guest, [slot] * CROSSING))
+    first = rounds[0]
+    template = table.get_item(*_keys(first["transaction_id"], f"session#{first['sessions'][0]['session_id']}")
+                              ).to_json()["Attributes"]
     serial, rows = 0, []
-    for size in sizes:
-        started = now()
-        slot = world.slot(venue, start=started + timedelta(hours=3), capacity=CROSSING)
-        bought = world.purchase(guest, [slot] * CROSSING)
-        if template is None:
-            first = bought["sessions"][0]["session_id"]
-            template = table.get_item(*_keys(bought["transaction_id"], f"session#{first}")).to_json()["Attributes"]
+    for k, size in enumerate(sizes):
+        table = _bookings_table()  # moto swaps the table object when it rolls a transaction back
         missing = size - _session_count(table)
         t0 = time.perf_counter()
         if missing > 0:
@@ -98,7 +103,7 @@ def measure_closer(world: World, meter: Meter, sizes: tuple[int, ...] = (1_000, 
         load_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         with meter.measure() as metered:
-            result = refund_windows.close_due_windows(started + timedelta(hours=2, minutes=30))
+            result = refund_windows.close_due_windows(started + timedelta(hours=2 + k, minutes=30))
         rows.append(CloserRow(sessions_in_table=_session_count(table), crossing=CROSSING, metered=metered,
                               items_read=result.items_read, closed=result.closed,
                               sweep_seconds=time.perf_counter() - t0, load_seconds=load_seconds))
