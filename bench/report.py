@@ -187,7 +187,10 @@ class Report:
         lines += ["", "cancel -> refunded: 200 cancellations of one session each (one refund each), timed from the",
                   "cancellation's answer until the receipt shows the refund `refunded`; the stack's queue pump",
                   "delivers batches of up to 10 and sleeps 0.2 s when the queues are empty; each refund calls",
-                  "the Stripe stand-in over HTTP.", ""]
+                  "the Stripe stand-in over HTTP.", "",
+                  "Writes are slow here because moto 5.2 deep-copies every table a TransactWriteItems touches, once",
+                  "per item, before applying it (its rollback), under the embedded server's one-request-at-a-time",
+                  "lock: the cost grows with the data in the table, which DynamoDB's does not.", ""]
         return lines
 
     def _cost(self) -> list[str]:
