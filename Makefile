@@ -47,5 +47,9 @@ portal-deploy: $(STAMP)
 	aws cloudfront create-invalidation --distribution-id "$$distribution" --paths '/*' >/dev/null && \
 	echo "portal: $$url/  (a venue's link: $$url/?venue=<venue_id>)"
 
+# Figures, not assertions: calls, request units, cold start, latency and cost -> docs/benchmarks.md.
+bench: $(STAMP)
+	$(PY) -m bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache chalice.out cdk.out

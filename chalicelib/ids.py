@@ -1,8 +1,10 @@
 """Opaque, time-ordered identifiers (ULIDs)."""
 from __future__ import annotations
 
-from ulid import ULID
-
 
 def new_id() -> str:
+    # Imported on first use: python-ulid brings typing_extensions, and read-only requests
+    # (receipts, lists) never make an id, so their cold starts skip both.
+    from ulid import ULID
+
     return str(ULID())

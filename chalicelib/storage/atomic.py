@@ -67,6 +67,9 @@ class AtomicWrite:
             failed = [labels[i] for i, reason in enumerate(reasons)
                       if reason is not None and reason.code == "ConditionalCheckFailed"]
             conflict = any(reason is not None and reason.code == "TransactionConflict" for reason in reasons)
-            if not failed and not conflict and error.cause_response_code != "TransactionCanceledException":
+            # Not `error.cause_response_code`: it raises AttributeError when the cause carries no
+            # response (a read timeout, a dropped connection), hiding the real error.
+            code = (getattr(error.cause, "response", None) or {}).get("Error", {}).get("Code")
+            if not failed and not conflict and code != "TransactionCanceledException":
                 raise
             raise AtomicWriteFailed(failed, conflict or not failed) from None

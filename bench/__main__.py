@@ -1,0 +1,149 @@
+"""`make bench`: measure rebook against the embedded stack and write docs/benchmarks.md.
+
+Figures are printed and recorded, never asserted. Timings depend on the machine and its load;
+call counts and request units do not.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.report import Report
+    from infra.local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "benchmarks.md"
+
+os.environ.setdefault("TABLE_PREFIX", "rebook-bench")
+os.environ.setdefault("ADMIN_API_KEY", "rbk_platform_bench_key")
+
+
+def _machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": str(os.cpu_count()), "cpu": cpu, "python": platform.python_version(),
+            "platform": platform.platform(), "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+
+
+def _git_head() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _drain(stack: LocalStack, timeout: float = 600) -> None:
+    """Wait until the refund queue holds nothing, so the next figures start from an idle stack."""
+    from chalicelib.config import config
+
+    sqs, url = stack._sqs(), config().refund_queue_url
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    ends = time.monotonic() + timeout
+    while time.monotonic() < ends:
+        found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        if all(int(found[name]) == 0 for name in names):
+            return
+        time.sleep(0.5)
+
+
+def main() -> None:
+    from bench import cold_start
+    from bench.report import Report
+
+    sizes = tuple(int(s) for s in os.environ.get("BENCH_CLOSER_SIZES", "1000,10000,100000").split(","))
+    report = Report(machine=_machine(), date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                    command="make bench", commit=_git_head())
+    started = time.perf_counter()
+
+    print("cold start: import app vs import boto3 (fresh interpreters, interleaved) ...", flush=True)
+    report.imports = cold_start.time_imports(runs=int(os.environ.get("BENCH_IMPORT_RUNS", "7")))
+    report.heaviest = cold_start.heaviest_imports()
+    boto3, app = report.imports
+    print(f"  boto3 {boto3.wall_median * 1000:.0f} ms, app {app.wall_median * 1000:.0f} ms, "
+          f"ratio {app.wall_median / boto3.wall_median:.2f} (cpu ratio {app.cpu_median / boto3.cpu_median:.2f})",
+          flush=True)
+
+    from infra.local.stack import LocalStack
+
+    stack = LocalStack(background=False, schedule_seconds=3600).start()
+    logging.getLogger("rebook").setLevel(logging.WARNING)  # the app's JSON lines would drown the figures
+    try:
+        _measure(stack, report, sizes)
+    finally:
+        stack.stop()
+    report.elapsed = time.perf_counter() - started
+    OUT.write_text(report.markdown())
+    print(f"wrote {OUT.relative_to(ROOT)} in {report.elapsed:.0f} s", flush=True)
+
+
+def _measure(stack: LocalStack, report: Report, sizes: tuple[int, ...]) -> None:
+    from chalice.test import Client
+
+    from bench import cold_start, latency
+    from bench.capacity import Meter, app_clients
+    from bench.closer import measure_closer
+    from bench.operations import measure_operations
+    from bench.world import World, in_process, over_http
+    from chalicelib.services import refund_windows
+    from chalicelib.times import utc_now
+
+    app = stack.app_module.app
+    with Client(app) as client:
+        world = World(in_process(client), stack.admin_key, stack.stripe_url)
+        meter = Meter(*app_clients())
+        print("DynamoDB calls per operation ...", flush=True)
+        report.operations = measure_operations(
+            world, meter, deliver_all=stack.deliver_all,
+            close_sweep=lambda: refund_windows.close_due_windows(utc_now()))
+        for row in report.operations:
+            m = row.metered
+            print(f"  {row.name}: " + (f"{m.calls} calls ({m.summary()}), {m.read_units:g} RRU, "
+                                       f"{m.write_units:g} WRU" if m else "n/a (route missing)"), flush=True)
+
+        print("guest read path: modules loaded by import app + one receipt ...", flush=True)
+        venue = world.venue()
+        guest = world.guest(venue)
+        bought = world.purchase(guest, [world.slot(venue)])
+        report.read_path = cold_start.guest_read_path({}, bought["transaction_id"],
+                                                      guest.api.credential or "")
+        print(f"  receipt status {report.read_path['status']}; forbidden modules loaded: "
+              f"{report.read_path['forbidden_loaded'] or 'none'}", flush=True)
+
+        print("latency over HTTP, 16 clients ...", flush=True)
+        # From here on the stack serves HTTP and pumps its queues (it started without them so the
+        # counts above saw no background work); LocalStack has no public switch for the pump.
+        stack.serve_http()
+        stack._spawn(stack._pump_queues, "queue-pump")
+        http_world = World(over_http(stack.url), stack.admin_key, stack.stripe_url)
+        report.latency = latency.measure_latency(
+            http_world, stack.url, requests_per_client=int(os.environ.get("BENCH_REQUESTS_PER_CLIENT", "12")))
+        _drain(stack)  # the cancellations above queued refunds: start from an idle pump
+        print("cancel -> refunded ...", flush=True)
+        report.refund_latency = latency.measure_refund_latency(
+            http_world, stack.url, refunds=int(os.environ.get("BENCH_REFUNDS", "200")))
+        print("waiting for the refund queue to drain ...", flush=True)
+        _drain(stack)
+
+        print(f"window closer as the table grows {sizes} ...", flush=True)
+        report.closer = measure_closer(world, meter, sizes)
+
+        meter.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

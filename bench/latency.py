@@ -1,0 +1,185 @@
+"""Latency through the local stack over HTTP: receipt, move and cancel under 16 concurrent clients
+(a thread and a requests.Session each), and the time from a cancellation's answer to its receipt
+saying `refunded`, with the stack's background pump delivering the refund messages."""
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import requests
+
+from bench.world import Api, Guest, World, over_http
+
+CLIENTS = 16
+
+
+@dataclass
+class Timings:
+    name: str
+    seconds: list[float] = field(default_factory=list)
+    errors: int = 0
+    note: str = ""
+
+    def pct(self, p: float) -> float:
+        ordered = sorted(self.seconds)
+        return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def p95(self) -> float:
+        return self.pct(95)
+
+
+def _run_clients(work: list[Callable[[Api], tuple[list[float], int]]], api_of: list[Api], warm: str) -> tuple[list[float], int]:
+    """Run each client's `work` on its own thread and Session, all starting together once every
+    client has its connection open (an untimed GET of `warm`), so the figures are requests, not
+    16 simultaneous TCP handshakes."""
+    barrier = threading.Barrier(len(work))
+    results: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        nonlocal errors
+        session = requests.Session()
+        api = api_of[i].with_send(over_http(_BASE[0], session))
+        for _ in range(5):  # the local front's listen backlog is small: a handshake may be refused
+            try:
+                api.call("GET", warm, expect=None)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        barrier.wait()
+        found, failed = work[i](api)
+        with lock:
+            results.extend(found)
+            errors += failed
+
+    with ThreadPoolExecutor(len(work)) as pool:
+        list(pool.map(client, range(len(work))))
+    return results, errors
+
+
+def _timed_each(calls: list[Callable[[], Any]]) -> tuple[list[float], int]:
+    """Time each call; a failed one (an error status or a dropped connection) is counted, not timed."""
+    seconds, failed = [], 0
+    for call in calls:
+        t0 = time.perf_counter()
+        try:
+            call()
+        except Exception as error:  # noqa: BLE001 - reported with the figures
+            failed += 1
+            print(f"  request failed: {error!r}"[:200], flush=True)
+            continue
+        seconds.append(time.perf_counter() - t0)
+    return seconds, failed
+
+
+_BASE: list[str] = [""]
+
+
+def measure_latency(world: World, base_url: str, requests_per_client: int = 25) -> list[Timings]:
+    _BASE[0] = base_url
+    venue = world.venue(allow_guest_modify=True, refund_on_cancel=True, cutoff_hours=24)
+    slot_a, slot_b = world.slot(venue, capacity=10_000), world.slot(venue, capacity=10_000)
+    guests: list[Guest] = [world.guest(venue) for _ in range(CLIENTS)]
+    singles = [world.purchase(g, [slot_a]) for g in guests]
+    bulk = [world.purchase(g, [slot_a] * requests_per_client) for g in guests]
+    apis = [g.api for g in guests]
+    timings = []
+
+    def receipts(i: int) -> Callable[[Api], tuple[list[float], int]]:
+        path = f"/v1/me/transactions/{singles[i]['transaction_id']}"
+        return lambda api: _timed_each([lambda: api.call("GET", path)] * requests_per_client)
+
+    def moves(i: int) -> Callable[[Api], tuple[list[float], int]]:
+        tx, sid = singles[i]["transaction_id"], singles[i]["sessions"][0]["session_id"]
+        path = f"/v1/me/transactions/{tx}/sessions/{sid}"
+        targets = [slot_b["slot_id"], slot_a["slot_id"]]
+        return lambda api: _timed_each([lambda n=n: api.call("PATCH", path, {"slot_id": targets[n % 2]})
+                                        for n in range(requests_per_client)])
+
+    def cancels(i: int) -> Callable[[Api], tuple[list[float], int]]:
+        tx = bulk[i]["transaction_id"]
+        path = f"/v1/me/transactions/{tx}/cancellations"
+        return lambda api: _timed_each([lambda sid=s["session_id"]: api.call("POST", path, {"session_ids": [sid]})
+                                        for s in bulk[i]["sessions"]])
+
+    for name, work, note in (("receipt", receipts, ""), ("move (PATCH slot_id)", moves, ""),
+                             ("cancel 1 session", cancels, "each queues a refund the pump pays meanwhile")):
+        probe = _probe_route(apis[0], singles[0]) if name.startswith("move") else True
+        if not probe:
+            timings.append(Timings(name, note="n/a (route missing)"))
+            continue
+        seconds, errors = _run_clients([work(i) for i in range(CLIENTS)], apis, warm="/v1/me/transactions?limit=1")
+        timings.append(Timings(name, seconds, errors, note))
+        print(f"  {name}: n={len(seconds)} p50={timings[-1].p50 * 1000:.0f} ms "
+              f"p95={timings[-1].p95 * 1000:.0f} ms errors={errors}", flush=True)
+    return timings
+
+
+def _probe_route(api: Api, purchase: dict[str, Any]) -> bool:
+    tx, sid = purchase["transaction_id"], purchase["sessions"][0]["session_id"]
+    answer = api.call("PATCH", f"/v1/me/transactions/{tx}/sessions/{sid}", {"participant_name": "Kid 1"},
+                      expect=None)
+    return not (isinstance(answer, dict) and answer.get("error", {}).get("message") == "no such route")
+
+
+def measure_refund_latency(world: World, base_url: str, refunds: int = 200, in_flight: int = 8,
+                           per_purchase: int = 10, poll_seconds: float = 0.05) -> Timings:
+    """Cancel `refunds` sessions one request each (so one refund each), `in_flight` at a time, and
+    time from the cancellation's answer to the receipt showing that refund `refunded`."""
+    venue = world.venue(allow_guest_modify=False, refund_on_cancel=True, cutoff_hours=24)
+    slot = world.slot(venue, capacity=10_000)
+    guest = world.guest(venue)
+    jobs: list[tuple[str, str]] = []
+    for _ in range(refunds // per_purchase):
+        bought = world.purchase(guest, [slot] * per_purchase)
+        jobs += [(bought["transaction_id"], s["session_id"]) for s in bought["sessions"]]
+    result = Timings("cancel -> refunded", note=f"{in_flight} cancellations in flight, receipt polled every "
+                                                f"{poll_seconds * 1000:.0f} ms")
+    lock = threading.Lock()
+    local = threading.local()
+
+    def one(job: tuple[str, str]) -> None:
+        try:
+            follow(job)
+        except Exception as error:  # noqa: BLE001 - counted with the figures
+            print(f"  refund job failed: {error!r}"[:200], flush=True)
+            with lock:
+                result.errors += 1
+
+    def follow(job: tuple[str, str]) -> None:
+        if not hasattr(local, "api"):
+            local.api = guest.api.with_send(over_http(base_url, requests.Session()))
+        api, (tx, sid) = local.api, job
+        answer = api.call("POST", f"/v1/me/transactions/{tx}/cancellations", {"session_ids": [sid]})
+        refund_id = answer["refund"]["refund_id"]
+        t0 = time.perf_counter()
+        deadline = t0 + 120
+        while time.perf_counter() < deadline:
+            receipt = api.call("GET", f"/v1/me/transactions/{tx}")
+            status = next((r["status"] for r in receipt["refunds"] if r["refund_id"] == refund_id), None)
+            if status in ("refunded", "failed"):
+                with lock:
+                    if status == "refunded":
+                        result.seconds.append(time.perf_counter() - t0)
+                    else:
+                        result.errors += 1
+                return
+            time.sleep(poll_seconds)
+        with lock:
+            result.errors += 1
+
+    with ThreadPoolExecutor(in_flight) as pool:
+        list(pool.map(one, jobs))
+    print(f"  cancel -> refunded: n={len(result.seconds)} p50={result.p50 * 1000:.0f} ms "
+          f"p95={result.p95 * 1000:.0f} ms failed/timed out={result.errors}", flush=True)
+    return result
