@@ -2,6 +2,7 @@
 a condition fails the caller learns which item failed (a full slot, a session already cancelled)."""
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,10 @@ class AtomicWrite:
             raise ValueError(f"an atomic write holds at most {MAX_ITEMS} items, not {len(self)}")
         labels = [label for label, _, _ in self._checks + self._puts + self._updates]
         try:
-            with TransactWrite(connection=connection()) as transaction:
+            # One token per commit: botocore resends the same token when it retries after a
+            # timeout, so DynamoDB applies a commit that had already succeeded only once.
+            token = uuid.uuid4().hex
+            with TransactWrite(connection=connection(), client_request_token=token) as transaction:
                 for _, args, kwargs in self._checks:
                     transaction.condition_check(*args, **kwargs)
                 for _, args, kwargs in self._puts:

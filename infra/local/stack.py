@@ -167,7 +167,8 @@ class LocalStack:
             app.__class__ = CustomLocalChalice
         gateway = LocalGateway(app, Config.create(chalice_stage="dev", lambda_timeout=60, lambda_memory_size=512))
         handler = type("Handler", (ApiGatewayFront,), {"gateway": gateway})
-        self._http = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        server_class = type("Front", (ThreadingHTTPServer,), {"request_queue_size": 128})  # bursts of clients
+        self._http = server_class(("127.0.0.1", self.port), handler)
         self._http.daemon_threads = True
         self._http.block_on_close = False  # idle keep-alive connections must not delay Ctrl-C
         self.port = self._http.server_address[1]
