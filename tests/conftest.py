@@ -200,3 +200,13 @@ class World:
 @pytest.fixture
 def world(client: Any, stack: LocalStack) -> World:
     return World(client, stack)
+
+
+@pytest.fixture
+def bought(world: World) -> tuple[World, Guest, dict[str, Any]]:
+    """A guest with three sessions, 25.00 each, 3 to 5 days ahead, at a venue with both switches on
+    that refunds up to 24 hours before a session."""
+    venue = world.venue(allow_guest_modify=True, refund_on_cancel=True, cutoff_hours=24)
+    guest = world.guest(venue)
+    slots = [world.slot(venue, start=now() + timedelta(days=d)) for d in (3, 4, 5)]
+    return world, guest, world.purchase(guest, slots, amount=2500)

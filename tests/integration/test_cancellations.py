@@ -42,14 +42,6 @@ def settle(world: World, guest: Guest, receipt: dict[str, Any], seconds: float =
         time.sleep(0.2)
 
 
-@pytest.fixture
-def bought(world: World) -> tuple[World, Guest, dict[str, Any]]:
-    venue = world.venue(allow_guest_modify=True, refund_on_cancel=True, cutoff_hours=24)
-    guest = world.guest(venue)
-    slots = [world.slot(venue, start=now() + timedelta(days=d)) for d in (3, 4, 5)]
-    return world, guest, world.purchase(guest, slots, amount=2500)
-
-
 def test_the_quote_shows_what_would_be_refunded_and_changes_nothing(world: World) -> None:
     venue = world.venue(refund_on_cancel=True, cutoff_hours=24)
     guest = world.guest(venue)

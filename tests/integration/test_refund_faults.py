@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Guest, World, now
+from tests.conftest import World, now
 from tests.integration.test_cancellations import (
     cancel,
     receipt_of,
@@ -23,15 +23,6 @@ from tests.integration.test_cancellations import (
     stripe_refunds_for,
     webhook,
 )
-
-
-@pytest.fixture
-def bought(world: World) -> tuple[World, Guest, dict[str, Any]]:
-    """A guest with three sessions, 25.00 each, at a venue that refunds up to 24 hours before."""
-    venue = world.venue(allow_guest_modify=True, refund_on_cancel=True, cutoff_hours=24)
-    guest = world.guest(venue)
-    slots = [world.slot(venue, start=now() + timedelta(days=d)) for d in (3, 4, 5)]
-    return world, guest, world.purchase(guest, slots, amount=2500)
 
 
 def sqs_event(message_id: str, transaction_id: str, refund_id: str, sent_ms: int | None = None) -> dict[str, Any]:
