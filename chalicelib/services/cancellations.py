@@ -124,7 +124,8 @@ def _apply(plan: CancellationPlan) -> Cancellation:
         refund_id = new_id()
         refund = RefundRecord(
             transaction_id=receipt.transaction.transaction_id, item=f"refund#{refund_id}",
-            venue_id=receipt.venue.venue_id, refund_id=refund_id, amount=plan.refund_amount,
+            venue_id=receipt.venue.venue_id, refund_id=refund_id, refund_key=refund_id,
+            amount=plan.refund_amount,
             currency=receipt.transaction.currency, status="pending",
             session_ids=sorted(plan.refundable_ids), payment_intent_id=receipt.transaction.payment_intent_id,
             created_at=now, updated_at=now, venue_status=f"{receipt.venue.venue_id}#pending",

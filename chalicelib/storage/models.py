@@ -147,13 +147,14 @@ class PendingRefunds(GlobalSecondaryIndex["BookingItem"]):
 
 
 class RefundsById(GlobalSecondaryIndex["BookingItem"]):
-    """Sparse: finds a refund's transaction from the refund id an admin gives."""
+    """Sparse: finds a refund's transaction from the refund id an admin gives. Keyed on
+    `refund_key`, which only refund items carry (sessions carry `refund_id` too)."""
 
     class Meta:
         index_name = "refund-id"
         projection = _KEYS_AND_KIND
 
-    refund_id = UnicodeAttribute(hash_key=True)
+    refund_key = UnicodeAttribute(hash_key=True)
 
 
 class OpenRefundWindows(GlobalSecondaryIndex["BookingItem"]):
@@ -233,6 +234,7 @@ class SessionRecord(BookingItem, discriminator="session"):
 
 class RefundRecord(BookingItem, discriminator="refund"):
     refund_id = UnicodeAttribute()
+    refund_key = UnicodeAttribute()  # the refund id again, as the key of the refund-id index
     amount = NumberAttribute()
     currency = UnicodeAttribute()
     status = UnicodeAttribute()  # pending | refunded | failed

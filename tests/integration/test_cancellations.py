@@ -447,3 +447,12 @@ def test_refunds_are_listed_for_the_venue_only(bought) -> None:
     assert world.platform.post(f"/v1/admin/venues/{other.venue_id}/refunds/{refund_id}/retry", {}).status == 404
     assert world.platform.get(f"/v1/admin/venues/{receipt['venue_id']}/refunds?status=lost").status == 400
 
+
+
+def test_the_refund_id_index_holds_the_refund_and_not_its_sessions(bought) -> None:
+    world, guest, receipt = bought
+    refund_id = cancel(guest, receipt, [0, 1]).json["refund"]["refund_id"]
+    from chalicelib.storage.models import BookingItem
+
+    indexed = list(BookingItem.refunds_by_id.query(refund_id))
+    assert [item.item for item in indexed] == [f"refund#{refund_id}"]
