@@ -27,6 +27,7 @@ from chalicelib.services import (
     refund_windows,
     refunds,
     slots,
+    staff,
     venues,
 )
 from chalicelib.times import format_utc, utc_now
@@ -150,6 +151,31 @@ def transaction_history(venue_id: str, transaction_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
     _query({})
     return {"events": [shape.history_event(e) for e in purchases.history(venue.venue_id, _id(transaction_id))]}
+
+
+# --- Admin: staff acting for guests ---------------------------------------------------------
+
+@app.route("/v1/admin/venues/{venue_id}/guests", methods=["GET"])
+def find_guests(venue_id: str) -> dict[str, Any]:
+    _, venue = access.admin_venue(_auth(), _id(venue_id))
+    email = _query({"email": v.email})["email"]
+    return {"guests": [shape.guest(g) for g in staff.find_guests(venue, email)]}
+
+
+@app.route("/v1/admin/venues/{venue_id}/guests/{guest_id}/transactions", methods=["GET"])
+def guest_transactions(venue_id: str, guest_id: str) -> dict[str, Any]:
+    _, venue = access.admin_venue(_auth(), _id(venue_id))
+    query = _query({"limit": v.optional(v.integer_text(1, 100)), "cursor": v.optional(v.cursor)})
+    found, cursor = staff.guest_transactions(venue, _id(guest_id), query.get("limit", 20), query.get("cursor"))
+    return {"transactions": [shape.transaction_summary(t) for t in found], "next_cursor": cursor}
+
+
+@app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}", methods=["GET"])
+def staff_receipt(venue_id: str, transaction_id: str) -> dict[str, Any]:
+    _, venue = access.admin_venue(_auth(), _id(venue_id))
+    _query({})
+    found = staff.receipt(venue, _id(transaction_id))
+    return shape.receipt(found.venue, found.transaction, found.sessions, found.refunds, utc_now())
 
 
 # --- Guests: login and availability ---------------------------------------------------------

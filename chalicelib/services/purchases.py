@@ -145,14 +145,15 @@ def _check_payment(payment_intent_id: str, currency: str, total: int) -> None:
                                  {"amount_received": intent.amount_received, "total": total})
 
 
-def receipt(venue_id: str, transaction_id: str, guest_id: str | None = None) -> Receipt:
+def receipt(venue_id: str, transaction_id: str, guest_id: str | None = None,
+            venue: VenueRecord | None = None) -> Receipt:
     """The whole transaction in one Query. Another guest's or venue's transaction is not found,
-    exactly like one that does not exist."""
+    exactly like one that does not exist. `venue`, when the caller has read it already."""
     items = list(BookingItem.query(transaction_id))
     transaction = next((i for i in items if isinstance(i, TransactionRecord)), None)
     if transaction is None or transaction.venue_id != venue_id or (guest_id and transaction.guest_id != guest_id):
         raise NotFound("no such transaction")
-    venue = VenueRecord.get(venue_id)
+    venue = venue if venue is not None and venue.venue_id == venue_id else VenueRecord.get(venue_id)
     return Receipt(
         venue=venue, transaction=transaction,
         sessions=[i for i in items if isinstance(i, SessionRecord)],
@@ -166,10 +167,17 @@ def guest_receipt(claims: GuestClaims, transaction_id: str) -> Receipt:
 
 def list_transactions(claims: GuestClaims, limit: int, cursor: str | None) -> tuple[list[TransactionRecord], str | None]:
     """The guest's purchases, newest first, a page at a time."""
-    start_key = _decode_cursor(cursor, claims.guest_id) if cursor else None
-    page = TransactionRecord.by_guest.query(claims.guest_id, scan_index_forward=False, limit=limit,
+    return guest_transactions(claims.venue_id, claims.guest_id, limit, cursor)
+
+
+def guest_transactions(venue_id: str, guest_id: str, limit: int,
+                       cursor: str | None) -> tuple[list[TransactionRecord], str | None]:
+    """One guest's purchases at one venue, newest first, a page at a time (the guest's own list,
+    and the one staff open for them)."""
+    start_key = _decode_cursor(cursor, guest_id) if cursor else None
+    page = TransactionRecord.by_guest.query(guest_id, scan_index_forward=False, limit=limit,
                                             last_evaluated_key=start_key)
-    found = [t for t in page if isinstance(t, TransactionRecord) and t.venue_id == claims.venue_id]
+    found = [t for t in page if isinstance(t, TransactionRecord) and t.venue_id == venue_id]
     return found, _encode_cursor(page.last_evaluated_key)
 
 

@@ -1,0 +1,37 @@
+"""Staff at the front desk acting for a guest with the venue's key: finding the guest, opening
+their transactions and receipts, and (in `staff_edits` / `staff_cancellations`) changing them
+with a reason, past the switches that bind guests but never past capacity or a started session."""
+from __future__ import annotations
+
+from chalicelib.errors import NotFound
+from chalicelib.services import purchases
+from chalicelib.services.purchases import Receipt
+from chalicelib.storage.models import GuestRecord, TransactionRecord, VenueRecord
+
+
+def find_guests(venue: VenueRecord, email: str) -> list[GuestRecord]:
+    """The guest with exactly this email (already lowercased: emails are stored so), or none.
+    One GetItem: the email is the guest's key within the venue."""
+    try:
+        return [GuestRecord.get(venue.venue_id, email)]
+    except GuestRecord.DoesNotExist:
+        return []
+
+
+def guest_of_venue(venue: VenueRecord, guest_id: str) -> GuestRecord:
+    """The guest, if they are this venue's; another venue's guest is not found, like a missing one."""
+    for guest in GuestRecord.by_id.query(guest_id, limit=1):
+        if guest.venue_id == venue.venue_id:
+            return guest
+    raise NotFound("no such guest at this venue", {"guest_id": guest_id})
+
+
+def guest_transactions(venue: VenueRecord, guest_id: str, limit: int,
+                       cursor: str | None) -> tuple[list[TransactionRecord], str | None]:
+    guest = guest_of_venue(venue, guest_id)
+    return purchases.guest_transactions(venue.venue_id, guest.guest_id, limit, cursor)
+
+
+def receipt(venue: VenueRecord, transaction_id: str) -> Receipt:
+    """Any receipt of the venue: one Query, and the venue already read by the caller."""
+    return purchases.receipt(venue.venue_id, transaction_id, venue=venue)
