@@ -17,6 +17,7 @@ from chalicelib.api.errors import contract_errors
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.rules import MAX_CUTOFF_HOURS, VenueSettings
+from chalicelib.storage import pages
 from chalicelib.services import (
     access,
     batches,
@@ -62,6 +63,10 @@ def _id(value: str) -> str:
         return v.identifier(value)
     except ValueError:
         raise NotFound("no such resource") from None
+
+
+# A list that pages: `limit` 1..100 (default 50) and the `next_cursor` of the page before.
+_PAGE = {"limit": v.optional(v.integer_text(1, pages.MAX_LIMIT)), "cursor": v.optional(v.cursor)}
 
 
 def _created(body: dict[str, Any]) -> Response:
@@ -149,8 +154,10 @@ def record_purchase(venue_id: str) -> Response:
 @app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/history", methods=["GET"])
 def transaction_history(venue_id: str, transaction_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
-    _query({})
-    return {"events": [shape.history_event(e) for e in purchases.history(venue.venue_id, _id(transaction_id))]}
+    query = _query(_PAGE)
+    found, cursor = purchases.history(venue.venue_id, _id(transaction_id), query.get("limit", pages.DEFAULT_LIMIT),
+                                      query.get("cursor"))
+    return {"events": [shape.history_event(e) for e in found], "next_cursor": cursor}
 
 
 # --- Admin: staff acting for guests ---------------------------------------------------------
@@ -261,9 +268,10 @@ def cancel_sessions(transaction_id: str) -> dict[str, Any]:
 @app.route("/v1/admin/venues/{venue_id}/refunds", methods=["GET"])
 def list_refunds(venue_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
-    status = _query({"status": v.optional(v.one_of("pending", "refunded", "failed"))}).get("status")
-    found = refunds.venue_refunds(venue.venue_id, [status] if status else ["pending", "refunded", "failed"])
-    return {"refunds": [shape.refund(r, detailed=True) for r in found]}
+    query = _query({"status": v.optional(v.one_of("pending", "refunded", "failed")), **_PAGE})
+    found, cursor = refunds.venue_refunds(venue.venue_id, query.get("status"), query.get("limit", pages.DEFAULT_LIMIT),
+                                          query.get("cursor"))
+    return {"refunds": [shape.refund(r, detailed=True) for r in found], "next_cursor": cursor}
 
 
 @app.route("/v1/admin/venues/{venue_id}/refunds/{refund_id}/retry", methods=["POST"])

@@ -107,7 +107,7 @@ def receipt(venue_record: VenueRecord, transaction: TransactionRecord, sessions:
 def history_event(record: HistoryEvent) -> dict[str, Any]:
     return {"event_id": record.event_id, "at": format_utc(record.at), "actor": record.actor,
             "action": record.action, "session_id": record.session_id, "before": record.before,
-            "after": record.after}
+            "after": record.after, "reason": record.reason}
 
 
 def quote(plan: CancellationPlan) -> dict[str, Any]:

@@ -129,6 +129,7 @@ def _apply(plan: CancellationPlan) -> Cancellation:
             currency=receipt.transaction.currency, status="pending",
             session_ids=sorted(plan.refundable_ids), payment_intent_id=receipt.transaction.payment_intent_id,
             created_at=now, updated_at=now, venue_status=f"{receipt.venue.venue_id}#pending",
+            refund_venue_id=receipt.venue.venue_id,
             pending_shard=shard_of(refund_id, REFUND_SHARDS), key_generation=1)
     after = []
     for session in plan.sessions:

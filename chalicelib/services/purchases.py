@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
 from chalicelib.errors import (
     Conflict,
@@ -23,6 +23,7 @@ from chalicelib.observability import log_event
 from chalicelib.rules import has_started
 from chalicelib.services.access import Admin
 from chalicelib.services.gateways import stripe_gateway
+from chalicelib.storage import pages
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
@@ -205,8 +206,15 @@ def _decode_cursor(cursor: str, guest_id: str) -> dict[str, Any]:
     return key
 
 
-def history(venue_id: str, transaction_id: str) -> list[HistoryEvent]:
-    events = list(HistoryEvent.query(transaction_id))
-    if not events or events[0].venue_id != venue_id:
+def history(venue_id: str, transaction_id: str, limit: int = pages.DEFAULT_LIMIT,
+            cursor: str | None = None) -> tuple[list[HistoryEvent], str | None]:
+    """A transaction's events, oldest first, a page at a time. A cursor is signed for this venue
+    and transaction, so only a page of a transaction the venue owns leads to the next."""
+    def events(start: dict[str, Any] | None, count: int) -> Iterable[HistoryEvent]:
+        return HistoryEvent.query(transaction_id, limit=count, page_size=count, last_evaluated_key=start)
+
+    found, next_cursor = pages.page(events, limit, cursor, f"history:{venue_id}:{transaction_id}",
+                                    ("transaction_id", "event_id"))
+    if cursor is None and (not found or found[0].venue_id != venue_id):
         raise NotFound("no such transaction")
-    return events
+    return found, next_cursor

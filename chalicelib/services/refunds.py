@@ -19,6 +19,7 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib import queues
 from chalicelib.services.gateways import stripe_gateway
+from chalicelib.storage import pages
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import BookingItem, HistoryEvent, PendingRefunds, RefundRecord, SessionRecord
 from chalicelib.storage.shards import shard_of
@@ -200,12 +201,25 @@ def resend_stale(now: datetime) -> int:
     return resent
 
 
-def venue_refunds(venue_id: str, statuses: Iterable[str]) -> list[RefundRecord]:
-    found: list[RefundRecord] = []
-    for status in statuses:
-        found += list(RefundRecord.refunds_by_venue_status.query(f"{venue_id}#{status}", scan_index_forward=False,
-                                                                 limit=500))
-    return sorted(found, key=lambda r: r.created_at, reverse=True)
+def venue_refunds(venue_id: str, status: str | None, limit: int,
+                  cursor: str | None) -> tuple[list[RefundRecord], str | None]:
+    """The venue's refunds, newest first, a page at a time: of one status, or all of them."""
+    if status is None:
+        def every(start: dict[str, Any] | None, count: int) -> Iterable[RefundRecord]:
+            return RefundRecord.refunds_by_venue.query(venue_id, scan_index_forward=False, limit=count,
+                                                       page_size=count, last_evaluated_key=start)
+
+        return pages.page(every, limit, cursor, f"refunds:{venue_id}", _ALL_REFUNDS_KEY)
+
+    def of_status(start: dict[str, Any] | None, count: int) -> Iterable[RefundRecord]:
+        return RefundRecord.refunds_by_venue_status.query(f"{venue_id}#{status}", scan_index_forward=False,
+                                                          limit=count, page_size=count, last_evaluated_key=start)
+
+    return pages.page(of_status, limit, cursor, f"refunds:{venue_id}:{status}", _STATUS_REFUNDS_KEY)
+
+
+_ALL_REFUNDS_KEY = ("transaction_id", "item", "refund_venue_id", "created_at")
+_STATUS_REFUNDS_KEY = ("transaction_id", "item", "venue_status", "created_at")
 
 
 def find(venue_id: str, refund_id: str) -> RefundRecord:

@@ -134,6 +134,19 @@ class RefundsByVenueStatus(GlobalSecondaryIndex["BookingItem"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+class RefundsByVenue(GlobalSecondaryIndex["BookingItem"]):
+    """Sparse: only refund items carry `refund_venue_id`. Every refund of a venue, newest first,
+    whatever its status, so the admin's list pages with one cursor and a refund changing status
+    while someone pages neither shows twice nor drops out."""
+
+    class Meta:
+        index_name = "venue-refund-list"
+        projection = AllProjection()
+
+    refund_venue_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class PendingRefunds(GlobalSecondaryIndex["BookingItem"]):
     """Sparse: a refund carries `pending_shard` only while it is pending, so the reconciler
     reads pending refunds and nothing else."""
@@ -196,6 +209,7 @@ class BookingItem(Model):
 
     by_guest = PurchasesByGuest()
     refunds_by_venue_status = RefundsByVenueStatus()
+    refunds_by_venue = RefundsByVenue()
     pending_refunds = PendingRefunds()
     refunds_by_id = RefundsById()
     open_refund_windows = OpenRefundWindows()
@@ -243,6 +257,7 @@ class RefundRecord(BookingItem, discriminator="refund"):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     venue_status = UnicodeAttribute()
+    refund_venue_id = UnicodeAttribute(null=True)  # the venue again, as the key of venue-refund-list
     pending_shard = NumberAttribute(null=True)
     key_generation = NumberAttribute(default=1)
     stripe_refund_id = UnicodeAttribute(null=True)
@@ -263,6 +278,7 @@ class HistoryEvent(Model):
     session_id = UnicodeAttribute(null=True)
     before = JSONAttribute(null=True)
     after = JSONAttribute(null=True)
+    reason = UnicodeAttribute(null=True)  # why staff made the change, as they gave it
 
 
 class IdempotencyRecord(Model):
