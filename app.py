@@ -185,6 +185,18 @@ def staff_receipt(venue_id: str, transaction_id: str) -> dict[str, Any]:
     return shape.receipt(found.venue, found.transaction, found.sessions, found.refunds, utc_now())
 
 
+_REASON = {"reason": v.text(500)}  # why staff act: required, into the history with the key that acted
+
+
+@app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/sessions/{session_id}", methods=["PATCH"])
+def staff_edit_session(venue_id: str, transaction_id: str, session_id: str) -> dict[str, Any]:
+    now = utc_now()
+    admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    body = _body({"slot_id": v.optional(v.identifier), "participant_name": v.optional(v.text(100)), **_REASON})
+    edited = edits.staff_edit_session(admin.actor, venue.venue_id, _id(transaction_id), _id(session_id), now, **body)
+    return shape.session(edited.session, edited.venue.settings(), now)
+
+
 # --- Guests: login and availability ---------------------------------------------------------
 
 @app.route("/v1/venues/{venue_id}/login", methods=["POST"])

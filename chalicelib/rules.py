@@ -78,6 +78,17 @@ def edit_refusal(settings: VenueSettings, session: SessionState, now: datetime) 
     return _booked_and_ahead(session, now)
 
 
+def staff_edit_refusal(session: SessionState, now: datetime) -> Refusal | None:
+    """Staff act past the guests' switches and cutoffs, but a cancelled or started session stays
+    as it is."""
+    return _booked_and_ahead(session, now)
+
+
+def staff_cancel_refusal(session: SessionState) -> Refusal | None:
+    """Staff may cancel any booked session, started or not (a no-show, a closed pool)."""
+    return None if session.status == "booked" else Refusal.CANCELLED
+
+
 def cancel_refusal(settings: VenueSettings, session: SessionState, now: datetime) -> Refusal | None:
     """Guests may cancel up to the start when either switch is on; the refund is decided apart."""
     if not (settings.allow_guest_modify or settings.refund_on_cancel):

@@ -75,10 +75,12 @@ class Edited:
 
 
 def plan_edit(settings: rules.VenueSettings, session: SessionRecord, target: SlotRecord | None,
-              slot_id: str | None, participant_name: str | None, now: datetime) -> EditPlan:
+              slot_id: str | None, participant_name: str | None, now: datetime, by_staff: bool = False) -> EditPlan:
     """Decide the edit, or raise the domain error that refuses it. No I/O: `target` is the slot
-    named by `slot_id` as read at this venue (None if there is no such slot)."""
-    refusal = rules.edit_refusal(settings, rules.SessionState(start=session.start, status=session.status), now)
+    named by `slot_id` as read at this venue (None if there is no such slot). Staff are not bound
+    by the guests' switches and cutoffs; everything else binds them too."""
+    state = rules.SessionState(start=session.start, status=session.status)
+    refusal = rules.staff_edit_refusal(state, now) if by_staff else rules.edit_refusal(settings, state, now)
     if refusal is rules.Refusal.FEATURE_DISABLED:
         raise FeatureDisabled("this venue does not let guests edit their sessions")
     if refusal is not None:
@@ -127,7 +129,7 @@ def edit_session(claims: GuestClaims, transaction_id: str, session_id: str, now:
         raise InvalidRequest("say what to change: slot_id, participant_name or both", {"fields": {
             "slot_id": "required unless participant_name is given",
             "participant_name": "required unless slot_id is given"}})
-    venue, session, target = _read(claims, transaction_id, session_id, slot_id)
+    venue, session, target = _read(claims.venue_id, claims.guest_id, transaction_id, session_id, slot_id)
     settings = venue.settings()
     plan = plan_edit(settings, session, target, slot_id, participant_name, now)
     if plan.changes_nothing:
@@ -140,17 +142,38 @@ def edit_session(claims: GuestClaims, transaction_id: str, session_id: str, now:
     return Edited(venue=venue, session=_applied(plan, session, settings, now), plan=plan)
 
 
-def _read(claims: GuestClaims, transaction_id: str, session_id: str,
+def staff_edit_session(actor: str, venue_id: str, transaction_id: str, session_id: str, now: datetime, reason: str,
+                       slot_id: str | None = None, participant_name: str | None = None) -> Edited:
+    """Staff edit a session of any guest of their venue, for the reason they give; the same
+    reads and the same atomic write as a guest's edit."""
+    if slot_id is None and participant_name is None:
+        raise InvalidRequest("say what to change: slot_id, participant_name or both", {"fields": {
+            "slot_id": "required unless participant_name is given",
+            "participant_name": "required unless slot_id is given"}})
+    venue, session, target = _read(venue_id, None, transaction_id, session_id, slot_id)
+    settings = venue.settings()
+    plan = plan_edit(settings, session, target, slot_id, participant_name, now, by_staff=True)
+    if plan.changes_nothing:
+        return Edited(venue=venue, session=session, plan=plan)
+    _carry_out(plan, session, settings, actor, now, reason=reason)
+    log_event("session_edited", venue_id=venue.venue_id, transaction_id=transaction_id, session_id=session_id,
+              actor=actor, action=plan.action, from_slot_id=plan.move.from_slot_id if plan.move else None,
+              to_slot_id=plan.move.to_slot_id if plan.move else None)
+    return Edited(venue=venue, session=_applied(plan, session, settings, now), plan=plan)
+
+
+def _read(venue_id: str, guest_id: str | None, transaction_id: str, session_id: str,
           slot_id: str | None) -> tuple[VenueRecord, SessionRecord, SlotRecord | None]:
     """Transaction, session, venue and target slot in one BatchGetItem: every key is known from
-    the path, the body and the token. Another guest's transaction is not found, like a missing one."""
+    the path, the body and the credential. Another venue's transaction, or with `guest_id` another
+    guest's, is not found, like a missing one."""
     keys = [Key(BookingItem, transaction_id, "transaction"), Key(BookingItem, transaction_id, f"session#{session_id}"),
-            Key(VenueRecord, claims.venue_id)]
+            Key(VenueRecord, venue_id)]
     if slot_id is not None:
-        keys.append(Key(SlotRecord, claims.venue_id, slot_id))
+        keys.append(Key(SlotRecord, venue_id, slot_id))
     transaction, session, venue, *target = read_together(keys)
-    if (not isinstance(transaction, TransactionRecord) or transaction.venue_id != claims.venue_id
-            or transaction.guest_id != claims.guest_id):
+    if (not isinstance(transaction, TransactionRecord) or transaction.venue_id != venue_id
+            or (guest_id is not None and transaction.guest_id != guest_id)):
         raise NotFound("no such transaction")
     if not isinstance(session, SessionRecord):
         raise NotFound("no such session in this transaction", {"session_id": session_id})
@@ -161,7 +184,7 @@ def _read(claims: GuestClaims, transaction_id: str, session_id: str,
 
 
 def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSettings, actor: str,
-               now: datetime) -> None:
+               now: datetime, reason: str | None = None) -> None:
     write = AtomicWrite()
     actions: list[Any] = [SessionRecord.version.add(1)]
     if plan.move:
@@ -183,7 +206,7 @@ def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSett
         & (SessionRecord.start == session.start) & (SessionRecord.start > now)))
     write.put("history", HistoryEvent(
         transaction_id=session.transaction_id, event_id=new_id(), venue_id=session.venue_id, at=now, actor=actor,
-        action=plan.action, session_id=session.session_id, before=plan.before, after=plan.after))
+        action=plan.action, session_id=session.session_id, before=plan.before, after=plan.after, reason=reason))
 
     for attempt in range(_ATTEMPTS):
         try:
