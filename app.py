@@ -16,7 +16,7 @@ from chalicelib.api.cors import cors_on_every_answer, portal_cors
 from chalicelib.api.errors import contract_errors
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
-from chalicelib.rules import MAX_CUTOFF_HOURS, VenueSettings
+from chalicelib.rules import MAX_CUTOFF_HOURS, RefundMode, VenueSettings
 from chalicelib.storage import pages
 from chalicelib.services import (
     access,
@@ -67,6 +67,14 @@ def _id(value: str) -> str:
 
 # A list that pages: `limit` 1..100 (default 50) and the `next_cursor` of the page before.
 _PAGE = {"limit": v.optional(v.integer_text(1, pages.MAX_LIMIT)), "cursor": v.optional(v.cursor)}
+
+
+def _idempotency_key() -> str | None:
+    key = _request().headers.get("idempotency-key")
+    if key is not None and not cancellations.idempotency_key_valid(key):
+        raise InvalidRequest("the Idempotency-Key header must be 1 to 255 printable characters",
+                             {"fields": {"Idempotency-Key": "invalid"}})
+    return key
 
 
 def _created(body: dict[str, Any]) -> Response:
@@ -186,6 +194,7 @@ def staff_receipt(venue_id: str, transaction_id: str) -> dict[str, Any]:
 
 
 _REASON = {"reason": v.text(500)}  # why staff act: required, into the history with the key that acted
+_SESSION_IDS = {"session_ids": v.list_of(v.identifier, 1, cancellations.MAX_SESSIONS, unique=True)}
 
 
 @app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/sessions/{session_id}", methods=["PATCH"])
@@ -195,6 +204,16 @@ def staff_edit_session(venue_id: str, transaction_id: str, session_id: str) -> d
     body = _body({"slot_id": v.optional(v.identifier), "participant_name": v.optional(v.text(100)), **_REASON})
     edited = edits.staff_edit_session(admin.actor, venue.venue_id, _id(transaction_id), _id(session_id), now, **body)
     return shape.session(edited.session, edited.venue.settings(), now)
+
+
+@app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/cancellations", methods=["POST"])
+def staff_cancel_sessions(venue_id: str, transaction_id: str) -> dict[str, Any]:
+    now = utc_now()
+    admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    body = _body({**_SESSION_IDS, "refund": v.one_of(*(mode.value for mode in RefundMode)), **_REASON})
+    return cancellations.staff_cancel(admin.actor, venue, _id(transaction_id), body["session_ids"],
+                                      RefundMode(body["refund"]), body["reason"], now, _idempotency_key(),
+                                      render=shape.cancellation)
 
 
 # --- Guests: login and availability ---------------------------------------------------------
@@ -252,9 +271,6 @@ def edit_my_session(transaction_id: str, session_id: str) -> dict[str, Any]:
 
 # --- Guests: cancelling ---------------------------------------------------------------------
 
-_SESSION_IDS = {"session_ids": v.list_of(v.identifier, 1, cancellations.MAX_SESSIONS, unique=True)}
-
-
 @app.route("/v1/me/transactions/{transaction_id}/cancellation-quote", methods=["POST"])
 def cancellation_quote(transaction_id: str) -> dict[str, Any]:
     now = utc_now()
@@ -268,11 +284,8 @@ def cancel_sessions(transaction_id: str) -> dict[str, Any]:
     now = utc_now()
     claims = access.authenticate_guest(_auth(), now)
     session_ids = _body(_SESSION_IDS)["session_ids"]
-    key = _request().headers.get("idempotency-key")
-    if key is not None and not cancellations.idempotency_key_valid(key):
-        raise InvalidRequest("the Idempotency-Key header must be 1 to 255 printable characters",
-                             {"fields": {"Idempotency-Key": "invalid"}})
-    return cancellations.cancel(claims, _id(transaction_id), session_ids, now, key, render=shape.cancellation)
+    return cancellations.cancel(claims, _id(transaction_id), session_ids, now, _idempotency_key(),
+                                render=shape.cancellation)
 
 
 # --- Admin: refunds -------------------------------------------------------------------------

@@ -41,6 +41,15 @@ class Refusal(str, Enum):
     SLOT_STARTED = "slot_started"
 
 
+class RefundMode(str, Enum):
+    """How much a cancellation gives back: the venue's rule (`policy`, fee included), the whole
+    amount (`full`, staff only) or nothing (`none`, staff only)."""
+
+    POLICY = "policy"
+    FULL = "full"
+    NONE = "none"
+
+
 def refund_deadline(settings: VenueSettings, start: datetime) -> datetime | None:
     """The last instant at which cancelling still refunds; None when refunds are off."""
     if not settings.refund_on_cancel:
@@ -84,8 +93,9 @@ def staff_edit_refusal(session: SessionState, now: datetime) -> Refusal | None:
     return _booked_and_ahead(session, now)
 
 
-def staff_cancel_refusal(session: SessionState) -> Refusal | None:
-    """Staff may cancel any booked session, started or not (a no-show, a closed pool)."""
+def staff_cancel_refusal(settings: VenueSettings, session: SessionState, now: datetime) -> Refusal | None:
+    """Staff may cancel any booked session, started or not (a no-show, a closed pool), whatever
+    the guests' switches say."""
     return None if session.status == "booked" else Refusal.CANCELLED
 
 

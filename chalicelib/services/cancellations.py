@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -16,6 +16,7 @@ from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, Se
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib import queues
+from chalicelib.services import purchases
 from chalicelib.services.purchases import Receipt, guest_receipt
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
@@ -24,6 +25,7 @@ from chalicelib.storage.models import (
     RefundRecord,
     SessionRecord,
     SlotRecord,
+    VenueRecord,
 )
 from chalicelib.storage.shards import shard_of
 
@@ -51,23 +53,37 @@ class Cancellation:
     plan: CancellationPlan
     refund: RefundRecord | None
     sessions_after: list[SessionRecord]
+    actor: str | None = None  # None: the transaction's guest
+    reason: str | None = None  # staff's, into the history
+    by_staff: bool = False  # staff may cancel a session that has started
 
 
-def plan_cancellation(receipt: Receipt, session_ids: list[str], now: datetime) -> CancellationPlan:
-    """Decide, changing nothing. All or nothing: one session that cannot go refuses them all."""
+RefusalRule = Callable[[rules.VenueSettings, rules.SessionState, datetime], "rules.Refusal | None"]
+
+
+def plan_cancellation(receipt: Receipt, session_ids: list[str], now: datetime,
+                      refund: rules.RefundMode = rules.RefundMode.POLICY,
+                      refusal: RefusalRule = rules.cancel_refusal) -> CancellationPlan:
+    """Decide, changing nothing. All or nothing: one session that cannot go refuses them all.
+    `refund` and `refusal` let a staff cancellation use its own choice and its own rule."""
     by_id = {s.session_id: s for s in receipt.sessions}
     missing = [sid for sid in session_ids if sid not in by_id]
     if missing:
         raise NotFound("no such session in this transaction", {"session_ids": missing})
     settings = receipt.venue.settings()
-    refusals = {sid: rules.cancel_refusal(settings, _state(by_id[sid]), now) for sid in session_ids}
+    refusals = {sid: refusal(settings, _state(by_id[sid]), now) for sid in session_ids}
     if any(reason is rules.Refusal.FEATURE_DISABLED for reason in refusals.values()):
         raise FeatureDisabled("this venue does not let guests cancel sessions online")
     refused = {sid: reason.value for sid, reason in refusals.items() if reason is not None}
     if refused:
         raise SessionNotCancellable("some sessions cannot be cancelled now", {"sessions": refused})
     sessions = [by_id[sid] for sid in session_ids]
-    refundable = frozenset(s.session_id for s in sessions if rules.refund_due(settings, s.start, now))
+    if refund is rules.RefundMode.FULL:
+        refundable = frozenset(s.session_id for s in sessions)
+    elif refund is rules.RefundMode.NONE:
+        refundable = frozenset()
+    else:
+        refundable = frozenset(s.session_id for s in sessions if rules.refund_due(settings, s.start, now))
     return CancellationPlan(receipt=receipt, sessions=sessions, refundable_ids=refundable, now=now)
 
 
@@ -86,13 +102,37 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
         if earlier is not None:
             return earlier
     plan = plan_cancellation(guest_receipt(claims, transaction_id), session_ids, now)
-    cancellation = _apply(plan)
+    return _carry_out(_apply(plan), render, record_key, request_hash, guest_id=claims.guest_id)
+
+
+def staff_cancel(actor: str, venue: VenueRecord, transaction_id: str, session_ids: list[str],
+                 refund: rules.RefundMode, reason: str, now: datetime, idempotency_key: str | None,
+                 render: Callable[[Cancellation], dict[str, Any]]) -> dict[str, Any]:
+    """Staff cancel booked sessions of any guest of their venue, started or not, refunding by the
+    venue's rule, in full or not at all; the same write, refund queue and worker as a guest's."""
+    request_hash = _request_hash(transaction_id, session_ids, refund=refund.value, reason=reason)
+    record_key = f"staff-cancel#{venue.venue_id}#{idempotency_key}" if idempotency_key else None
+    if record_key:
+        earlier = _earlier_answer(record_key, request_hash)
+        if earlier is not None:
+            return earlier
+    plan = plan_cancellation(purchases.receipt(venue.venue_id, transaction_id, venue=venue), session_ids, now,
+                             refund=refund, refusal=rules.staff_cancel_refusal)
+    cancellation = replace(_apply(plan), actor=actor, reason=reason, by_staff=True)
+    return _carry_out(cancellation, render, record_key, request_hash, actor=actor, refund_mode=refund.value)
+
+
+def _carry_out(cancellation: Cancellation, render: Callable[[Cancellation], dict[str, Any]],
+               record_key: str | None, request_hash: str, **log_ids: Any) -> dict[str, Any]:
+    """One atomic write (with the answer, under an Idempotency-Key), then the refund to its queue."""
+    plan = cancellation.plan
+    transaction_id = plan.receipt.transaction.transaction_id
     answer = render(cancellation)
     write = _cancellation_write(cancellation)
     if record_key:
         write.put("idempotency", IdempotencyRecord(
             key=record_key, request_hash=request_hash, state="completed", status_code=200, response=answer,
-            expires_at=now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.key.does_not_exist())
+            expires_at=plan.now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.key.does_not_exist())
     try:
         write.commit()
     except AtomicWriteFailed as failure:
@@ -105,8 +145,8 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
                                                   if label.startswith("session:")}}) from None
     refund = cancellation.refund
     log_event("sessions_cancelled", venue_id=plan.receipt.venue.venue_id, transaction_id=transaction_id,
-              guest_id=claims.guest_id, session_ids=session_ids, refund_id=refund.refund_id if refund else None,
-              refund_amount=plan.refund_amount)
+              session_ids=[s.session_id for s in plan.sessions], refund_id=refund.refund_id if refund else None,
+              refund_amount=plan.refund_amount, **log_ids)
     if refund is not None:
         try:
             queues.send_refund(transaction_id, refund.refund_id)
@@ -120,20 +160,21 @@ def _apply(plan: CancellationPlan) -> Cancellation:
     """The records as they will be after the cancellation (nothing written yet)."""
     receipt, now = plan.receipt, plan.now
     refund = None
-    if plan.refundable_ids:
+    if plan.refund_amount > 0:
         refund_id = new_id()
         refund = RefundRecord(
             transaction_id=receipt.transaction.transaction_id, item=f"refund#{refund_id}",
             venue_id=receipt.venue.venue_id, refund_id=refund_id, refund_key=refund_id,
             amount=plan.refund_amount,
             currency=receipt.transaction.currency, status="pending",
-            session_ids=sorted(plan.refundable_ids), payment_intent_id=receipt.transaction.payment_intent_id,
+            session_ids=sorted(_paid_ids(plan)), payment_intent_id=receipt.transaction.payment_intent_id,
             created_at=now, updated_at=now, venue_status=f"{receipt.venue.venue_id}#pending",
             refund_venue_id=receipt.venue.venue_id,
             pending_shard=shard_of(refund_id, REFUND_SHARDS), key_generation=1)
+    paid = _paid_ids(plan) if refund is not None else set()
     after = []
     for session in plan.sessions:
-        refunded = session.session_id in plan.refundable_ids
+        refunded = session.session_id in paid
         cancelled = SessionRecord.from_raw_data(session.serialize())
         cancelled.status, cancelled.cancelled_at = "cancelled", now
         cancelled.refund_status = "pending" if refunded else "not_refunded"
@@ -141,6 +182,11 @@ def _apply(plan: CancellationPlan) -> Cancellation:
         cancelled.refund_window, cancelled.window_shard = "closed", None
         after.append(cancelled)
     return Cancellation(plan=plan, refund=refund, sessions_after=after)
+
+
+def _paid_ids(plan: CancellationPlan) -> set[str]:
+    """The sessions the refund pays for: a free session is refundable but gets nothing."""
+    return {s.session_id for s in plan.sessions if s.session_id in plan.refundable_ids and int(s.amount) > 0}
 
 
 def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
@@ -153,14 +199,16 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
                    SessionRecord.window_shard.remove(), SessionRecord.version.add(1)]
         if after.refund_id:
             actions.append(SessionRecord.refund_id.set(after.refund_id))
-        # Still booked, not moved meanwhile, and not started (checked against the same clock).
-        condition = ((SessionRecord.status == "booked") & (SessionRecord.slot_id == before.slot_id)
-                     & (SessionRecord.start > now))
+        # Still booked, not moved meanwhile, and (for guests) not started, against the same clock.
+        condition = (SessionRecord.status == "booked") & (SessionRecord.slot_id == before.slot_id)
+        if not cancellation.by_staff:
+            condition &= SessionRecord.start > now
         write.update(f"session:{before.session_id}", before, actions=actions, condition=condition)
         write.put(f"history:{before.session_id}", HistoryEvent(
             transaction_id=before.transaction_id, event_id=new_id(), venue_id=venue_id, at=now,
             actor=_actor(cancellation), action="session_cancelled", session_id=before.session_id,
-            before={"status": "booked"}, after={"status": "cancelled", "refund_status": after.refund_status}))
+            before={"status": "booked"}, after={"status": "cancelled", "refund_status": after.refund_status},
+            reason=cancellation.reason))
     for slot_id, seats in Counter(s.slot_id for s in plan.sessions).items():
         write.update(f"slot:{slot_id}", SlotRecord(venue_id, slot_id),
                      actions=[SlotRecord.remaining.add(seats), SlotRecord.booked.add(-seats)],
@@ -171,15 +219,15 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
 
 
 def _actor(cancellation: Cancellation) -> str:
-    return f"guest:{cancellation.plan.receipt.transaction.guest_id}"
+    return cancellation.actor or f"guest:{cancellation.plan.receipt.transaction.guest_id}"
 
 
 def _state(session: SessionRecord) -> rules.SessionState:
     return rules.SessionState(start=session.start, status=session.status)
 
 
-def _request_hash(transaction_id: str, session_ids: list[str]) -> str:
-    canonical = json.dumps({"transaction_id": transaction_id, "session_ids": sorted(session_ids)})
+def _request_hash(transaction_id: str, session_ids: list[str], **more: Any) -> str:
+    canonical = json.dumps({"transaction_id": transaction_id, "session_ids": sorted(session_ids), **more})
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
