@@ -23,6 +23,7 @@ from chalicelib.services import (
     access,
     batches,
     cancellations,
+    closures,
     edits,
     guests,
     purchases,
@@ -218,6 +219,22 @@ def staff_cancel_sessions(venue_id: str, transaction_id: str) -> dict[str, Any]:
                                       render=shape.cancellation)
 
 
+@app.route("/v1/admin/venues/{venue_id}/slots/{slot_id}/closure", methods=["POST"])
+def close_slot(venue_id: str, slot_id: str) -> Response:
+    admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    body = _body({"refund": v.one_of(*(mode.value for mode in RefundMode)), **_REASON})
+    _idempotency_key()  # a repeat answers the first job anyway; the key is only checked
+    job = closures.close_slot(admin.actor, venue, _id(slot_id), body["reason"], RefundMode(body["refund"]), utc_now())
+    return Response(body=shape.job(job), status_code=202)
+
+
+@app.route("/v1/admin/venues/{venue_id}/jobs/{job_id}", methods=["GET"])
+def get_job(venue_id: str, job_id: str) -> dict[str, Any]:
+    _, venue = access.admin_venue(_auth(), _id(venue_id))
+    _query({})
+    return shape.job(closures.find_job(venue.venue_id, _id(job_id)))
+
+
 # --- Guests: login and availability ---------------------------------------------------------
 
 @app.route("/v1/venues/{venue_id}/login", methods=["POST"])
@@ -239,7 +256,7 @@ def public_venue(venue_id: str) -> dict[str, Any]:
 def available_slots(venue_id: str) -> dict[str, Any]:
     venue = access.load_venue(_id(venue_id))
     query = _query({"product_id": v.identifier, "date": v.calendar_date})
-    found = slots.slots_on(venue, query["product_id"], query["date"], not_before=utc_now())
+    found = slots.slots_on(venue, query["product_id"], query["date"], not_before=utc_now(), open_only=True)
     return {"slots": [shape.slot(s) for s in found]}
 
 
@@ -342,6 +359,14 @@ def handle_refund_dead_letters(event: SQSEvent) -> dict[str, Any]:
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def reconcile_refunds(event: Any) -> None:
     refunds.resend_stale(utc_now())
+
+
+# --- Background: slot closures --------------------------------------------------------------
+
+@app.on_sqs_message(queue_arn=config().queue_arn("slot-closures"), batch_size=1)
+def handle_slot_closures(event: SQSEvent) -> dict[str, Any]:
+    return batches.each_message(event.to_dict(), event.context,
+                                lambda record: closures.run_piece(closures.PieceMessage.parse(record.body), utc_now()))
 
 
 # --- Background: refund windows -------------------------------------------------------------

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 # Logical queue names; each work queue has a dead-letter queue "<name>-dlq".
-QUEUES = ("refunds", "deadline-updates")
+QUEUES = ("refunds", "deadline-updates", "slot-closures")
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Config:
     table_prefix: str
     refund_queue_url: str
     deadline_queue_url: str
+    slot_closure_queue_url: str
     stripe_api_base: str | None
     token_ttl_seconds: int
     refund_reconcile_after_seconds: int
@@ -54,6 +55,7 @@ def config() -> Config:
         table_prefix=env.get("TABLE_PREFIX", f"rebook-{stage}"),
         refund_queue_url=env.get("REFUND_QUEUE_URL", ""),
         deadline_queue_url=env.get("DEADLINE_QUEUE_URL", ""),
+        slot_closure_queue_url=env.get("SLOT_CLOSURE_QUEUE_URL", ""),
         stripe_api_base=env.get("STRIPE_API_BASE") or None,
         token_ttl_seconds=int(env.get("TOKEN_TTL_SECONDS", str(12 * 3600))),
         refund_reconcile_after_seconds=int(env.get("REFUND_RECONCILE_AFTER_SECONDS", "300")),

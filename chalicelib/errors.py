@@ -55,6 +55,12 @@ class SlotFull(RebookError):
     code = "slot_full"
 
 
+class SlotClosed(RebookError):
+    """Staff closed the slot: it takes no purchase and no move any more."""
+
+    code = "slot_closed"
+
+
 class SessionNotEditable(RebookError):
     code = "session_not_editable"
 

@@ -40,7 +40,8 @@ SECRETS = ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "TOKEN_SECRET", "ADMIN_API
 # Chalice's HTTP function: its handler is "app.app", its SAM logical id "APIHandler".
 API_FUNCTION = "api_handler"
 
-ALL_TABLES = ("venues", "api-keys", "guests", "slots", "bookings", "history", "idempotency", "login-attempts")
+ALL_TABLES = ("venues", "api-keys", "guests", "slots", "bookings", "history", "idempotency", "login-attempts",
+              "jobs")
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,14 @@ class Access:
 
 
 ACCESS: dict[str, Access] = {
-    API_FUNCTION: Access(write=ALL_TABLES, send=("refunds", "deadline-updates"), secrets=SECRETS),
+    API_FUNCTION: Access(write=ALL_TABLES, send=("refunds", "deadline-updates", "slot-closures"), secrets=SECRETS),
     "handle_refunds": Access(read=("venues",), write=("bookings", "history"), consumes="refunds",
                              partial_batch=True, secrets=("STRIPE_API_KEY",)),
     "handle_refund_dead_letters": Access(write=("bookings", "history"), consumes="refunds-dlq"),
     "handle_deadline_updates": Access(read=("venues",), write=("bookings", "history"), send=("deadline-updates",),
                                       consumes="deadline-updates", partial_batch=True),
+    "handle_slot_closures": Access(read=("venues",), write=("bookings", "history", "jobs", "slots"),
+                                   send=("refunds", "slot-closures"), consumes="slot-closures", partial_batch=True),
     "close_refund_windows": Access(read=("venues",), write=("bookings", "history")),
     "reconcile_refunds": Access(write=("bookings",), send=("refunds",)),
 }
@@ -271,6 +274,7 @@ class RebookStack(cdk.Stack):
             "TABLE_PREFIX": self.settings.prefix,
             "REFUND_QUEUE_URL": self.queues["refunds"].queue_url,
             "DEADLINE_QUEUE_URL": self.queues["deadline-updates"].queue_url,
+            "SLOT_CLOSURE_QUEUE_URL": self.queues["slot-closures"].queue_url,
             "QUEUE_ARN_PREFIX": f"arn:{self.partition}:sqs:{self.region}:{self.account}",
         }
         if self.portal_origin:

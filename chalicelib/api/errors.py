@@ -24,6 +24,7 @@ STATUS: dict[type[errors.RebookError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.SlotFull: 409,
+    errors.SlotClosed: 409,
     errors.SessionNotEditable: 409,
     errors.SessionNotCancellable: 409,
     errors.RefundNotRetryable: 409,

@@ -8,6 +8,7 @@ from chalicelib import rules
 from chalicelib.storage.models import (
     GuestRecord,
     HistoryEvent,
+    JobRecord,
     RefundRecord,
     SessionRecord,
     SlotRecord,
@@ -47,6 +48,7 @@ def slot(record: SlotRecord) -> dict[str, Any]:
         "slot_id": record.slot_id, "venue_id": record.venue_id, "product_id": record.product_id,
         "product_name": record.product_name, "start": format_utc(record.start), "end": format_utc(record.end),
         "capacity": int(record.capacity), "booked": int(record.booked), "remaining": int(record.remaining),
+        "status": record.status,
     }
 
 
@@ -122,3 +124,13 @@ def cancellation(done: Cancellation) -> dict[str, Any]:
     return {"cancelled_session_ids": [s.session_id for s in done.plan.sessions],
             "refund": refund(done.refund) if done.refund is not None else None,
             "sessions": [session(s, settings, done.plan.now) for s in done.sessions_after]}
+
+
+def job(record: JobRecord) -> dict[str, Any]:
+    return {
+        "job_id": record.job_id, "kind": record.kind, "venue_id": record.venue_id, "slot_id": record.slot_id,
+        "status": record.status, "reason": record.reason, "refund": record.refund_mode,
+        "sessions_total": int(record.sessions_total), "sessions_cancelled": int(record.sessions_cancelled),
+        "refunds_created": int(record.refunds_created), "created_at": format_utc(record.created_at),
+        "finished_at": format_utc(record.finished_at) if record.finished_at else None,
+    }

@@ -102,7 +102,7 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
         if earlier is not None:
             return earlier
     plan = plan_cancellation(guest_receipt(claims, transaction_id), session_ids, now)
-    return _carry_out(_apply(plan), render, record_key, request_hash, guest_id=claims.guest_id)
+    return _carry_out(apply_plan(plan), render, record_key, request_hash, guest_id=claims.guest_id)
 
 
 def staff_cancel(actor: str, venue: VenueRecord, transaction_id: str, session_ids: list[str],
@@ -118,7 +118,7 @@ def staff_cancel(actor: str, venue: VenueRecord, transaction_id: str, session_id
             return earlier
     plan = plan_cancellation(purchases.receipt(venue.venue_id, transaction_id, venue=venue), session_ids, now,
                              refund=refund, refusal=rules.staff_cancel_refusal)
-    cancellation = replace(_apply(plan), actor=actor, reason=reason, by_staff=True)
+    cancellation = replace(apply_plan(plan), actor=actor, reason=reason, by_staff=True)
     return _carry_out(cancellation, render, record_key, request_hash, actor=actor, refund_mode=refund.value)
 
 
@@ -128,7 +128,7 @@ def _carry_out(cancellation: Cancellation, render: Callable[[Cancellation], dict
     plan = cancellation.plan
     transaction_id = plan.receipt.transaction.transaction_id
     answer = render(cancellation)
-    write = _cancellation_write(cancellation)
+    write = cancellation_write(cancellation)
     if record_key:
         write.put("idempotency", IdempotencyRecord(
             key=record_key, request_hash=request_hash, state="completed", status_code=200, response=answer,
@@ -156,7 +156,7 @@ def _carry_out(cancellation: Cancellation, render: Callable[[Cancellation], dict
     return answer
 
 
-def _apply(plan: CancellationPlan) -> Cancellation:
+def apply_plan(plan: CancellationPlan) -> Cancellation:
     """The records as they will be after the cancellation (nothing written yet)."""
     receipt, now = plan.receipt, plan.now
     refund = None
@@ -189,7 +189,7 @@ def _paid_ids(plan: CancellationPlan) -> set[str]:
     return {s.session_id for s in plan.sessions if s.session_id in plan.refundable_ids and int(s.amount) > 0}
 
 
-def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
+def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
     plan, now = cancellation.plan, cancellation.plan.now
     venue_id = plan.receipt.venue.venue_id
     write = AtomicWrite()

@@ -17,6 +17,7 @@ from chalicelib.errors import (
     NotFound,
     ServiceUnavailable,
     SessionNotEditable,
+    SlotClosed,
     SlotFull,
 )
 from chalicelib.ids import new_id
@@ -96,6 +97,8 @@ def plan_edit(settings: rules.VenueSettings, session: SessionRecord, target: Slo
                                  {"fields": {"slot_id": f"must be a slot of product {session.product_id}"}})
         if refusal is not None:
             raise SessionNotEditable(_REASONS[refusal], {"reason": refusal.value, "slot_id": slot_id})
+        if target.closure_job_id:
+            raise SlotClosed("the slot is closed and takes no moves", {"slot_id": slot_id})
         if int(target.remaining) < 1:
             raise SlotFull("the slot has no seat left", {"slot_id": slot_id})
         move = Move(from_slot_id=session.slot_id, to_slot_id=target.slot_id, start=target.start, end=target.end,
@@ -194,7 +197,8 @@ def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSett
                     *window_actions(projected_window(settings, session.session_id, move.start, now))]
         write.update(f"slot:{move.to_slot_id}", SlotRecord(session.venue_id, move.to_slot_id),
                      actions=[SlotRecord.remaining.add(-1), SlotRecord.booked.add(1)],
-                     condition=(SlotRecord.remaining >= 1) & (SlotRecord.start > now))
+                     condition=(SlotRecord.remaining >= 1) & (SlotRecord.start > now)
+                     & SlotRecord.closure_job_id.does_not_exist())
         write.update(f"old_slot:{move.from_slot_id}", SlotRecord(session.venue_id, move.from_slot_id),
                      actions=[SlotRecord.remaining.add(1), SlotRecord.booked.add(-1)],
                      condition=SlotRecord.slot_id.exists())
@@ -219,11 +223,22 @@ def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSett
                 if rules.has_started(plan.move.start, utc_now()):
                     raise SessionNotEditable(_REASONS[rules.Refusal.SLOT_STARTED], {
                         "reason": rules.Refusal.SLOT_STARTED.value, "slot_id": plan.move.to_slot_id}) from None
+                if _closed(session.venue_id, plan.move.to_slot_id):
+                    raise SlotClosed("the slot is closed and takes no moves", {"slot_id": plan.move.to_slot_id}) \
+                        from None
                 raise SlotFull("the slot has no seat left", {"slot_id": plan.move.to_slot_id}) from None
             if failure.failed:  # the old slot is gone: nothing a guest can fix
                 raise
         time.sleep(random.uniform(0.01, 0.05 * 2 ** attempt))
     raise ServiceUnavailable("the session is being changed by another request; try again")
+
+
+def _closed(venue_id: str, slot_id: str) -> bool:
+    """Whether the slot was closed meanwhile (read only when a move into it was refused)."""
+    try:
+        return bool(SlotRecord.get(venue_id, slot_id, consistent_read=True).closure_job_id)
+    except SlotRecord.DoesNotExist:
+        return False
 
 
 def _refusal_now(session: SessionRecord, settings: rules.VenueSettings) -> SessionNotEditable:

@@ -15,6 +15,7 @@ from chalicelib.errors import (
     NotFound,
     PaymentNotAccepted,
     ServiceUnavailable,
+    SlotClosed,
     SlotFull,
 )
 from chalicelib.auth import GuestClaims
@@ -93,7 +94,7 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
     for slot_id, seats in Counter(order.slot_id for order in orders).items():
         write.update(f"slot:{slot_id}", SlotRecord(venue.venue_id, slot_id),
                      actions=[SlotRecord.remaining.add(-seats), SlotRecord.booked.add(seats)],
-                     condition=SlotRecord.remaining >= seats)
+                     condition=(SlotRecord.remaining >= seats) & SlotRecord.closure_job_id.does_not_exist())
     write.put("history", HistoryEvent(
         transaction_id=transaction_id, event_id=new_id(), venue_id=venue.venue_id, at=now, actor=admin.actor,
         action="purchased", after={"session_ids": [s.session_id for s in sessions], "total": total}))
@@ -103,8 +104,12 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
         if "payment" in failure.failed:
             raise Conflict("this payment is already recorded as a purchase",
                            {"payment_intent_id": payment_intent_id}) from None
-        full = sorted(label.split(":", 1)[1] for label in failure.failed if label.startswith("slot:"))
-        raise SlotFull("a slot has no seat left for this purchase", {"slot_ids": full}) from None
+        refused = sorted(label.split(":", 1)[1] for label in failure.failed if label.startswith("slot:"))
+        closed = [s.slot_id for s in SlotRecord.batch_get([(venue.venue_id, slot_id) for slot_id in refused],
+                                                          consistent_read=True) if s.closure_job_id]
+        if closed:  # closed between the read and the write
+            raise SlotClosed("a slot is closed and takes no purchases", {"slot_ids": sorted(closed)}) from None
+        raise SlotFull("a slot has no seat left for this purchase", {"slot_ids": refused}) from None
     log_event("purchase_recorded", venue_id=venue.venue_id, transaction_id=transaction_id,
               guest_id=guest.guest_id, payment_intent_id=payment_intent_id, total=total, sessions=len(sessions))
     return Receipt(venue=venue, transaction=transaction, sessions=sessions, refunds=[])
@@ -125,6 +130,9 @@ def _open_slots(venue: VenueRecord, slot_ids: set[str], now: datetime) -> dict[s
     started = sorted(slot_id for slot_id, slot in found.items() if has_started(slot.start, now))
     if started:
         raise InvalidRequest("a slot has already started", {"slot_ids": started})
+    closed = sorted(slot_id for slot_id, slot in found.items() if slot.closure_job_id)
+    if closed:
+        raise SlotClosed("a slot is closed and takes no purchases", {"slot_ids": closed})
     return found
 
 

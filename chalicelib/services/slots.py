@@ -24,8 +24,10 @@ def create_slot(venue: VenueRecord, product_id: str, product_name: str, start: d
     return slot
 
 
-def slots_on(venue: VenueRecord, product_id: str, day: date, not_before: datetime | None = None) -> list[SlotRecord]:
-    """The product's slots starting on `day` in the venue's time zone, in start order."""
+def slots_on(venue: VenueRecord, product_id: str, day: date, not_before: datetime | None = None,
+             open_only: bool = False) -> list[SlotRecord]:
+    """The product's slots starting on `day` in the venue's time zone, in start order; with
+    `open_only`, not those staff closed."""
     low, high = local_day_bounds(day, venue.timezone)
     if not_before is not None and not_before > low:
         low = not_before
@@ -33,7 +35,7 @@ def slots_on(venue: VenueRecord, product_id: str, day: date, not_before: datetim
         return []
     return [slot for slot in SlotRecord.by_product_start.query(
         f"{venue.venue_id}#{product_id}", SlotRecord.start.between(low, high), limit=MAX_SLOTS_PER_DAY)
-        if slot.start < high]
+        if slot.start < high and not (open_only and slot.closure_job_id)]
 
 
 def get_slot(venue_id: str, slot_id: str) -> SlotRecord:

@@ -104,7 +104,14 @@ class SlotRecord(Model):
     capacity = NumberAttribute()
     booked = NumberAttribute(default=0)
     remaining = NumberAttribute()
+    # Set once, when staff close the slot: from then on no purchase or move takes a seat in it.
+    closure_job_id = UnicodeAttribute(null=True)
+    closed_at = UTCDateTimeAttribute(null=True)
     by_product_start = SlotsByProductStart()
+
+    @property
+    def status(self) -> str:
+        return "closed" if self.closure_job_id else "open"
 
 
 # PynamoDB filters polymorphic queries on the discriminator, so even a keys-only index must
@@ -197,6 +204,20 @@ class SessionsByVenueStart(GlobalSecondaryIndex["BookingItem"]):
     start = UTCDateTimeAttribute(range_key=True)
 
 
+class SessionsBySlot(GlobalSecondaryIndex["BookingItem"]):
+    """Sparse: only sessions carry `slot_id`. A slot's sessions, a transaction's together (the
+    sort key), so closing a slot reads exactly its sessions, a piece at a time, and cancels each
+    transaction's in one write. Keys, `kind` and `status` only: a cancellation is its one index
+    write after the purchase, a window closing none."""
+
+    class Meta:
+        index_name = "slot-sessions"
+        projection = IncludeProjection(["kind", "status"])
+
+    slot_id = UnicodeAttribute(hash_key=True)
+    transaction_id = UnicodeAttribute(range_key=True)
+
+
 class BookingItem(Model):
     """One item of a purchase. A transaction, its sessions and its refunds share the partition
     key `transaction_id`, so a receipt is one Query."""
@@ -214,6 +235,7 @@ class BookingItem(Model):
     refunds_by_id = RefundsById()
     open_refund_windows = OpenRefundWindows()
     sessions_by_venue_start = SessionsByVenueStart()
+    sessions_by_slot = SessionsBySlot()
 
 
 class TransactionRecord(BookingItem, discriminator="transaction"):
@@ -281,6 +303,27 @@ class HistoryEvent(Model):
     reason = UnicodeAttribute(null=True)  # why staff made the change, as they gave it
 
 
+class JobRecord(Model):
+    """A piece of staff work done in the background (a slot's closure), and how far it got."""
+
+    Meta = _meta("jobs")
+    job_id = UnicodeAttribute(hash_key=True)
+    venue_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # slot_closure
+    slot_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # running | done
+    reason = UnicodeAttribute()
+    refund_mode = UnicodeAttribute()  # policy | full | none
+    actor = UnicodeAttribute()
+    sessions_total = NumberAttribute()
+    sessions_cancelled = NumberAttribute(default=0)
+    refunds_created = NumberAttribute(default=0)
+    pieces_done = NumberAttribute(default=0)
+    next_key = JSONAttribute(null=True)  # where the next piece starts in the slot-sessions index
+    created_at = UTCDateTimeAttribute()
+    finished_at = UTCDateTimeAttribute(null=True)
+
+
 class IdempotencyRecord(Model):
     """The first answer to a request sent with an `Idempotency-Key`, kept for a day; also the
     guard that records each Stripe payment intent at most once (kept forever)."""
@@ -312,6 +355,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     HistoryEvent,
     IdempotencyRecord,
     LoginAttempts,
+    JobRecord,
 )
 
 

@@ -98,6 +98,7 @@ class LocalStack:
         self._create_queues(QUEUES)
         os.environ["REFUND_QUEUE_URL"] = self.queue_url(config().queue_name("refunds"))
         os.environ["DEADLINE_QUEUE_URL"] = self.queue_url(config().queue_name("deadline-updates"))
+        os.environ["SLOT_CLOSURE_QUEUE_URL"] = self.queue_url(config().queue_name("slot-closures"))
         config.cache_clear()
 
         from chalicelib.storage.models import create_tables

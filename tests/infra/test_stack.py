@@ -21,7 +21,7 @@ from tests.infra.conftest import ENV, VENUE_PORTAL_ORIGIN, Synthesised
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKERS = {"handle_refunds": "refunds", "handle_refund_dead_letters": "refunds-dlq",
-           "handle_deadline_updates": "deadline-updates"}
+           "handle_deadline_updates": "deadline-updates", "handle_slot_closures": "slot-closures"}
 SCHEDULES = ("close_refund_windows", "reconcile_refunds")
 
 
@@ -123,6 +123,7 @@ def test_every_function_knows_its_stage_tables_and_queues(dev: Synthesised) -> N
         assert env["STAGE"] == "dev" and env["TABLE_PREFIX"] == "rebook-dev", logical
         assert _ref_id(env["REFUND_QUEUE_URL"]) == _queue_id(dev, "refunds"), logical
         assert _ref_id(env["DEADLINE_QUEUE_URL"]) == _queue_id(dev, "deadline-updates"), logical
+        assert _ref_id(env["SLOT_CLOSURE_QUEUE_URL"]) == _queue_id(dev, "slot-closures"), logical
 
 
 def test_every_function_has_its_own_role_and_log_group(dev: Synthesised) -> None:
@@ -145,15 +146,26 @@ def test_each_worker_reads_its_queue(dev: Synthesised) -> None:
         assert _ref_id(event["Properties"]["Queue"]) == _queue_id(dev, queue), name
 
 
-def test_refund_and_deadline_workers_report_partial_batch_failures(dev: Synthesised) -> None:
+def test_refund_deadline_and_closure_workers_report_partial_batch_failures(dev: Synthesised) -> None:
     # cfn-lint does not look inside SAM events, and Lambda ignores batchItemFailures without this.
-    for name in ("handle_refunds", "handle_deadline_updates"):
+    for name in ("handle_refunds", "handle_deadline_updates", "handle_slot_closures"):
         dev.template.has_resource_properties("AWS::Serverless::Function", {
             "Handler": f"app.{name}",
             "Events": {f"{logical_id(name)}SqsEventSource": {
                 "Type": "SQS", "Properties": Match.object_like({"FunctionResponseTypes": ["ReportBatchItemFailures"]}),
             }},
         })
+
+
+def test_the_closure_worker_takes_one_piece_at_a_time_and_may_touch_only_what_a_closure_needs(
+        dev: Synthesised) -> None:
+    name = "handle_slot_closures"
+    event = dev.function(logical_id(name))["Events"][f"{logical_id(name)}SqsEventSource"]
+    assert event["Properties"]["BatchSize"] == 1
+    access = ACCESS[name]
+    assert set(access.write) == {"bookings", "history", "jobs", "slots"} and access.read == ("venues",)
+    assert set(access.send) == {"refunds", "slot-closures"} and not access.secrets
+    assert "slot-closures" in ACCESS["api_handler"].send
 
 
 def test_schedules_run_every_five_minutes(dev: Synthesised) -> None:

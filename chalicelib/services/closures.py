@@ -1,0 +1,224 @@
+"""Closing a slot (the heater broke): the slot stops taking purchases and moves at once, then a
+job cancels every session booked in it, one refund per transaction, in pieces through SQS.
+
+A piece is at most `PIECE_SESSIONS` entries of the slot-sessions index, cut at a transaction's
+edge, so a transaction is cancelled in one atomic write (sessions, seats, refund, history and the
+job's counters together). Pieces run one after another: the job records how many are done and
+where the next starts, and a piece runs only when it is the next one. Each transaction's write is
+conditional on its sessions still being booked in the slot, so a piece run again after a crash or
+a duplicate delivery cancels and refunds nothing twice, and skips nothing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from chalicelib import queues, rules
+from chalicelib.errors import NotFound, ServiceUnavailable
+from chalicelib.ids import new_id
+from chalicelib.observability import log_error, log_event
+from chalicelib.services import cancellations
+from chalicelib.services.purchases import Receipt
+from chalicelib.storage import pages
+from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
+from chalicelib.storage.models import BookingItem, JobRecord, SessionRecord, SlotRecord, TransactionRecord, VenueRecord
+from chalicelib.storage.reads import MAX_KEYS, Key, read_together
+
+PIECE_SESSIONS = 100  # index entries per piece: about 35 transactions' writes, well inside a Lambda's time
+_INDEX_KEY = ("slot_id", "transaction_id", "item")
+_ATTEMPTS = 3
+
+
+class PieceNotReady(Exception):
+    """The piece before this one has not finished: the message comes back later."""
+
+
+@dataclass(frozen=True)
+class PieceMessage:
+    job_id: str
+    piece: int
+
+    @classmethod
+    def parse(cls, body: str) -> PieceMessage:
+        data = json.loads(body)
+        return cls(job_id=str(data["job_id"]), piece=int(data["piece"]))
+
+
+def close_slot(actor: str, venue: VenueRecord, slot_id: str, reason: str, refund: rules.RefundMode,
+               now: datetime) -> JobRecord:
+    """Close the slot and start its job; a slot closed already answers its first job (and, if
+    that job is still running, nudges it on: a duplicate piece message is harmless)."""
+    for _ in range(_ATTEMPTS):
+        slot = _slot(venue.venue_id, slot_id)
+        if slot.closure_job_id:
+            job = find_job(venue.venue_id, slot.closure_job_id)
+            if job.status == "running":
+                _send_piece(job.job_id, int(job.pieces_done))
+            return job
+        job = JobRecord(job_id=new_id(), venue_id=venue.venue_id, kind="slot_closure", slot_id=slot_id,
+                        status="running", reason=reason, refund_mode=refund.value, actor=actor,
+                        sessions_total=int(slot.booked), sessions_cancelled=0, refunds_created=0, pieces_done=0,
+                        created_at=now)
+        write = AtomicWrite()
+        write.put("job", job, condition=JobRecord.job_id.does_not_exist())
+        # The count read is the count closed: a purchase in between makes this write try again.
+        write.update("slot", slot, actions=[SlotRecord.closure_job_id.set(job.job_id), SlotRecord.closed_at.set(now)],
+                     condition=SlotRecord.closure_job_id.does_not_exist() & (SlotRecord.booked == int(slot.booked)))
+        try:
+            write.commit()
+        except AtomicWriteFailed:
+            continue
+        log_event("slot_closed", venue_id=venue.venue_id, slot_id=slot_id, job_id=job.job_id, actor=actor,
+                  refund_mode=refund.value, sessions_total=int(slot.booked))
+        _send_piece(job.job_id, 0)
+        return job
+    raise ServiceUnavailable("the slot kept changing while it was being closed; try again")
+
+
+def find_job(venue_id: str, job_id: str) -> JobRecord:
+    try:
+        job = JobRecord.get(job_id, consistent_read=True)
+    except JobRecord.DoesNotExist:
+        raise NotFound("no such job") from None
+    if job.venue_id != venue_id:
+        raise NotFound("no such job")
+    return job
+
+
+def _slot(venue_id: str, slot_id: str) -> SlotRecord:
+    try:
+        return SlotRecord.get(venue_id, slot_id, consistent_read=True)
+    except SlotRecord.DoesNotExist:
+        raise NotFound("no such slot at this venue", {"slot_id": slot_id}) from None
+
+
+def _send_piece(job_id: str, piece: int) -> None:
+    try:
+        queues.send_closure_piece(job_id, piece)
+    except Exception as error:  # a second closure request sends it again; the job shows it is stuck
+        log_error("closure_piece_send_failed", job_id=job_id, piece=piece, error=repr(error))
+
+
+# --- The worker -------------------------------------------------------------------------------
+
+def run_piece(message: PieceMessage, now: datetime) -> str:
+    """Cancel the transactions of one piece, then hand on to the next piece or finish the job."""
+    try:
+        job = JobRecord.get(message.job_id, consistent_read=True)
+    except JobRecord.DoesNotExist:
+        log_error("closure_job_unknown", job_id=message.job_id, piece=message.piece)
+        return "unknown"
+    ids = {"job_id": job.job_id, "venue_id": job.venue_id, "slot_id": job.slot_id, "piece": message.piece}
+    if job.status == "done" or int(job.pieces_done) > message.piece:
+        log_event("closure_piece_already_done", **ids)
+        return "already_done"
+    if int(job.pieces_done) < message.piece:
+        raise PieceNotReady(f"job {job.job_id}: piece {message.piece} waits for piece {int(job.pieces_done)}")
+    venue = VenueRecord.get(job.venue_id)
+    entries, next_key = _piece(job)
+    read = _read_piece([(entry.transaction_id, entry.item) for entry in entries])
+    cancelled, refunds = 0, []
+    for transaction_id, group in groupby(entries, key=lambda entry: entry.transaction_id):
+        done = _close_transaction(job, venue, transaction_id, [entry.item for entry in group], now,
+                                  read.get(transaction_id))
+        cancelled += done[0]
+        refunds += done[1]
+    if refunds:
+        try:
+            queues.send_refunds([(transaction_id, refund_id) for transaction_id, refund_id in refunds])
+        except Exception as error:  # the reconciler re-sends refunds left pending
+            log_error("refund_send_failed", error=repr(error), refund_ids=[r for _, r in refunds], **ids)
+    if next_key is not None:
+        _send_piece(job.job_id, message.piece + 1)  # before the job moves on: a crash here repeats this piece
+    _advance(job, message.piece, next_key, now)
+    log_event("closure_piece_done", sessions_cancelled=cancelled, refunds_created=len(refunds),
+              last=next_key is None, **ids)
+    return "done"
+
+
+def _piece(job: JobRecord) -> tuple[list[Any], dict[str, Any] | None]:
+    """This piece's index entries, whole transactions only, and where the next piece starts
+    (None: this is the last piece)."""
+    start = dict(job.next_key) if job.next_key else None
+    found = list(BookingItem.sessions_by_slot.query(job.slot_id, limit=PIECE_SESSIONS + 1,
+                                                    page_size=PIECE_SESSIONS + 1, last_evaluated_key=start))
+    if len(found) <= PIECE_SESSIONS:
+        return found, None
+    entries = found[:PIECE_SESSIONS]
+    if found[PIECE_SESSIONS].transaction_id == entries[-1].transaction_id:
+        # The last transaction goes on past this piece: it is the next piece's, whole. A
+        # transaction holds at most 30 sessions, so a piece of 100 always keeps at least one.
+        cut = entries[-1].transaction_id
+        entries = [entry for entry in entries if entry.transaction_id != cut]
+    return entries, pages.item_key(entries[-1], _INDEX_KEY)
+
+
+Read = tuple[TransactionRecord | None, list[SessionRecord]]
+
+
+def _close_transaction(job: JobRecord, venue: VenueRecord, transaction_id: str, items: list[str],
+                       now: datetime, read: Read | None) -> tuple[int, list[tuple[str, str]]]:
+    """Cancel the transaction's sessions still booked in the slot, with their one refund; what
+    was cancelled and refunded. `read` is the transaction and those sessions as the piece read
+    them, strongly, since the index may lag what a first attempt did."""
+    refund = rules.RefundMode(job.refund_mode)
+    for _ in range(_ATTEMPTS):
+        transaction, sessions = read if read is not None else _read_piece(
+            [(transaction_id, item) for item in items]).get(transaction_id, (None, []))
+        read = None
+        booked = [s for s in sessions if s.status == "booked" and s.slot_id == job.slot_id]
+        if transaction is None or not booked:
+            return 0, []
+        receipt = Receipt(venue=venue, transaction=transaction, sessions=booked, refunds=[])
+        plan = cancellations.plan_cancellation(receipt, [s.session_id for s in booked], now, refund=refund,
+                                               refusal=rules.staff_cancel_refusal)
+        cancellation = replace(cancellations.apply_plan(plan), actor=job.actor, reason=job.reason, by_staff=True)
+        write = cancellations.cancellation_write(cancellation)
+        write.update("job", JobRecord(job.job_id), actions=[
+            JobRecord.sessions_cancelled.add(len(booked)),
+            JobRecord.refunds_created.add(1 if cancellation.refund is not None else 0)])
+        try:
+            write.commit()
+        except AtomicWriteFailed:
+            items = [s.item for s in sessions]
+            continue  # a session changed meanwhile (the guest cancelled, or an earlier attempt did): look again
+        made = cancellation.refund
+        log_event("sessions_cancelled", venue_id=venue.venue_id, transaction_id=transaction_id, job_id=job.job_id,
+                  slot_id=job.slot_id, actor=job.actor, session_ids=[s.session_id for s in booked],
+                  refund_id=made.refund_id if made else None, refund_amount=plan.refund_amount)
+        return len(booked), [(transaction_id, made.refund_id)] if made else []
+    raise ServiceUnavailable(f"transaction {transaction_id} kept changing while its slot was closed")
+
+
+def _read_piece(items: list[tuple[str, str]]) -> dict[str, Read]:
+    """Each transaction of the piece with its sessions in the slot, a hundred keys to a read."""
+    transaction_ids = list(dict.fromkeys(transaction_id for transaction_id, _ in items))
+    keys = [Key(BookingItem, t, "transaction") for t in transaction_ids] + [Key(BookingItem, t, i) for t, i in items]
+    found: list[Any] = []
+    for start in range(0, len(keys), MAX_KEYS):
+        found += read_together(keys[start:start + MAX_KEYS])
+    read: dict[str, Read] = {t: (None, []) for t in transaction_ids}
+    for record in found:
+        if isinstance(record, TransactionRecord):
+            read[record.transaction_id] = (record, read[record.transaction_id][1])
+        elif isinstance(record, SessionRecord):
+            read[record.transaction_id][1].append(record)
+    return read
+
+
+def _advance(job: JobRecord, piece: int, next_key: dict[str, Any] | None, now: datetime) -> None:
+    """The job moves past `piece`, once: a duplicate of this piece that finished too changes nothing."""
+    actions = [JobRecord.pieces_done.set(piece + 1)]
+    if next_key is None:
+        actions += [JobRecord.status.set("done"), JobRecord.finished_at.set(now), JobRecord.next_key.remove()]
+    else:
+        actions.append(JobRecord.next_key.set(next_key))
+    write = AtomicWrite()
+    write.update("job", job, actions=actions, condition=JobRecord.pieces_done == piece)
+    try:
+        write.commit()
+    except AtomicWriteFailed:
+        log_event("closure_piece_advanced_already", job_id=job.job_id, piece=piece)

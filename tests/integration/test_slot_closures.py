@@ -1,0 +1,268 @@
+"""Staff close a slot (the pool's heater broke): it takes no purchase or move at once, then a job
+cancels every session booked in it through SQS, one refund per transaction, exactly once even
+when a piece crashes half-way or is delivered twice."""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any, Iterator
+
+import pytest
+
+from tests.conftest import Venue, World, now
+from tests.dynamodb_calls import count_dynamodb_calls
+from tests.integration.test_openapi import assert_matches_spec
+
+CLOSURE = "/v1/admin/venues/{venue_id}/slots/{slot_id}/closure"
+JOB = "/v1/admin/venues/{venue_id}/jobs/{job_id}"
+
+
+def close(venue: Venue, slot: dict[str, Any], refund: str = "full", reason: str = "the pool's heater broke",
+          admin: Any = None) -> Any:
+    return (admin or venue.admin).post(CLOSURE.format(venue_id=venue.venue_id, slot_id=slot["slot_id"]),
+                                       {"reason": reason, "refund": refund})
+
+
+def job_of(venue: Venue, job_id: str) -> dict[str, Any]:
+    answer = venue.admin.get(JOB.format(venue_id=venue.venue_id, job_id=job_id))
+    assert answer.status == 200, answer.json
+    return answer.json
+
+
+def finish(world: World, venue: Venue, job_id: str, seconds: float = 300) -> dict[str, Any]:
+    """Drive every queue as the local pump would until the job is done and no refund is left
+    pending (pieces that must wait for the one before come back after the visibility timeout)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        world.stack.deliver_all()
+        job = job_of(venue, job_id)
+        pending = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/refunds?status=pending&limit=1").json
+        if job["status"] == "done" and not pending["refunds"]:
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.3)
+
+
+def stripe_refunds_of(world: World, transaction_ids: set[str]) -> list[dict[str, Any]]:
+    return [r for r in world.stack.stripe.refunds() if r["metadata"].get("transaction_id") in transaction_ids]
+
+
+def slot_seats(venue: Venue, slot_id: str) -> tuple[int, int]:
+    from chalicelib.storage.models import SlotRecord
+
+    record = SlotRecord.get(venue.venue_id, slot_id, consistent_read=True)
+    return int(record.booked), int(record.remaining)
+
+
+def test_a_closed_slot_takes_nothing_at_once_then_every_session_in_it_is_cancelled_and_refunded(
+        world: World) -> None:
+    venue = world.venue(allow_guest_modify=True, refund_on_cancel=True)
+    ada, bob = world.guest(venue), world.guest(venue)
+    ten, eleven = world.slot(venue, start=now() + timedelta(days=2)), world.slot(venue, start=now() + timedelta(days=3))
+    first = world.purchase(ada, [ten, ten, eleven], amount=1500)
+    second = world.purchase(bob, [ten], amount=2000)
+    third = world.purchase(bob, [eleven], amount=2000)
+
+    answer = close(venue, ten)
+
+    assert answer.status == 202, answer.json
+    assert_matches_spec("POST", CLOSURE, 202, answer.json, answer.headers)
+    job = answer.json
+    assert (job["kind"], job["slot_id"], job["status"], job["sessions_total"]) == ("slot_closure", ten["slot_id"],
+                                                                                   "running", 3)
+    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={ten['start'][:10]}")
+    assert [s["status"] for s in listed.json["slots"] if s["slot_id"] == ten["slot_id"]] == ["closed"]
+    public = ada.api.get(f"/v1/venues/{venue.venue_id}/slots?product_id=jump-60&date={ten['start'][:10]}")
+    assert ten["slot_id"] not in [s["slot_id"] for s in public.json["slots"]]
+    # No purchase and no move into it, by anyone, from this moment.
+    bought = venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/transactions", {
+        "guest_id": ada.guest_id, "payment_intent_id": world.payment_intent(1500), "currency": "usd",
+        "sessions": [{"slot_id": ten["slot_id"], "participant_name": "Late", "amount": 1500}]})
+    assert bought.status == 409 and bought.error_code == "slot_closed"
+    moved = bob.api.patch(f"/v1/me/transactions/{third['transaction_id']}/sessions/"
+                          f"{third['sessions'][0]['session_id']}", {"slot_id": ten["slot_id"]})
+    assert moved.status == 409 and moved.error_code == "slot_closed"
+    by_staff = venue.admin.patch(f"/v1/admin/venues/{venue.venue_id}/transactions/{third['transaction_id']}/sessions/"
+                                 f"{third['sessions'][0]['session_id']}", {"slot_id": ten["slot_id"], "reason": "x"})
+    assert by_staff.status == 409 and by_staff.error_code == "slot_closed"
+
+    done = finish(world, venue, job["job_id"])
+
+    assert_matches_spec("GET", JOB, 200, done, None)
+    assert (done["status"], done["sessions_cancelled"], done["refunds_created"]) == ("done", 3, 2)
+    assert done["finished_at"] is not None
+    receipt = ada.api.get(f"/v1/me/transactions/{first['transaction_id']}").json
+    by_slot = {(s["slot_id"], s["status"], s["refund_status"]) for s in receipt["sessions"]}
+    assert by_slot == {(ten["slot_id"], "cancelled", "refunded"), (eleven["slot_id"], "booked", "none")}
+    assert [r["amount"] for r in receipt["refunds"]] == [3000]
+    paid = stripe_refunds_of(world, {first["transaction_id"], second["transaction_id"], third["transaction_id"]})
+    assert sorted(r["amount"] for r in paid) == [2000, 3000]
+    assert slot_seats(venue, ten["slot_id"]) == (0, 10)
+    events = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/transactions/{second['transaction_id']}/history")
+    last = events.json["events"][1]
+    assert (last["action"], last["reason"]) == ("session_cancelled", "the pool's heater broke")
+    assert last["actor"].startswith("admin:")
+
+
+def test_a_second_closure_answers_the_first_job(world: World) -> None:
+    venue = world.venue()
+    slot = world.slot(venue)
+    world.purchase(world.guest(venue, login=False), [slot])
+    first = close(venue, slot, reason="heater")
+    again = close(venue, slot, refund="none", reason="pressed twice")
+    assert again.status == 202 and again.json["job_id"] == first.json["job_id"]
+    assert again.json["reason"] == "heater" and again.json["refund"] == "full"
+    done = finish(world, venue, first.json["job_id"])
+    assert done["refunds_created"] == 1
+    assert close(venue, slot).json == done  # a finished job, as it is
+
+
+def test_closing_by_the_venues_rule_or_with_no_refund(world: World) -> None:
+    venue = world.venue(refund_on_cancel=False)
+    guest = world.guest(venue, login=False)
+    by_rule, no_refund = world.slot(venue), world.slot(venue, start=now() + timedelta(days=4))
+    made = world.purchase(guest, [by_rule, no_refund])
+    before = len(world.stack.stripe.requests())
+    jobs = [close(venue, by_rule, refund="policy").json, close(venue, no_refund, refund="none").json]
+    for job in jobs:
+        done = finish(world, venue, job["job_id"])
+        assert (done["sessions_cancelled"], done["refunds_created"]) == (1, 0)
+    assert len(world.stack.stripe.requests()) == before
+    receipt = world.platform.get(f"/v1/admin/venues/{venue.venue_id}/transactions/{made['transaction_id']}").json
+    assert [(s["status"], s["refund_status"]) for s in receipt["sessions"]] == [("cancelled", "not_refunded")] * 2
+    assert receipt["refunds"] == []
+
+
+def test_an_empty_slot_closes_with_a_job_that_finishes_at_once(world: World) -> None:
+    venue = world.venue()
+    job = close(venue, world.slot(venue)).json
+    assert job["sessions_total"] == 0
+    assert finish(world, venue, job["job_id"])["sessions_cancelled"] == 0
+
+
+def test_only_the_venues_key_closes_its_own_slots_and_sees_its_jobs(world: World) -> None:
+    venue, other = world.venue(), world.venue()
+    guest = world.guest(venue)
+    slot = world.slot(venue)
+    assert close(venue, slot, admin=guest.api).status == 401
+    assert close(venue, slot, admin=other.admin).status == 403
+    elsewhere = other.admin.post(CLOSURE.format(venue_id=other.venue_id, slot_id=slot["slot_id"]),
+                                 {"reason": "not ours", "refund": "full"})
+    assert elsewhere.status == 404
+    for body, field in [({"refund": "full"}, "reason"), ({"reason": "x"}, "refund"),
+                        ({"reason": "x", "refund": "most"}, "refund"), ({"reason": "", "refund": "full"}, "reason"),
+                        ({"reason": "x" * 501, "refund": "full"}, "reason")]:
+        answer = venue.admin.post(CLOSURE.format(venue_id=venue.venue_id, slot_id=slot["slot_id"]), body)
+        assert answer.status == 400 and field in answer.json["error"]["details"]["fields"], body
+    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={slot['start'][:10]}")
+    assert {s["status"] for s in listed.json["slots"]} == {"open"}  # nothing was closed by those
+
+    job = close(venue, slot).json
+    assert other.admin.get(JOB.format(venue_id=venue.venue_id, job_id=job["job_id"])).status == 403
+    assert other.admin.get(JOB.format(venue_id=other.venue_id, job_id=job["job_id"])).status == 404
+    assert venue.admin.get(JOB.format(venue_id=venue.venue_id, job_id="NOSUCHJOB")).status == 404
+    assert world.platform.get(JOB.format(venue_id=venue.venue_id, job_id=job["job_id"])).status == 200
+
+
+# --- A thousand sessions ------------------------------------------------------------------------
+
+def _crowded_slot(world: World, venue: Venue, transactions: int, sessions: int, amount: int = 500) -> tuple[
+        dict[str, Any], dict[str, int]]:
+    """A slot holding `sessions` booked sessions across `transactions` purchases of one guest,
+    written straight into storage (recording them through the API would take many minutes),
+    each purchase with its own payment intent at the Stripe stand-in. Returns the slot and each
+    transaction's number of sessions in it."""
+    from chalicelib.ids import new_id
+    from chalicelib.storage.models import BookingItem, SessionRecord, SlotRecord, TransactionRecord
+
+    guest = world.guest(venue, login=False)
+    slot = world.slot(venue, capacity=sessions, start=now() + timedelta(days=5))
+    start = now() + timedelta(days=5)
+    counts = {new_id(): sessions // transactions + (1 if n < sessions % transactions else 0)
+              for n in range(transactions)}
+    with BookingItem.batch_write() as batch:
+        for transaction_id, count in counts.items():
+            intent = world.stack.stripe.create_payment_intent(amount * count, "usd")
+            batch.save(TransactionRecord(
+                transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest.guest_id,
+                purchased_at=now(), currency="usd", total=amount * count, payment_intent_id=intent["id"],
+                session_count=count))
+            for n in range(count):
+                session_id = new_id()
+                batch.save(SessionRecord(
+                    transaction_id=transaction_id, item=f"session#{session_id}", venue_id=venue.venue_id,
+                    session_id=session_id, slot_id=slot["slot_id"], product_id="jump-60",
+                    product_name="Open Jump 60 min", start=start, end=start + timedelta(hours=1),
+                    participant_name=f"Kid {n}", amount=amount, status="booked", refund_status="none",
+                    session_venue_id=venue.venue_id, refund_window="closed"))
+    SlotRecord(venue.venue_id, slot["slot_id"]).update(actions=[SlotRecord.booked.set(sessions),
+                                                               SlotRecord.remaining.set(0),
+                                                               SlotRecord.start.set(start)])
+    return slot, counts
+
+
+@pytest.fixture
+def crash_on_write() -> Iterator[Any]:
+    """Make the Nth TransactWriteItems after `arm(n)` fail once, as if the worker crashed there."""
+    from chalicelib.storage.atomic import connection
+
+    client = connection().client
+    state = {"left": None}
+
+    def maybe_crash(**_: Any) -> None:
+        if state["left"] is None:
+            return
+        state["left"] -= 1
+        if state["left"] == 0:
+            state["left"] = None
+            raise RuntimeError("the worker crashed here (injected)")
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", maybe_crash, unique_id="crash-on-write")
+
+    def arm(n: int) -> None:
+        state["left"] = n
+
+    yield arm
+    client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", unique_id="crash-on-write")
+
+
+def _closes_exactly(world: World, venue: Venue, slot: dict[str, Any], counts: dict[str, int],
+                    amount: int = 500) -> dict[str, Any]:
+    done = finish(world, venue, close(venue, slot).json["job_id"], seconds=900)
+    assert (done["status"], done["sessions_total"]) == ("done", sum(counts.values()))
+    assert (done["sessions_cancelled"], done["refunds_created"]) == (sum(counts.values()), len(counts))
+    paid = stripe_refunds_of(world, set(counts))
+    assert len(paid) == len(counts)
+    assert {r["metadata"]["transaction_id"]: r["amount"] for r in paid} == {t: n * amount for t, n in counts.items()}
+    assert slot_seats(venue, slot["slot_id"]) == (0, sum(counts.values()))
+    return done
+
+
+def test_closing_a_slot_of_1000_sessions_across_300_transactions_makes_exactly_300_refunds(world: World) -> None:
+    venue = world.venue()
+    slot, counts = _crowded_slot(world, venue, transactions=300, sessions=1000)
+    with count_dynamodb_calls() as calls:
+        _closes_exactly(world, venue, slot, counts)
+    assert "Scan" not in calls.operations
+
+
+def test_a_closure_whose_worker_crashes_half_way_and_gets_pieces_twice_still_ends_exact(
+        world: World, crash_on_write: Any) -> None:
+    from chalicelib import queues
+
+    venue = world.venue()
+    slot, counts = _crowded_slot(world, venue, transactions=300, sessions=1000)
+    job = close(venue, slot).json
+    queues.send_closure_piece(job["job_id"], 0)  # delivered twice from the start
+    crash_on_write(45)  # in the second piece, after some of its transactions were cancelled
+    world.stack.deliver_all()
+    queues.send_closure_piece(job["job_id"], 1)  # and a stray copy of a piece already done
+    done = finish(world, venue, job["job_id"], seconds=900)
+    assert (done["sessions_cancelled"], done["refunds_created"]) == (1000, 300)
+    paid = stripe_refunds_of(world, set(counts))
+    assert len(paid) == 300
+    assert {r["metadata"]["transaction_id"]: r["amount"] for r in paid} == {t: n * 500 for t, n in counts.items()}
+    refunds = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/refunds?limit=100").json
+    assert {r["status"] for r in refunds["refunds"]} == {"refunded"}
+    assert slot_seats(venue, slot["slot_id"]) == (0, 1000)
+
