@@ -209,11 +209,23 @@ def staff_edit_session(venue_id: str, transaction_id: str, session_id: str) -> d
     return shape.session(edited.session, edited.venue.settings(), now)
 
 
+_REFUND_CHOICE = {"refund": v.one_of(*(mode.value for mode in RefundMode))}
+
+
+@app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/cancellation-quote", methods=["POST"])
+def staff_cancellation_quote(venue_id: str, transaction_id: str) -> dict[str, Any]:
+    _, venue = access.admin_venue(_auth(), _id(venue_id))
+    body = _body({**_SESSION_IDS, **_REFUND_CHOICE})
+    plan = cancellations.staff_quote(venue, _id(transaction_id), body["session_ids"], RefundMode(body["refund"]),
+                                     utc_now())
+    return shape.quote(plan)
+
+
 @app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/cancellations", methods=["POST"])
 def staff_cancel_sessions(venue_id: str, transaction_id: str) -> dict[str, Any]:
     now = utc_now()
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
-    body = _body({**_SESSION_IDS, "refund": v.one_of(*(mode.value for mode in RefundMode)), **_REASON})
+    body = _body({**_SESSION_IDS, **_REFUND_CHOICE, **_REASON})
     return cancellations.staff_cancel(admin.actor, venue, _id(transaction_id), body["session_ids"],
                                       RefundMode(body["refund"]), body["reason"], now, _idempotency_key(),
                                       render=shape.cancellation)
@@ -222,7 +234,7 @@ def staff_cancel_sessions(venue_id: str, transaction_id: str) -> dict[str, Any]:
 @app.route("/v1/admin/venues/{venue_id}/slots/{slot_id}/closure", methods=["POST"])
 def close_slot(venue_id: str, slot_id: str) -> Response:
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
-    body = _body({"refund": v.one_of(*(mode.value for mode in RefundMode)), **_REASON})
+    body = _body({**_REFUND_CHOICE, **_REASON})
     _idempotency_key()  # a repeat answers the first job anyway; the key is only checked
     job = closures.close_slot(admin.actor, venue, _id(slot_id), body["reason"], RefundMode(body["refund"]), utc_now())
     return Response(body=shape.job(job), status_code=202)

@@ -105,6 +105,14 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
     return _carry_out(apply_plan(plan), render, record_key, request_hash, guest_id=claims.guest_id)
 
 
+def staff_quote(venue: VenueRecord, transaction_id: str, session_ids: list[str], refund: rules.RefundMode,
+                now: datetime) -> CancellationPlan:
+    """What a staff cancellation with this refund choice would give back now: the amount the
+    admin page shows before staff confirm."""
+    return plan_cancellation(purchases.receipt(venue.venue_id, transaction_id, venue=venue), session_ids, now,
+                             refund=refund, refusal=rules.staff_cancel_refusal)
+
+
 def staff_cancel(actor: str, venue: VenueRecord, transaction_id: str, session_ids: list[str],
                  refund: rules.RefundMode, reason: str, now: datetime, idempotency_key: str | None,
                  render: Callable[[Cancellation], dict[str, Any]]) -> dict[str, Any]:
@@ -116,8 +124,7 @@ def staff_cancel(actor: str, venue: VenueRecord, transaction_id: str, session_id
         earlier = _earlier_answer(record_key, request_hash)
         if earlier is not None:
             return earlier
-    plan = plan_cancellation(purchases.receipt(venue.venue_id, transaction_id, venue=venue), session_ids, now,
-                             refund=refund, refusal=rules.staff_cancel_refusal)
+    plan = staff_quote(venue, transaction_id, session_ids, refund, now)
     cancellation = replace(apply_plan(plan), actor=actor, reason=reason, by_staff=True)
     return _carry_out(cancellation, render, record_key, request_hash, actor=actor, refund_mode=refund.value)
 

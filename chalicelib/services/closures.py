@@ -24,7 +24,15 @@ from chalicelib.services import cancellations
 from chalicelib.services.purchases import Receipt
 from chalicelib.storage import pages
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
-from chalicelib.storage.models import BookingItem, JobRecord, SessionRecord, SlotRecord, TransactionRecord, VenueRecord
+from chalicelib.storage.models import (
+    BookingItem,
+    JobRecord,
+    SessionRecord,
+    SessionsBySlot,
+    SlotRecord,
+    TransactionRecord,
+    VenueRecord,
+)
 from chalicelib.storage.reads import MAX_KEYS, Key, read_together
 
 PIECE_SESSIONS = 100  # index entries per piece: about 35 transactions' writes, well inside a Lambda's time
@@ -148,11 +156,15 @@ def _piece(job: JobRecord) -> tuple[list[Any], dict[str, Any] | None]:
     if len(found) <= PIECE_SESSIONS:
         return found, None
     entries = found[:PIECE_SESSIONS]
-    if found[PIECE_SESSIONS].transaction_id == entries[-1].transaction_id:
-        # The last transaction goes on past this piece: it is the next piece's, whole. A
-        # transaction holds at most 30 sessions, so a piece of 100 always keeps at least one.
-        cut = entries[-1].transaction_id
-        entries = [entry for entry in entries if entry.transaction_id != cut]
+    last = entries[-1].transaction_id
+    if found[PIECE_SESSIONS].transaction_id == last:
+        # The last transaction goes on past this piece: it is the next piece's, whole. (A
+        # transaction holds at most 30 sessions, so a piece of 100 keeps others.)
+        kept = [entry for entry in entries if entry.transaction_id != last]
+        if kept:
+            entries = kept
+        else:  # one transaction fills the piece: take all of it
+            entries = list(BookingItem.sessions_by_slot.query(job.slot_id, SessionsBySlot.transaction_id == last))
     return entries, pages.item_key(entries[-1], _INDEX_KEY)
 
 

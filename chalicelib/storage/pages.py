@@ -58,7 +58,7 @@ def decode_cursor(cursor: str, scope: str, key_names: Sequence[str]) -> dict[str
 
 def item_key(item: Model, key_names: Sequence[str]) -> dict[str, Any]:
     """The item's key as DynamoDB gives it in LastEvaluatedKey: the table's keys and the index's."""
-    serialized = item.serialize()
+    serialized = item.serialize(null_check=False)  # an index entry holds only some attributes
     return {name: serialized[name] for name in key_names}
 
 

@@ -164,6 +164,26 @@ def test_only_the_venues_key_closes_its_own_slots_and_sees_its_jobs(world: World
     assert world.platform.get(JOB.format(venue_id=venue.venue_id, job_id=job["job_id"])).status == 200
 
 
+def test_pieces_end_at_a_transactions_edge_so_each_transaction_is_cancelled_whole(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.services import closures
+    from chalicelib.storage.models import JobRecord
+
+    monkeypatch.setattr(closures, "PIECE_SESSIONS", 3)  # small pieces over a small slot
+    venue = world.venue()
+    guest = world.guest(venue, login=False)
+    slot, elsewhere = world.slot(venue, capacity=20), world.slot(venue, start=now() + timedelta(days=6))
+    made = [world.purchase(guest, [slot] * size + [elsewhere], amount=700) for size in (2, 1, 4, 3)]
+    done = finish(world, venue, close(venue, slot).json["job_id"])
+    assert (done["sessions_cancelled"], done["refunds_created"]) == (10, 4)
+    paid = stripe_refunds_of(world, {m["transaction_id"] for m in made})
+    assert sorted(r["amount"] for r in paid) == [700, 1400, 2100, 2800]
+    assert int(JobRecord.get(done["job_id"]).pieces_done) == 3  # [2 + 1], [4, whole], [3]
+    for purchase in made:  # the session in the other slot stays booked
+        receipt = world.platform.get(f"/v1/admin/venues/{venue.venue_id}/transactions/{purchase['transaction_id']}")
+        assert [s["status"] for s in receipt.json["sessions"] if s["slot_id"] == elsewhere["slot_id"]] == ["booked"]
+
+
 # --- A thousand sessions ------------------------------------------------------------------------
 
 def _crowded_slot(world: World, venue: Venue, transactions: int, sessions: int, amount: int = 500) -> tuple[

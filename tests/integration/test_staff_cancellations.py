@@ -171,3 +171,25 @@ def test_only_the_venues_own_key_cancels(bought: Any) -> None:
     assert history(venue, made)[-1]["actor"] == "admin:platform"
 
 
+
+
+def test_staff_see_the_amount_of_each_refund_choice_before_confirming(world: World) -> None:
+    venue = world.venue(refund_on_cancel=True, cutoff_hours=48)
+    guest = world.guest(venue, login=False)
+    made = world.purchase(guest, [world.slot(venue, start=now() + timedelta(days=5)),
+                                  world.slot(venue, start=now() + timedelta(hours=20))], amount=1200)
+    path = f"/v1/admin/venues/{venue.venue_id}/transactions/{made['transaction_id']}/cancellation-quote"
+    ids = [s["session_id"] for s in made["sessions"]]
+    quotes = {}
+    for refund in ("policy", "full", "none"):
+        answer = venue.admin.post(path, {"session_ids": ids, "refund": refund})
+        assert answer.status == 200, answer.json
+        assert_matches_spec("POST", "/v1/admin/venues/{venue_id}/transactions/{transaction_id}/cancellation-quote",
+                            200, answer.json, answer.headers)
+        quotes[refund] = answer.json["refund_amount"]
+    assert quotes == {"policy": 1200, "full": 2400, "none": 0}
+    confirmed = staff_cancel(venue, made, [0, 1], refund="policy")
+    assert confirmed.json["refund"]["amount"] == quotes["policy"]
+    assert venue.admin.post(path, {"session_ids": ids, "refund": "full"}).status == 409  # cancelled now
+    assert venue.admin.post(path, {"session_ids": ids}).status == 400
+    assert guest.api.post(path, {"session_ids": ids, "refund": "full"}).status == 401
