@@ -50,6 +50,7 @@ portal-deploy: $(STAMP)
 # Figures, not assertions: calls, request units, cold start, latency and cost -> docs/benchmarks.md.
 bench: $(STAMP)
 	$(PY) -m bench
+	$(PY) -m bench.closure
 
 clean:
 	rm -rf $(VENV) .pytest_cache chalice.out cdk.out

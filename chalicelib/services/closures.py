@@ -11,6 +11,7 @@ a duplicate delivery cancels and refunds nothing twice, and skips nothing.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import groupby
@@ -38,6 +39,7 @@ from chalicelib.storage.reads import MAX_KEYS, Key, read_together
 PIECE_SESSIONS = 100  # index entries per piece: about 35 transactions' writes, well inside a Lambda's time
 _INDEX_KEY = ("slot_id", "transaction_id", "item")
 _ATTEMPTS = 3
+_NOT_READY_WAITS = (0.1, 0.2, 0.4, 0.8, 0)  # seconds between reads of a job whose piece before is finishing
 
 
 class PieceNotReady(Exception):
@@ -114,11 +116,17 @@ def _send_piece(job_id: str, piece: int) -> None:
 
 def run_piece(message: PieceMessage, now: datetime) -> str:
     """Cancel the transactions of one piece, then hand on to the next piece or finish the job."""
-    try:
-        job = JobRecord.get(message.job_id, consistent_read=True)
-    except JobRecord.DoesNotExist:
-        log_error("closure_job_unknown", job_id=message.job_id, piece=message.piece)
-        return "unknown"
+    for wait in _NOT_READY_WAITS:
+        try:
+            job = JobRecord.get(message.job_id, consistent_read=True)
+        except JobRecord.DoesNotExist:
+            log_error("closure_job_unknown", job_id=message.job_id, piece=message.piece)
+            return "unknown"
+        if int(job.pieces_done) >= message.piece or job.status == "done":
+            break
+        # The piece before sends this one just before it records that it is done: usually a
+        # moment's wait, not a trip back through the queue's visibility timeout.
+        time.sleep(wait)
     ids = {"job_id": job.job_id, "venue_id": job.venue_id, "slot_id": job.slot_id, "piece": message.piece}
     if job.status == "done" or int(job.pieces_done) > message.piece:
         log_event("closure_piece_already_done", **ids)
@@ -129,22 +137,29 @@ def run_piece(message: PieceMessage, now: datetime) -> str:
     entries, next_key = _piece(job)
     read = _read_piece([(entry.transaction_id, entry.item) for entry in entries])
     cancelled, refunds = 0, []
-    for transaction_id, group in groupby(entries, key=lambda entry: entry.transaction_id):
-        done = _close_transaction(job, venue, transaction_id, [entry.item for entry in group], now,
-                                  read.get(transaction_id))
-        cancelled += done[0]
-        refunds += done[1]
-    if refunds:
-        try:
-            queues.send_refunds([(transaction_id, refund_id) for transaction_id, refund_id in refunds])
-        except Exception as error:  # the reconciler re-sends refunds left pending
-            log_error("refund_send_failed", error=repr(error), refund_ids=[r for _, r in refunds], **ids)
+    try:
+        for transaction_id, group in groupby(entries, key=lambda entry: entry.transaction_id):
+            done = _close_transaction(job, venue, transaction_id, [entry.item for entry in group], now,
+                                      read.get(transaction_id))
+            cancelled += done[0]
+            refunds += done[1]
+    finally:  # a piece that fails half-way still queues the refunds it made: its rerun will not see them
+        _send_refunds(refunds, ids)
     if next_key is not None:
         _send_piece(job.job_id, message.piece + 1)  # before the job moves on: a crash here repeats this piece
     _advance(job, message.piece, next_key, now)
     log_event("closure_piece_done", sessions_cancelled=cancelled, refunds_created=len(refunds),
               last=next_key is None, **ids)
     return "done"
+
+
+def _send_refunds(refunds: list[tuple[str, str]], ids: dict[str, Any]) -> None:
+    if not refunds:
+        return
+    try:
+        queues.send_refunds(refunds)
+    except Exception as error:  # the reconciler re-sends refunds left pending
+        log_error("refund_send_failed", error=repr(error), refund_ids=[r for _, r in refunds], **ids)
 
 
 def _piece(job: JobRecord) -> tuple[list[Any], dict[str, Any] | None]:

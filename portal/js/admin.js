@@ -100,19 +100,30 @@ $("settings-form").addEventListener("submit", async (event) => {
 
 const STATUS_LABEL = { pending: "Pending", refunded: "Refunded", failed: "Failed", created: "Created" };
 
-async function loadRefunds() {
+const REFUNDS_PAGE = 20;
+let refundsCursor = null; // the next page of the list shown, if any
+
+// The first page, or with `more` the next one appended: newest first, as the API pages them.
+async function loadRefunds(more = false) {
   const status = $("refund-status").value;
-  busy($("refresh-refunds"), "Loading…");
+  const button = more === true ? $("more-refunds") : $("refresh-refunds");
+  const query = new URLSearchParams({ limit: String(REFUNDS_PAGE) });
+  if (status) query.set("status", status);
+  if (more === true && refundsCursor) query.set("cursor", refundsCursor);
+  busy(button, "Loading…");
   try {
-    const { refunds } = await adminCall("GET", `/refunds${status ? `?status=${part(status)}` : ""}`);
-    refunds.sort((a, b) => b.created_at.localeCompare(a.created_at));
-    $("refunds").replaceChildren(...refunds.map(refundRow));
-    $("refunds-empty").hidden = refunds.length > 0;
-    $("refunds-table").hidden = refunds.length === 0;
+    const { refunds, next_cursor: next } = await adminCall("GET", `/refunds?${query}`);
+    if (more === true) $("refunds").append(...refunds.map(refundRow));
+    else $("refunds").replaceChildren(...refunds.map(refundRow));
+    refundsCursor = next;
+    const shown = $("refunds").children.length;
+    $("refunds-empty").hidden = shown > 0;
+    $("refunds-table").hidden = shown === 0;
+    $("more-refunds").hidden = !next;
   } catch (error) {
     report(error);
   } finally {
-    busy($("refresh-refunds"), null);
+    busy(button, null);
   }
 }
 
@@ -146,8 +157,9 @@ async function retry(refund, button) {
   }
 }
 
-$("refund-status").addEventListener("change", loadRefunds);
-$("refresh-refunds").addEventListener("click", loadRefunds);
+$("refund-status").addEventListener("change", () => loadRefunds());
+$("refresh-refunds").addEventListener("click", () => loadRefunds());
+$("more-refunds").addEventListener("click", () => loadRefunds(true));
 
 // --- Connect and forget --------------------------------------------------------------------
 

@@ -227,7 +227,7 @@ def crash_on_write() -> Iterator[Any]:
     from chalicelib.storage.atomic import connection
 
     client = connection().client
-    state = {"left": None}
+    state: dict[str, Any] = {"left": None, "fired": 0}
 
     def maybe_crash(**_: Any) -> None:
         if state["left"] is None:
@@ -235,12 +235,14 @@ def crash_on_write() -> Iterator[Any]:
         state["left"] -= 1
         if state["left"] == 0:
             state["left"] = None
+            state["fired"] += 1
             raise RuntimeError("the worker crashed here (injected)")
 
     client.meta.events.register("before-call.dynamodb.TransactWriteItems", maybe_crash, unique_id="crash-on-write")
 
-    def arm(n: int) -> None:
+    def arm(n: int) -> dict[str, Any]:
         state["left"] = n
+        return state
 
     yield arm
     client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", unique_id="crash-on-write")
@@ -274,8 +276,9 @@ def test_a_closure_whose_worker_crashes_half_way_and_gets_pieces_twice_still_end
     slot, counts = _crowded_slot(world, venue, transactions=300, sessions=1000)
     job = close(venue, slot).json
     queues.send_closure_piece(job["job_id"], 0)  # delivered twice from the start
-    crash_on_write(45)  # in the second piece, after some of its transactions were cancelled
+    crash = crash_on_write(45)  # in the second piece, after some of its transactions were cancelled
     world.stack.deliver_all()
+    assert crash["fired"] == 1
     queues.send_closure_piece(job["job_id"], 1)  # and a stray copy of a piece already done
     done = finish(world, venue, job["job_id"], seconds=900)
     assert (done["sessions_cancelled"], done["refunds_created"]) == (1000, 300)

@@ -1,0 +1,207 @@
+"""A slot's closure at 1,000 and 10,000 sessions: DynamoDB calls and request units, SQS messages,
+the time on the local stack, and the dollars on AWS. `python -m bench.closure` (also run by
+`make bench`) prints the figures and writes docs/closure-benchmarks.md. Figures, never assertions.
+
+LOADING SHORTCUT: the slot's sessions (3 or 4 to a purchase, as families buy) are written straight
+through the storage layer (BatchWriteItem), because recording thousands of purchases through the
+API would take most of an hour; each purchase gets its own payment intent at the Stripe stand-in.
+The closure itself goes through the real route, the real queue and the real worker, and so do the
+refunds it makes.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "closure-benchmarks.md"
+
+os.environ.setdefault("TABLE_PREFIX", "rebook-bench-closure")
+os.environ.setdefault("ADMIN_API_KEY", "rbk_platform_bench_key")
+
+# AWS list prices (us-east-1, on demand), as bench/cost.py uses them.
+DYNAMODB_WRU_PER_M = 0.625
+DYNAMODB_RRU_PER_M = 0.125
+SQS_PER_M = 0.40
+LAMBDA_REQUEST_PER_M = 0.20
+LAMBDA_GB_SECOND = 0.0000166667
+MEMORY_GB = 0.5
+PIECE_SECONDS = 2.0  # assumed billed duration of one piece (about 35 transaction writes) on Lambda
+
+
+@dataclass
+class ClosureRow:
+    sessions: int
+    transactions: int
+    pieces: int
+    calls: dict[str, int]
+    rru: float
+    wru: float
+    sqs_sends: int
+    seconds: float
+
+    @property
+    def sqs_requests(self) -> int:
+        """Sends measured, plus a receive and a delete by Lambda's poller per piece message (refund
+        messages are received and deleted ten to a batch)."""
+        refund_batches = -(-self.transactions // 10)
+        return self.sqs_sends + 2 * self.pieces + 2 * refund_batches
+
+    @property
+    def dollars(self) -> float:
+        # The API request, the pieces, and the refund worker's batches of ten.
+        lambda_runs = 1 + self.pieces + -(-self.transactions // 10)
+        return (self.wru * DYNAMODB_WRU_PER_M + self.rru * DYNAMODB_RRU_PER_M + self.sqs_requests * SQS_PER_M
+                + lambda_runs * LAMBDA_REQUEST_PER_M) / 1e6 + lambda_runs * MEMORY_GB * PIECE_SECONDS * LAMBDA_GB_SECOND
+
+
+def _load(world: Any, venue: Any, sessions: int) -> tuple[dict[str, Any], int]:
+    from chalicelib.ids import new_id
+    from chalicelib.storage.models import BookingItem, SessionRecord, SlotRecord, TransactionRecord
+
+    guest = world.guest(venue)
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=5)
+    slot = world.slot(venue, start=start, capacity=sessions)
+    sizes = [4 if n % 3 == 0 else 3 for n in range(sessions)]
+    plan, left = [], sessions
+    for size in sizes:
+        if left <= 0:
+            break
+        plan.append(min(size, left))
+        left -= plan[-1]
+    with BookingItem.batch_write() as batch:
+        for count in plan:
+            transaction_id = new_id()
+            intent = world.stripe_intent(500 * count)
+            batch.save(TransactionRecord(
+                transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest.guest_id,
+                purchased_at=start - timedelta(days=10), currency="usd", total=500 * count, payment_intent_id=intent,
+                session_count=count))
+            for n in range(count):
+                session_id = new_id()
+                batch.save(SessionRecord(
+                    transaction_id=transaction_id, item=f"session#{session_id}", venue_id=venue.venue_id,
+                    session_id=session_id, slot_id=slot["slot_id"], product_id="jump-60",
+                    product_name="Open Jump 60 min", start=start, end=start + timedelta(hours=1),
+                    participant_name=f"Kid {n}", amount=500, status="booked", refund_status="none",
+                    session_venue_id=venue.venue_id, refund_window="closed"))
+    SlotRecord(venue.venue_id, slot["slot_id"]).update(actions=[SlotRecord.booked.set(sessions),
+                                                               SlotRecord.remaining.set(0)])
+    return slot, len(plan)
+
+
+def measure(stack: Any, world: Any, meter: Any, sessions: int) -> ClosureRow:
+    from chalicelib import queues
+    from chalicelib.storage.models import JobRecord
+
+    venue = world.venue()
+    slot, transactions = _load(world, venue, sessions)
+    sends = {"n": 0}
+
+    def count(**_: Any) -> None:
+        sends["n"] += 1
+
+    sqs = queues._sqs()
+    for event in ("before-call.sqs.SendMessage", "before-call.sqs.SendMessageBatch"):
+        sqs.meta.events.register(event, count, unique_id=f"bench-closure-{event}")
+    started = time.perf_counter()
+    with meter.measure() as metered:
+        answer = venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/slots/{slot['slot_id']}/closure",
+                                  {"reason": "bench: the heater broke", "refund": "full"})
+        job_id = answer.json["job_id"]
+        # Until the job is done and every refund it queued is paid (pieces waiting for the one
+        # before come back after the queue's visibility timeout).
+        while stack.deliver_all() or JobRecord.get(job_id, consistent_read=True).status != "done":
+            time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    for event in ("before-call.sqs.SendMessage", "before-call.sqs.SendMessageBatch"):
+        sqs.meta.events.unregister(event, unique_id=f"bench-closure-{event}")
+    job = JobRecord.get(job_id, consistent_read=True)
+    calls: dict[str, int] = {}
+    for op in metered.operations:
+        calls[op] = calls.get(op, 0) + 1
+    return ClosureRow(sessions=sessions, transactions=transactions, pieces=int(job.pieces_done), calls=calls,
+                      rru=metered.read_units, wru=metered.write_units, sqs_sends=sends["n"], seconds=seconds)
+
+
+def markdown(rows: list[ClosureRow]) -> str:
+    lines = [
+        "# Closing a slot: what it costs",
+        "",
+        "`python -m bench.closure` (run by `make bench`). The closure request, every piece of its job",
+        "and every refund it makes (one per purchase, paid at the Stripe stand-in), through the real",
+        "route, queues and workers on the local stack. Figures, never assertions: the time depends on",
+        "the machine and its load, the calls and units do not.",
+        "",
+        "| sessions | purchases | pieces | DynamoDB calls | RRU | WRU | SQS requests | local time | AWS dollars |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        calls = ", ".join(f"{n} {op}" for op, n in sorted(row.calls.items()))
+        lines.append(f"| {row.sessions:,} | {row.transactions:,} | {row.pieces} | {sum(row.calls.values()):,} "
+                     f"({calls}) | {row.rru:,.1f} | {row.wru:,.0f} | {row.sqs_requests:,} | {row.seconds:,.1f} s "
+                     f"| ${row.dollars:.4f} |")
+    lines += [
+        "",
+        "Dollars: WRU x $0.625/1M + RRU x $0.125/1M + SQS requests x $0.40/1M (sends measured; a receive",
+        f"and a delete per piece and per ten refunds) + Lambda requests x $0.20/1M + {MEMORY_GB} GB x",
+        f"{PIECE_SECONDS} s per run (assumed) x $0.0000166667. Writes dominate: each purchase's sessions,",
+        "seats, refund, history events and the job's counters in one transaction (twice the units).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+class _BenchWorld:
+    """Venues, guests and slots through the API (Chalice's test client); payment intents seeded at
+    the Stripe stand-in."""
+
+    def __init__(self, client: Any, stack: Any) -> None:
+        from tests.conftest import World
+
+        self._world = World(client, stack)
+        self._stack = stack
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._world, name)
+
+    def stripe_intent(self, amount: int) -> str:
+        return str(self._stack.stripe.create_payment_intent(amount, "usd")["id"])
+
+
+def main() -> None:
+    import logging
+
+    from chalice.test import Client
+
+    from bench.capacity import Meter, app_clients
+    from infra.local.stack import LocalStack
+
+    sizes = [int(s) for s in os.environ.get("BENCH_CLOSURE_SIZES", "1000,10000").split(",")]
+    stack = LocalStack(background=False, schedule_seconds=3600).start()
+    logging.getLogger("rebook").setLevel(logging.WARNING)
+    rows = []
+    try:
+        with Client(stack.app_module.app) as client:
+            world = _BenchWorld(client, stack)
+            meter = Meter(*app_clients())
+            for size in sizes:
+                print(f"closing a slot of {size:,} sessions ...", flush=True)
+                row = measure(stack, world, meter, size)
+                print(f"  {sum(row.calls.values()):,} calls, {row.rru:,.1f} RRU, {row.wru:,.0f} WRU, "
+                      f"{row.sqs_requests:,} SQS requests, {row.seconds:,.1f} s, ${row.dollars:.4f}", flush=True)
+                rows.append(row)
+            meter.close()
+    finally:
+        stack.stop()
+    OUT.write_text(markdown(rows))
+    print(f"wrote {OUT.relative_to(ROOT)}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
