@@ -215,3 +215,16 @@ def test_the_planner_lets_an_early_move_or_a_rename_keep_the_refund() -> None:
     already = session_record(NOW + timedelta(hours=12), forfeited=True)
     moved_again = plan_edit(settings, already, slot_record(NOW + timedelta(days=5)), "B", None, NOW)
     assert not moved_again.forfeits_refund and "refund_forfeited" not in moved_again.after
+
+
+def test_a_venue_saved_before_the_policy_fields_existed_reads_the_contracts_defaults() -> None:
+    from chalicelib.storage.models import VenueRecord
+
+    stored = {"venue_id": {"S": "V1"}, "name": {"S": "Old Park"}, "timezone": {"S": "UTC"}, "currency": {"S": "usd"},
+              "allow_guest_modify": {"BOOL": True}, "refund_on_cancel": {"BOOL": True},
+              "refund_cutoff_hours": {"N": "12"}, "settings_version": {"N": "3"},
+              "settings_updated_at": {"S": "2026-01-01T00:00:00.000000+0000"},
+              "created_at": {"S": "2026-01-01T00:00:00.000000+0000"}}
+    assert VenueRecord.from_raw_data(stored).settings() == VenueSettings(
+        allow_guest_modify=True, refund_on_cancel=True, refund_cutoff_hours=12, modify_cutoff_hours=0,
+        cancellation_fee_fixed=0, cancellation_fee_percent=0, notify_guests=True)
