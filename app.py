@@ -74,7 +74,7 @@ def create_venue() -> Response:
     admin = access.authenticate_admin(_auth())
     access.require_platform(admin)
     body = _body({"venue_id": v.optional(v.identifier), "name": v.text(200), "timezone": v.timezone_name,
-                  "currency": v.currency})
+                  "currency": v.currency, "stripe_account": v.optional(v.stripe_account)})
     return _created(shape.venue(venues.create_venue(admin, now=utc_now(), **body)))
 
 
@@ -83,6 +83,14 @@ def get_venue(venue_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
     _query({})
     return shape.venue(venue)
+
+
+@app.route("/v1/admin/venues/{venue_id}", methods=["PATCH"])
+def connect_stripe_account(venue_id: str) -> dict[str, Any]:
+    admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    access.require_platform(admin)
+    body = _body({"stripe_account": v.nullable(v.stripe_account)})
+    return shape.venue(venues.connect_stripe_account(admin, venue, body["stripe_account"]))
 
 
 @app.route("/v1/admin/venues/{venue_id}/api-keys", methods=["POST"])

@@ -63,6 +63,7 @@ def pay(message: RefundMessage, now: datetime) -> str:
         log_error("refund_unknown", **ids)
         return "unknown"
     ids["venue_id"] = refund.venue_id
+    ids["stripe_account"] = refund.stripe_account
     if refund.status != "pending":
         log_event("refund_already_settled", status=refund.status, **ids)
         return "already_settled"
@@ -71,7 +72,8 @@ def pay(message: RefundMessage, now: datetime) -> str:
             payment_intent_id=refund.payment_intent_id, amount=int(refund.amount),
             idempotency_key=idempotency_key(refund),
             metadata={"refund_id": refund.refund_id, "transaction_id": refund.transaction_id,
-                      "venue_id": refund.venue_id})
+                      "venue_id": refund.venue_id},
+            stripe_account=refund.stripe_account)
     except FinalPaymentError as error:
         settle_failed(refund, error.code or "stripe_error", error.message, now, from_status="pending")
         return "failed"
@@ -159,7 +161,8 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
     event = {"refunded": "refund_succeeded", "failed": "refund_failed", "pending": "refund_retried"}[to_status]
     log_event(event, refund_id=refund.refund_id, transaction_id=refund.transaction_id, venue_id=refund.venue_id,
               amount=int(refund.amount), currency=refund.currency, stripe_refund_id=stripe_refund_id,
-              failure_code=failure_code, key_generation=int(refund.key_generation))
+              stripe_account=refund.stripe_account, failure_code=failure_code,
+              key_generation=int(refund.key_generation))
     return True
 
 
@@ -225,7 +228,7 @@ def retry(refund: RefundRecord, actor: str, now: datetime) -> RefundRecord:
         raise RefundNotRetryable("only a failed refund can be retried", {"status": refund.status})
     try:
         existing = stripe_gateway().find_refund(payment_intent_id=refund.payment_intent_id,
-                                                refund_id=refund.refund_id)
+                                                refund_id=refund.refund_id, stripe_account=refund.stripe_account)
     except PaymentError as error:
         raise ServiceUnavailable("Stripe could not be asked about this refund; try again") from error
     if existing is not None and existing.status in PAID_AT_STRIPE:
