@@ -265,7 +265,7 @@ def stripe_webhook() -> dict[str, Any]:
     now = utc_now()
     try:
         event = verify_webhook(_request().raw_body or b"", _request().headers.get("stripe-signature"),
-                               access.webhook_secret(), now.timestamp())
+                               access.webhook_secrets(), now.timestamp())
     except InvalidWebhook:
         raise InvalidRequest("the Stripe signature is missing, wrong or stale") from None
     return {"received": True, "outcome": refunds.apply_stripe_event(event, now)}

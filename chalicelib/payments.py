@@ -11,7 +11,7 @@ import hmac
 import http.client
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -202,9 +202,10 @@ def classify(error: stripe.StripeError) -> PaymentError:
     return FinalPaymentError(message, code=code, http_status=status)
 
 
-def verify_webhook(payload: bytes, signature_header: str | None, secret: str, now: float,
+def verify_webhook(payload: bytes, signature_header: str | None, secret: str | Sequence[str], now: float,
                    tolerance_seconds: int = 300) -> dict:
-    """The event Stripe signed, or InvalidWebhook when the signature is missing, wrong or stale."""
+    """The event Stripe signed with `secret` (or any of several: the platform's endpoint and the
+    Connect endpoint have one each), or InvalidWebhook when the signature is missing, wrong or stale."""
     if not signature_header:
         raise InvalidWebhook("no Stripe-Signature header")
     timestamp: int | None = None
@@ -223,9 +224,10 @@ def verify_webhook(payload: bytes, signature_header: str | None, secret: str, no
     if not signatures:
         raise InvalidWebhook("the signature has no v1 scheme")
     signed = f"{timestamp}.".encode("utf-8") + payload
-    expected = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    secrets = [secret] if isinstance(secret, str) else list(secret)
+    expected = [hmac.new(s.encode("utf-8"), signed, hashlib.sha256).hexdigest().encode() for s in secrets]
     # Compare against every v1: Stripe sends one per secret while a secret is being rolled.
-    if not any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in signatures):
+    if not any(hmac.compare_digest(mine, candidate.encode()) for mine in expected for candidate in signatures):
         raise InvalidWebhook("no signature matches")
     if abs(now - timestamp) > tolerance_seconds:
         raise InvalidWebhook("the signature is too old")

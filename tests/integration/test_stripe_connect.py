@@ -240,3 +240,42 @@ def test_the_reconciler_resends_a_lost_refund_that_is_paid_on_the_purchases_acco
 
     assert after["refunds"][0]["status"] == "refunded"
     assert len(refunds_on(world, account, refund_id)) == 1 and refunds_on(world, None, refund_id) == []
+
+
+# --- Connect webhooks -------------------------------------------------------------------------
+
+def refunded_on_account(world: World) -> tuple[Guest, dict[str, Any], str, str, dict[str, Any]]:
+    """A connected venue's refund, paid on its account and then failed by the card's bank there:
+    (guest, receipt, account, refund id, the failed Stripe refund as the event carries it)."""
+    venue, account = connected_venue(world)
+    guest = world.guest(venue)
+    receipt = record(world, guest, world.slot(venue), paid_on(world, 2500, account)).json
+    refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
+    assert settle(world, guest, receipt)["refunds"][0]["status"] == "refunded"
+    [paid] = refunds_on(world, account, refund_id)
+    return guest, receipt, account, refund_id, world.stack.stripe.fail_refund(paid["id"])
+
+
+def test_a_connect_webhook_is_applied_to_the_refund_of_the_venue_on_that_account(world: World) -> None:
+    from tests.integration.test_stripe_webhooks import deliver, stripe_event
+
+    guest, receipt, account, refund_id, failed = refunded_on_account(world)
+
+    assert deliver(world, stripe_event(failed, "refund.failed", f"evt_c_{refund_id}", account=account)) == "failed"
+
+    after = receipt_of(guest, receipt)
+    assert after["refunds"][0]["status"] == "failed" and after["sessions"][0]["refund_status"] == "failed"
+
+
+def test_a_webhook_from_an_unknown_or_another_account_is_acknowledged_and_ignored(world: World) -> None:
+    from tests.integration.test_stripe_webhooks import deliver, stripe_event
+
+    guest, receipt, account, refund_id, failed = refunded_on_account(world)
+    _, another_account = connected_venue(world)  # a venue we know, on an account not this purchase's
+
+    for n, sender in enumerate((new_account(), another_account, None)):
+        event = stripe_event(failed, "refund.failed", f"evt_other_{n}_{refund_id}", account=sender)
+        assert deliver(world, event) == "ignored"
+
+    after = receipt_of(guest, receipt)
+    assert after["refunds"][0]["status"] == "refunded" and after["sessions"][0]["refund_status"] == "refunded"
