@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import World
 from tests.integration.test_cancellations import cancel, receipt_of, settle, signed, stripe_refunds_for, webhook
+from tests.integration.test_openapi import assert_matches_spec
 
 
 def stripe_event(refund: dict[str, Any], kind: str, event_id: str, account: str | None = None) -> dict[str, Any]:
@@ -26,6 +27,7 @@ def deliver(world: World, event: dict[str, Any]) -> Any:
     body, signature = signed(event, os.environ["STRIPE_WEBHOOK_SECRET"])
     answer = webhook(world, body, signature)
     assert answer.status == 200, answer.json
+    assert_matches_spec("POST", "/v1/webhooks/stripe", 200, answer.json)
     return answer.json["outcome"]
 
 
@@ -144,5 +146,6 @@ def test_a_signed_event_of_the_wrong_shape_is_refused_and_changes_nothing(bought
     answer = webhook(world, body, signature)
 
     assert answer.status == 400 and answer.error_code == "invalid_request"
+    assert_matches_spec("POST", "/v1/webhooks/stripe", 400, answer.json)
     assert list(answer.json["error"]["details"]["fields"]) == [field]
     assert receipt_of(guest, receipt)["refunds"][0]["status"] == "refunded"
