@@ -279,3 +279,25 @@ def test_a_webhook_from_an_unknown_or_another_account_is_acknowledged_and_ignore
 
     after = receipt_of(guest, receipt)
     assert after["refunds"][0]["status"] == "refunded" and after["sessions"][0]["refund_status"] == "refunded"
+
+
+def test_the_demo_seed_has_a_venue_on_the_platforms_account_and_one_on_a_connected_account(
+        world: World, http_api: str) -> None:
+    import re
+
+    from infra.local.seed import CONNECTED_ACCOUNT, GUEST_PASSWORD, seed_demo
+    from tests.conftest import Api
+
+    printed = "\n".join(seed_demo(world.stack))
+
+    venue_ids = re.findall(r"Demo venue (\S+) ", printed)
+    assert [world.platform.get(f"/v1/admin/venues/{v}").json["stripe_account"] for v in venue_ids] == \
+        [None, CONNECTED_ACCOUNT]
+    assert f"payments on its own connected Stripe account {CONNECTED_ACCOUNT}" in printed
+    for venue_id, account in zip(venue_ids, (None, CONNECTED_ACCOUNT)):
+        guest = Api(world.client, None)
+        token = guest.post(f"/v1/venues/{venue_id}/login", {"email": "ada@example.com", "password": GUEST_PASSWORD})
+        guest.credential = token.json["token"]
+        [bought] = guest.get("/v1/me/transactions").json["transactions"]
+        receipt = guest.get(f"/v1/me/transactions/{bought['transaction_id']}").json
+        assert world.stack.stripe.account_of(receipt["payment_intent_id"]) == account
