@@ -113,7 +113,9 @@ def test_the_same_event_delivered_twice_at_once_is_applied_once(bought) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = sorted(pool.map(lambda _: webhook(world, body, signature).json["outcome"], range(2)))
 
-    assert outcomes == ["duplicate", "failed"]
+    # The one that comes second finds the event applied, or (if it read before the first wrote)
+    # the refund already failed: either way it changes nothing.
+    assert outcomes.count("failed") == 1 and set(outcomes) - {"failed"} <= {"duplicate", "unchanged"}
     assert history_actions(world, receipt).count("refund_failed") == 1
 
 
