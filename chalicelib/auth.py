@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -79,8 +80,19 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Canonical unpadded base64url only: Python's decoder skips unknown characters, accepts
+    padding and ignores the unused low bits of the last character, so several texts would decode
+    to the same bytes. Only the one text we would have written is accepted."""
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise ValueError("not canonical base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def issue_token(secret: str, venue_id: str, guest_id: str, now: datetime, ttl_seconds: int) -> tuple[str, datetime]:
@@ -96,13 +108,14 @@ def read_token(secret: str, token: str, now: datetime) -> GuestClaims:
     """The claims of a token we signed that has not expired; anything else is 401."""
     invalid = Unauthorized("the token is invalid or has expired; log in again")
     parts = token.split(".")
-    if len(parts) != 3 or len(token) > 2048:
+    if len(parts) != 3 or len(token) > 2048 or not token.isascii():
         raise invalid
     header_b64, payload_b64, signature_b64 = parts
     expected = hmac.new(secret.encode(), f"{header_b64}.{payload_b64}".encode(), hashlib.sha256).digest()
+    # Compared as text with the one encoding we issue, so no other spelling of it verifies.
+    if not hmac.compare_digest(signature_b64.encode(), _b64(expected).encode()):
+        raise invalid
     try:
-        if not hmac.compare_digest(_unb64(signature_b64), expected):
-            raise invalid
         header = json.loads(_unb64(header_b64))
         claims = json.loads(_unb64(payload_b64))
     except (ValueError, TypeError):
