@@ -53,6 +53,7 @@ def test_times_with_offsets_become_utc_and_print_with_z() -> None:
     assert parsed == datetime(2027, 1, 1, 8, 0, tzinfo=timezone.utc)
     assert format_utc(parsed) == "2027-01-01T08:00:00Z"
     assert format_utc(parse_rfc3339("2027-01-01T10:00:00.123456789z")) == "2027-01-01T10:00:00.123456Z"
+    assert format_utc(parse_rfc3339("0933-07-11T02:25:15+11:12")) == "0933-07-10T15:13:15Z"  # zero-padded year
 
 
 @pytest.mark.parametrize("value", ["", " ", "a" * 101, "tab\there", "new\nline", "nul\u0000", "bidi\u202e"])
