@@ -55,6 +55,11 @@ def _auth() -> str | None:
     return _request().headers.get("authorization")
 
 
+def _client_address() -> str | None:
+    """The caller's address as API Gateway saw the connection (not a header a client may set)."""
+    return (_request().context.get("identity") or {}).get("sourceIp")
+
+
 def _id(value: str) -> str:
     """A path id; anything that cannot be one of ours is simply not found."""
     try:
@@ -157,7 +162,7 @@ def transaction_history(venue_id: str, transaction_id: str) -> dict[str, Any]:
 @app.route("/v1/venues/{venue_id}/login", methods=["POST"])
 def login(venue_id: str) -> dict[str, Any]:
     body = _body({"email": v.email, "password": v.login_password})
-    result = guests.login(_id(venue_id), body["email"], body["password"], utc_now())
+    result = guests.login(_id(venue_id), body["email"], body["password"], utc_now(), _client_address())
     return {"token": result.token, "token_type": "Bearer", "expires_at": format_utc(result.expires_at),
             "guest": shape.guest(result.guest)}
 

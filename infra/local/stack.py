@@ -16,11 +16,12 @@ import socket
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTAL = ROOT / "portal"
@@ -166,6 +167,7 @@ class LocalStack:
             CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
             app.__class__ = CustomLocalChalice
         gateway = LocalGateway(app, Config.create(chalice_stage="dev", lambda_timeout=60, lambda_memory_size=512))
+        give_client_addresses(gateway, app)
         handler = type("Handler", (ApiGatewayFront,), {"gateway": gateway})
         server_class = type("Front", (ThreadingHTTPServer,), {"request_queue_size": 128})  # bursts of clients
         self._http = server_class(("127.0.0.1", self.port), handler)
@@ -230,6 +232,39 @@ class LocalStack:
                 function(scheduled_event(), lambda_context(function.__name__ if hasattr(function, "__name__") else "schedule"))
             except Exception as error:
                 print(json.dumps({"level": "ERROR", "event": "local_schedule_error", "error": repr(error)}), flush=True)
+
+
+# --- The caller's address, as API Gateway gives it ------------------------------------------
+
+_caller = threading.local()
+
+
+@contextmanager
+def from_address(address: str) -> Iterator[None]:
+    """Requests made in this thread inside the block come from `address` (tests of per-client
+    throttling use it with the Chalice test client; the front sets each connection's peer)."""
+    before = getattr(_caller, "address", None)
+    _caller.address = address
+    try:
+        yield
+    finally:
+        _caller.address = before
+
+
+def give_client_addresses(gateway: Any, app: Any) -> None:
+    """API Gateway puts the caller's address in `requestContext.identity.sourceIp`; chalice's
+    local gateway always says 127.0.0.1. This makes a gateway say the address of the thread's
+    current caller (127.0.0.1 when none is set)."""
+    from chalice.local import LambdaEventConverter, RouteMatcher
+
+    class CallerAddressEvents(LambdaEventConverter):
+        def create_lambda_event(self, method: str, path: str, headers: dict[str, str],
+                                body: bytes | None = None) -> dict[str, Any]:
+            event = super().create_lambda_event(method, path, headers, body)
+            event["requestContext"]["identity"]["sourceIp"] = getattr(_caller, "address", None) or self.LOCAL_SOURCE_IP
+            return event
+
+    gateway.event_converter = CallerAddressEvents(RouteMatcher(list(app.routes)), app.api.binary_types)
 
 
 def deliver_batch(sqs: Any, queue_url: str, queue_name: str, handler: Callable[..., Any], wait_seconds: int = 0) -> bool:
@@ -323,7 +358,8 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
             return self._static(path)
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
-            response = self.gateway.handle_request(method=self.command, path=path, headers=headers, body=body)
+            with from_address(self.client_address[0]):
+                response = self.gateway.handle_request(method=self.command, path=path, headers=headers, body=body)
         except LocalGatewayException:
             return self._gateway_error(404, "MISSING_AUTHENTICATION_TOKEN")
         payload = response.get("body") or b""
