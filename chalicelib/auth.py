@@ -8,14 +8,37 @@ import hmac
 import json
 import re
 import secrets
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
-from chalicelib.errors import Unauthorized
+from chalicelib.config import config
+from chalicelib.errors import Busy, Unauthorized
 
 _TOKEN_HEADER = {"alg": "HS256", "typ": "JWT"}
 _DUMMY_PASSWORD_HASH: str | None = None
+# A request waits this long for a free hashing slot before it is told to come back.
+HASH_SLOT_WAIT_SECONDS = 0.5
+_hash_slots: threading.BoundedSemaphore | None = None
+_hash_slots_lock = threading.Lock()
+
+
+@contextmanager
+def _hash_slot() -> Iterator[None]:
+    """Caps concurrent argon2id runs per process: each holds 64 MiB, so a burst of logins with
+    new emails would otherwise grow memory with the burst. Beyond the cap, a quick 429."""
+    global _hash_slots
+    with _hash_slots_lock:
+        if _hash_slots is None:
+            _hash_slots = threading.BoundedSemaphore(config().password_hash_concurrency)
+    if not _hash_slots.acquire(timeout=HASH_SLOT_WAIT_SECONDS):
+        raise Busy("too many logins at once; try again in a moment")
+    try:
+        yield
+    finally:
+        _hash_slots.release()
 
 
 def _hasher() -> Any:
@@ -25,7 +48,8 @@ def _hasher() -> Any:
 
 
 def hash_password(password: str) -> str:
-    return str(_hasher().hash(password))
+    with _hash_slot():
+        return str(_hasher().hash(password))
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -35,17 +59,18 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
     global _DUMMY_PASSWORD_HASH
     hasher = _hasher()
-    if password_hash is None:
-        if _DUMMY_PASSWORD_HASH is None:
-            _DUMMY_PASSWORD_HASH = hasher.hash(secrets.token_urlsafe(16))
-        password_hash = _DUMMY_PASSWORD_HASH
-        known = False
-    else:
-        known = True
-    try:
-        return bool(hasher.verify(password_hash, password)) and known
-    except (VerificationError, InvalidHashError):
-        return False
+    with _hash_slot():
+        if password_hash is None:
+            if _DUMMY_PASSWORD_HASH is None:
+                _DUMMY_PASSWORD_HASH = hasher.hash(secrets.token_urlsafe(16))
+            password_hash = _DUMMY_PASSWORD_HASH
+            known = False
+        else:
+            known = True
+        try:
+            return bool(hasher.verify(password_hash, password)) and known
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib import auth
 from chalicelib.config import config
-from chalicelib.errors import Conflict, InvalidCredentials, TooManyAttempts
+from chalicelib.errors import Busy, Conflict, InvalidCredentials, TooManyAttempts
 from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.services.access import guest_token
@@ -59,7 +59,12 @@ def login(venue_id: str, email: str, password: str, now: datetime, client_addres
         guest: GuestRecord | None = GuestRecord.get(venue_id, email)
     except GuestRecord.DoesNotExist:
         guest = None
-    if not auth.verify_password(guest.password_hash if guest else None, password) or guest is None:
+    try:
+        verified = auth.verify_password(guest.password_hash if guest else None, password)
+    except Busy:
+        _forget_attempt(address_key, now)  # the password was never checked: not a failure
+        raise
+    if not verified or guest is None:
         _count_window(email_key, now)
         log_event("login_failed", venue_id=venue_id)
         raise InvalidCredentials("the email or password is not right")

@@ -113,3 +113,59 @@ def test_parallel_guesses_from_one_address_cannot_outrun_its_limit(world: World)
     assert statuses.count(401) <= config().login_max_failures and 200 not in statuses
     assert statuses.count(429) >= 20 - config().login_max_failures
     assert login(world, guest, HOME).status == 200
+
+
+def test_password_checks_beyond_the_per_process_cap_are_a_quick_429(world: World, monkeypatch) -> None:
+    """A burst of logins with new emails: at most the cap of argon2id runs (64 MiB each) at once;
+    the next login is told to come back (429 `too_many_requests`, Retry-After) instead of waiting
+    for memory, and logins work again once the burst is over."""
+    from argon2 import PasswordHasher
+
+    from chalicelib import auth
+    from chalicelib.config import config
+    from chalicelib.errors import RebookError
+    from chalicelib.services import guests
+    from tests.conftest import now
+
+    cap = config().password_hash_concurrency
+    release, lock = threading.Event(), threading.Lock()
+    running, most = [0], [0]
+
+    class HeldHasher(PasswordHasher):
+        """argon2id that finishes only when the test says so, counting how many run at once."""
+
+        def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            try:
+                release.wait(10)
+                return super().verify(hash, password)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    venue = world.venue()
+    guest = world.guest(venue, login=False)
+    monkeypatch.setattr(auth, "_hasher", lambda: HeldHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    outcomes: list[str] = []
+
+    def new_email(n: int) -> None:
+        try:
+            guests.login(venue.venue_id, f"burst-{n}@example.com", "whatever", now(), f"203.0.113.{n + 1}")
+        except RebookError as error:
+            outcomes.append(error.code)
+
+    burst = [threading.Thread(target=new_email, args=(n,)) for n in range(cap)]
+    for thread in burst:
+        thread.start()
+    while running[0] < cap and not release.wait(0.01):  # until every slot is taken
+        pass
+    refused = login(world, guest, HOME)
+    release.set()
+    for thread in burst:
+        thread.join()
+    assert (refused.status, refused.error_code) == (429, "too_many_requests"), refused.raw
+    assert refused.headers["retry-after"] == "1" and set(refused.json) == {"error"}
+    assert most[0] == cap and outcomes == ["invalid_credentials"] * cap
+    assert login(world, guest, HOME).status == 200  # and once the burst is over, the guest gets in
