@@ -75,6 +75,14 @@ ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeTy
 MAX_RECEIVE_COUNT = 5
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's advice for Lambda event sources: 6x the function timeout
 API_5XX_RATE = 0.05
+# API Gateway throttling (token bucket: steady requests per second, burst). The whole stage, and
+# tighter on the routes that check a password, where each request costs argon2id (64 MiB,
+# ~200 ms): a flood of guesses is refused at the gateway before it reaches a Lambda. Limits are
+# per stage, for all clients together; the per-(email, address) throttle in the app is per guest.
+STAGE_THROTTLE = {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}
+PASSWORD_ROUTE_THROTTLE = {"ThrottlingRateLimit": 10, "ThrottlingBurstLimit": 20}
+PASSWORD_ROUTES = ("/v1/venues/{venue_id}/login", "/v1/venues/{venue_id}/password-reset",
+                   "/v1/venues/{venue_id}/password-reset/confirm")
 # An origin as a browser sends it: scheme and host (and port), nothing after.
 ORIGIN = re.compile(r"https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?")
 
@@ -134,6 +142,7 @@ class RebookStack(cdk.Stack):
             self._configure_function(function)
         self._set_visibility_timeouts()
         self._gateway_responses()
+        self._throttling()
         self.alarm_topic = self._alarms(alarm_email)
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
         for name, secret in self.secrets.items():
@@ -410,6 +419,19 @@ class RebookStack(cdk.Stack):
         api = self.chalice.get_resource("RestAPI")
         api.add_override("Properties.GatewayResponses", responses)
         api.add_override("Properties.Name", self.settings.prefix)
+
+    def _throttling(self) -> None:
+        """Stage-wide limits, and tighter ones on every password route app.py defines. The
+        gateway's own 429 answer is the THROTTLED gateway response: the contract's shape."""
+        sam = json.loads((Path(self.chalice._sam_package_dir) / "sam.json").read_text())
+        paths = sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+        settings: list[dict[str, Any]] = [{"ResourcePath": "/*", "HttpMethod": "*", **STAGE_THROTTLE}]
+        for path in PASSWORD_ROUTES:
+            if "post" in paths.get(path, {}):
+                # A method setting names its resource with each "/" written "~1".
+                settings.append({"ResourcePath": "/" + path.replace("/", "~1"), "HttpMethod": "POST",
+                                 **PASSWORD_ROUTE_THROTTLE})
+        self.chalice.get_resource("RestAPI").add_override("Properties.MethodSettings", settings)
 
     # --- Alarms ------------------------------------------------------------------------------
 

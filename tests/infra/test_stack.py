@@ -460,3 +460,29 @@ def test_cfn_lint_finds_nothing_in_either_stage(dev: Synthesised, prod: Synthesi
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     linted = subprocess.run([str(cfn_lint), *paths], capture_output=True, text=True)
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+# --- Throttling ------------------------------------------------------------------------------
+
+def test_the_api_is_throttled_per_stage_and_tighter_on_password_routes(dev: Synthesised, prod: Synthesised) -> None:
+    from infra.stack import PASSWORD_ROUTE_THROTTLE, STAGE_THROTTLE
+
+    for stack in (dev, prod):
+        (api,) = stack.resources("AWS::Serverless::Api").values()
+        settings = {(s["HttpMethod"], s["ResourcePath"]): s for s in api["Properties"]["MethodSettings"]}
+        stage = settings[("*", "/*")]
+        login = settings[("POST", "/~1v1~1venues~1{venue_id}~1login")]
+        assert stage["ThrottlingRateLimit"] == STAGE_THROTTLE["ThrottlingRateLimit"] > 0
+        assert stage["ThrottlingBurstLimit"] == STAGE_THROTTLE["ThrottlingBurstLimit"] > 0
+        assert 0 < login["ThrottlingRateLimit"] == PASSWORD_ROUTE_THROTTLE["ThrottlingRateLimit"] \
+            < stage["ThrottlingRateLimit"]
+        assert 0 < login["ThrottlingBurstLimit"] < stage["ThrottlingBurstLimit"]
+        # Every setting names a route the API has, so none silently applies to nothing.
+        paths = api["Properties"]["DefinitionBody"]["paths"]
+        for method, resource in settings:
+            if resource != "/*":
+                assert method.lower() in paths[resource[1:].replace("~1", "/")], resource
+        # The gateway's own 429 is in the contract's shape.
+        throttled = api["Properties"]["GatewayResponses"]["THROTTLED"]
+        assert throttled["StatusCode"] == "429"
+        assert json.loads(throttled["ResponseTemplates"]["application/json"])["error"]["code"] == "too_many_requests"
