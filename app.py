@@ -14,6 +14,7 @@ from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
 from chalicelib.api.cors import cors_on_every_answer, portal_cors
 from chalicelib.api.errors import contract_errors
+from chalicelib.api.headers import private_answers
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.rules import MAX_CUTOFF_HOURS, VenueSettings
@@ -35,6 +36,7 @@ app = Chalice(app_name="rebook", configure_logs=False)
 if config().portal_origin:  # set before any route: each route takes its CORS from app.api when defined
     app.api.cors = portal_cors(config().portal_origin)
     app.register_middleware(cors_on_every_answer(app.api.cors), "http")
+app.register_middleware(private_answers, "http")
 app.register_middleware(contract_errors, "http")
 
 

@@ -32,6 +32,7 @@ from aws_cdk import aws_sqs as sqs
 from chalice.cdk import Chalice
 from constructs import Construct
 
+from infra.portal import PERMISSIONS_POLICY, portal_csp
 from infra.tables import TableSpec, table_specs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -226,6 +227,8 @@ class RebookStack(cdk.Stack):
             # before destroying the stack (docs/deploy.md).
             removal_policy=self.settings.removal, auto_delete_objects=False)
         # The API's origin joins connect-src once Chalice has packaged (see _portal_reaches_api).
+        # The same headers as infra.portal.portal_headers, which the local front sends (a test
+        # holds the two together).
         self.portal_headers = cloudfront.ResponseHeadersPolicy(
             self, "PortalHeaders", response_headers_policy_name=f"{self.settings.prefix}-portal",
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
@@ -239,8 +242,7 @@ class RebookStack(cdk.Stack):
                 referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
                     referrer_policy=cloudfront.HeadersReferrerPolicy.NO_REFERRER, override=True)),
             custom_headers_behavior=cloudfront.ResponseCustomHeadersBehavior(custom_headers=[
-                cloudfront.ResponseCustomHeader(header="Permissions-Policy",
-                                                value="camera=(), microphone=(), geolocation=(), payment=()",
+                cloudfront.ResponseCustomHeader(header="Permissions-Policy", value=PERMISSIONS_POLICY,
                                                 override=True)]))
         self.portal_distribution = cloudfront.Distribution(
             self, "Portal", comment=f"rebook {self.settings.stage} portal",
@@ -404,11 +406,13 @@ class RebookStack(cdk.Stack):
         """Answers API Gateway gives before any Lambda runs, in the contract's error shape. Set on
         the SAM Api (not as separate resources) so SAM redeploys the stage when they change."""
         from chalicelib.api.errors import GATEWAY_RESPONSES
+        from chalicelib.api.headers import API_ANSWER_HEADERS
 
         responses: dict[str, Any] = {}
         for response_type, (status, code, message) in GATEWAY_RESPONSES.items():
+            headers = {"Content-Type": "'application/json'", **{k: f"'{v}'" for k, v in API_ANSWER_HEADERS.items()}}
             response: dict[str, Any] = {
-                "ResponseParameters": {"Headers": {"Content-Type": "'application/json'"}},
+                "ResponseParameters": {"Headers": headers},
                 "ResponseTemplates": {"application/json": json.dumps({"error": {"code": code, "message": message}})},
             }
             if self.portal_origin:  # or the portal cannot read why it was refused
@@ -495,14 +499,6 @@ class RebookStack(cdk.Stack):
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
         return topic
-
-
-def portal_csp(connect_src: str) -> str:
-    """The portal loads only its own files (no inline script or style) and calls only the API."""
-    return "; ".join([
-        "default-src 'self'", "img-src 'self' data:", f"connect-src {connect_src}", "object-src 'none'",
-        "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
-    ])
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from aws_cdk.assertions import Match
 from chalicelib.api.errors import GATEWAY_RESPONSES
 from chalicelib.config import QUEUES
 from chalicelib.storage.models import ALL_MODELS
-from infra.portal import hosted_copy
+from infra.portal import hosted_copy, portal_csp, portal_headers
 from infra.stack import ACCESS, SECRETS, logical_id
 from tests.infra.conftest import ENV, VENUE_PORTAL_ORIGIN, Synthesised
 
@@ -201,6 +201,8 @@ def test_gateway_answers_in_the_contracts_error_shape(dev: Synthesised) -> None:
         body = json.loads(response["ResponseTemplates"]["application/json"])
         assert body == {"error": {"code": code, "message": message}}
         assert response["ResponseParameters"]["Headers"]["Content-Type"] == "'application/json'"
+        assert response["ResponseParameters"]["Headers"]["Cache-Control"] == "'no-store'"
+        assert response["ResponseParameters"]["Headers"]["X-Content-Type-Options"] == "'nosniff'"
         if response_type.startswith("DEFAULT_"):
             assert "StatusCode" not in response, response_type
         else:
@@ -286,6 +288,16 @@ def test_the_portal_is_served_over_https_with_its_security_headers(dev: Synthesi
     assert headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 365 * 24 * 3600
     assert headers["ContentTypeOptions"]["Override"] is True
     assert _csp(dev)["Override"] is True
+    # The local front sends the same headers (tests/e2e/test_local_front.py checks it does).
+    local = portal_headers("'self'")
+    assert headers["FrameOptions"]["FrameOption"] == local["X-Frame-Options"]
+    assert headers["ReferrerPolicy"]["ReferrerPolicy"] == local["Referrer-Policy"]
+    assert local["X-Content-Type-Options"] == "nosniff"
+    custom = policy["Properties"]["ResponseHeadersPolicyConfig"]["CustomHeadersConfig"]["Items"]
+    assert {h["Header"]: h["Value"] for h in custom} == {"Permissions-Policy": local["Permissions-Policy"]}
+    csp = "".join(p if isinstance(p, str) else "<ref>" for p in _csp(dev)["ContentSecurityPolicy"]["Fn::Join"][1])
+    connect = re.search(r"connect-src ([^;]*)", csp)[1]  # type: ignore[index]
+    assert csp == portal_csp(connect)
 
 
 def test_the_portal_csp_allows_its_own_files_and_the_api_only(dev: Synthesised, venue_portal: Synthesised) -> None:
