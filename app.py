@@ -14,10 +14,11 @@ from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
 from chalicelib.api.cors import cors_on_every_answer, portal_cors
 from chalicelib.api.errors import contract_errors
+from chalicelib.api.headers import private_answers
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.observability import log_context
-from chalicelib.rules import MAX_CUTOFF_HOURS, RefundMode, VenueSettings
+from chalicelib.rules import MAX_CUTOFF_HOURS, MAX_FEE_FIXED, MAX_FEE_PERCENT, RefundMode
 from chalicelib.storage import pages
 from chalicelib.services import (
     access,
@@ -40,6 +41,7 @@ app.register_middleware(log_context, "all")  # outermost: even the error middlew
 if config().portal_origin:  # set before any route: each route takes its CORS from app.api when defined
     app.api.cors = portal_cors(config().portal_origin)
     app.register_middleware(cors_on_every_answer(app.api.cors), "http")
+app.register_middleware(private_answers, "http")
 app.register_middleware(contract_errors, "http")
 
 
@@ -58,6 +60,11 @@ def _query(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _auth() -> str | None:
     return _request().headers.get("authorization")
+
+
+def _client_address() -> str | None:
+    """The caller's address as API Gateway saw the connection (not a header a client may set)."""
+    return (_request().context.get("identity") or {}).get("sourceIp")
 
 
 def _id(value: str) -> str:
@@ -91,7 +98,7 @@ def create_venue() -> Response:
     admin = access.authenticate_admin(_auth())
     access.require_platform(admin)
     body = _body({"venue_id": v.optional(v.identifier), "name": v.text(200), "timezone": v.timezone_name,
-                  "currency": v.currency})
+                  "currency": v.currency, "stripe_account": v.optional(v.stripe_account)})
     return _created(shape.venue(venues.create_venue(admin, now=utc_now(), **body)))
 
 
@@ -100,6 +107,14 @@ def get_venue(venue_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
     _query({})
     return shape.venue(venue)
+
+
+@app.route("/v1/admin/venues/{venue_id}", methods=["PATCH"])
+def connect_stripe_account(venue_id: str) -> dict[str, Any]:
+    admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    access.require_platform(admin)
+    body = _body({"stripe_account": v.nullable(v.stripe_account)})
+    return shape.venue(venues.connect_stripe_account(admin, venue, body["stripe_account"]))
 
 
 @app.route("/v1/admin/venues/{venue_id}/api-keys", methods=["POST"])
@@ -122,8 +137,13 @@ def get_settings(venue_id: str) -> dict[str, Any]:
 def put_settings(venue_id: str) -> dict[str, Any]:
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
     body = _body({"allow_guest_modify": v.boolean, "refund_on_cancel": v.boolean,
-                  "refund_cutoff_hours": v.integer(0, MAX_CUTOFF_HOURS)})
-    return shape.settings(venues.update_settings(admin, venue, VenueSettings(**body), utc_now()))
+                  "refund_cutoff_hours": v.integer(0, MAX_CUTOFF_HOURS),
+                  # Optional: an absent field keeps its value.
+                  "modify_cutoff_hours": v.optional(v.integer(0, MAX_CUTOFF_HOURS), null_is_absent=False),
+                  "cancellation_fee_fixed": v.optional(v.integer(0, MAX_FEE_FIXED), null_is_absent=False),
+                  "cancellation_fee_percent": v.optional(v.integer(0, MAX_FEE_PERCENT), null_is_absent=False),
+                  "notify_guests": v.optional(v.boolean, null_is_absent=False)})
+    return shape.settings(venues.update_settings(admin, venue, body, utc_now()))
 
 
 # --- Admin: slots and guests ----------------------------------------------------------------
@@ -198,6 +218,8 @@ def staff_receipt(venue_id: str, transaction_id: str) -> dict[str, Any]:
 
 _REASON = {"reason": v.text(500)}  # why staff act: required, into the history with the key that acted
 _SESSION_IDS = {"session_ids": v.list_of(v.identifier, 1, cancellations.MAX_SESSIONS, unique=True)}
+_CANCELLATION = {**_SESSION_IDS, "expected_refund_amount": v.optional(
+    v.integer(0, MAX_FEE_FIXED * cancellations.MAX_SESSIONS), null_is_absent=False)}
 
 
 @app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/sessions/{session_id}", methods=["PATCH"])
@@ -225,10 +247,12 @@ def staff_cancellation_quote(venue_id: str, transaction_id: str) -> dict[str, An
 def staff_cancel_sessions(venue_id: str, transaction_id: str) -> dict[str, Any]:
     now = utc_now()
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
-    body = _body({**_SESSION_IDS, **_REFUND_CHOICE, **_REASON})
+    body = _body({**_CANCELLATION, **_REFUND_CHOICE, **_REASON})
     return cancellations.staff_cancel(admin.actor, venue, _id(transaction_id), body["session_ids"],
                                       RefundMode(body["refund"]), body["reason"], now, _idempotency_key(),
-                                      render=shape.cancellation)
+                                      render=shape.cancellation,
+                                      expected_refund_amount=body.get("expected_refund_amount"),
+                                      render_quote=shape.quote)
 
 
 @app.route("/v1/admin/venues/{venue_id}/slots/{slot_id}/closure", methods=["POST"])
@@ -252,7 +276,7 @@ def get_job(venue_id: str, job_id: str) -> dict[str, Any]:
 @app.route("/v1/venues/{venue_id}/login", methods=["POST"])
 def login(venue_id: str) -> dict[str, Any]:
     body = _body({"email": v.email, "password": v.login_password})
-    result = guests.login(_id(venue_id), body["email"], body["password"], utc_now())
+    result = guests.login(_id(venue_id), body["email"], body["password"], utc_now(), _client_address())
     return {"token": result.token, "token_type": "Bearer", "expires_at": format_utc(result.expires_at),
             "guest": shape.guest(result.guest)}
 
@@ -314,9 +338,10 @@ def cancellation_quote(transaction_id: str) -> dict[str, Any]:
 def cancel_sessions(transaction_id: str) -> dict[str, Any]:
     now = utc_now()
     claims = access.authenticate_guest(_auth(), now)
-    session_ids = _body(_SESSION_IDS)["session_ids"]
-    return cancellations.cancel(claims, _id(transaction_id), session_ids, now, _idempotency_key(),
-                                render=shape.cancellation)
+    body = _body(_CANCELLATION)
+    return cancellations.cancel(claims, _id(transaction_id), body["session_ids"], now, _idempotency_key(),
+                                render=shape.cancellation, expected_refund_amount=body.get("expected_refund_amount"),
+                                render_quote=shape.quote)
 
 
 # --- Admin: refunds -------------------------------------------------------------------------
@@ -347,7 +372,7 @@ def stripe_webhook() -> dict[str, Any]:
     now = utc_now()
     try:
         event = verify_webhook(_request().raw_body or b"", _request().headers.get("stripe-signature"),
-                               access.webhook_secret(), now.timestamp())
+                               access.webhook_secrets(), now.timestamp())
     except InvalidWebhook:
         raise InvalidRequest("the Stripe signature is missing, wrong or stale") from None
     return {"received": True, "outcome": refunds.apply_stripe_event(event, now)}

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from chalicelib import rules
 from chalicelib.auth import GuestClaims
-from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, SessionNotCancellable
+from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, QuoteChanged, SessionNotCancellable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib import queues
@@ -34,18 +34,35 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 REFUND_SHARDS = 4
 
 
+RefusalRule = Callable[[rules.VenueSettings, rules.SessionState, datetime], "rules.Refusal | None"]
+
+
 @dataclass(frozen=True)
 class CancellationPlan:
-    """What cancelling would do: which sessions go, which of them are refunded, and for how much."""
+    """What cancelling would do: which sessions go and, per session, what is refunded and what
+    the venue keeps. The quote shows exactly this; the cancellation carries exactly this out."""
 
     receipt: Receipt
     sessions: list[SessionRecord]
-    refundable_ids: frozenset[str]
+    refunds: dict[str, rules.SessionRefund]  # by session id
     now: datetime
 
     @property
+    def refundable_ids(self) -> frozenset[str]:
+        return frozenset(sid for sid, refund in self.refunds.items() if refund.refundable)
+
+    @property
+    def refunded_ids(self) -> list[str]:
+        """The sessions the refund pays for: a session whose own refund is 0 gets none."""
+        return sorted(sid for sid, refund in self.refunds.items() if refund.refund_amount > 0)
+
+    @property
     def refund_amount(self) -> int:
-        return sum(int(s.amount) for s in self.sessions if s.session_id in self.refundable_ids)
+        return sum(refund.refund_amount for refund in self.refunds.values())
+
+    @property
+    def fee_amount(self) -> int:
+        return sum(refund.fee_amount for refund in self.refunds.values())
 
 
 @dataclass(frozen=True)
@@ -58,13 +75,11 @@ class Cancellation:
     by_staff: bool = False  # staff may cancel a session that has started
 
 
-RefusalRule = Callable[[rules.VenueSettings, rules.SessionState, datetime], "rules.Refusal | None"]
-
-
 def plan_cancellation(receipt: Receipt, session_ids: list[str], now: datetime,
                       refund: rules.RefundMode = rules.RefundMode.POLICY,
                       refusal: RefusalRule = rules.cancel_refusal) -> CancellationPlan:
-    """Decide, changing nothing. All or nothing: one session that cannot go refuses them all.
+    """Decide, changing nothing: the one computation behind both the quote and the cancellation,
+    so the two agree to the cent. All or nothing: one session that cannot go refuses them all.
     `refund` and `refusal` let a staff cancellation use its own choice and its own rule."""
     by_id = {s.session_id: s for s in receipt.sessions}
     missing = [sid for sid in session_ids if sid not in by_id]
@@ -78,13 +93,8 @@ def plan_cancellation(receipt: Receipt, session_ids: list[str], now: datetime,
     if refused:
         raise SessionNotCancellable("some sessions cannot be cancelled now", {"sessions": refused})
     sessions = [by_id[sid] for sid in session_ids]
-    if refund is rules.RefundMode.FULL:
-        refundable = frozenset(s.session_id for s in sessions)
-    elif refund is rules.RefundMode.NONE:
-        refundable = frozenset()
-    else:
-        refundable = frozenset(s.session_id for s in sessions if rules.refund_due(settings, s.start, now))
-    return CancellationPlan(receipt=receipt, sessions=sessions, refundable_ids=refundable, now=now)
+    refunds = {s.session_id: rules.session_refund(settings, _state(s), int(s.amount), now, refund) for s in sessions}
+    return CancellationPlan(receipt=receipt, sessions=sessions, refunds=refunds, now=now)
 
 
 def quote(claims: GuestClaims, transaction_id: str, session_ids: list[str], now: datetime) -> CancellationPlan:
@@ -92,16 +102,24 @@ def quote(claims: GuestClaims, transaction_id: str, session_ids: list[str], now:
 
 
 def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now: datetime,
-           idempotency_key: str | None, render: Callable[[Cancellation], dict[str, Any]]) -> dict[str, Any]:
+           idempotency_key: str | None, render: Callable[[Cancellation], dict[str, Any]],
+           expected_refund_amount: int | None = None,
+           render_quote: Callable[[CancellationPlan], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Cancel and answer with `render(...)`. With an Idempotency-Key, a repeat of the same
-    request gets the first answer again; the answer is stored in the same atomic write."""
-    request_hash = _request_hash(transaction_id, session_ids)
+    request gets the first answer again; the answer is stored in the same atomic write. With
+    `expected_refund_amount` (what the guest was quoted), a different amount due now refuses
+    the cancellation with the new quote (`render_quote(...)`), changing nothing."""
+    request_hash = _request_hash(transaction_id, session_ids, expected_refund_amount)
     record_key = f"cancel#{claims.guest_id}#{idempotency_key}" if idempotency_key else None
     if record_key:
         earlier = _earlier_answer(record_key, request_hash)
         if earlier is not None:
             return earlier
     plan = plan_cancellation(guest_receipt(claims, transaction_id), session_ids, now)
+    if expected_refund_amount is not None:
+        if render_quote is None:
+            raise ValueError("an expected_refund_amount needs render_quote, to answer a changed quote")
+        check_quote(plan, expected_refund_amount, render_quote)
     return _carry_out(apply_plan(plan), render, record_key, request_hash, guest_id=claims.guest_id)
 
 
@@ -115,16 +133,22 @@ def staff_quote(venue: VenueRecord, transaction_id: str, session_ids: list[str],
 
 def staff_cancel(actor: str, venue: VenueRecord, transaction_id: str, session_ids: list[str],
                  refund: rules.RefundMode, reason: str, now: datetime, idempotency_key: str | None,
-                 render: Callable[[Cancellation], dict[str, Any]]) -> dict[str, Any]:
+                 render: Callable[[Cancellation], dict[str, Any]], expected_refund_amount: int | None = None,
+                 render_quote: Callable[[CancellationPlan], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Staff cancel booked sessions of any guest of their venue, started or not, refunding by the
     venue's rule, in full or not at all; the same write, refund queue and worker as a guest's."""
-    request_hash = _request_hash(transaction_id, session_ids, refund=refund.value, reason=reason)
+    request_hash = _request_hash(transaction_id, session_ids, expected_refund_amount, refund=refund.value,
+                                 reason=reason)
     record_key = f"staff-cancel#{venue.venue_id}#{idempotency_key}" if idempotency_key else None
     if record_key:
         earlier = _earlier_answer(record_key, request_hash)
         if earlier is not None:
             return earlier
     plan = staff_quote(venue, transaction_id, session_ids, refund, now)
+    if expected_refund_amount is not None:
+        if render_quote is None:
+            raise ValueError("an expected_refund_amount needs render_quote, to answer a changed quote")
+        check_quote(plan, expected_refund_amount, render_quote)
     cancellation = replace(apply_plan(plan), actor=actor, reason=reason, by_staff=True)
     return _carry_out(cancellation, render, record_key, request_hash, actor=actor, refund_mode=refund.value)
 
@@ -153,7 +177,7 @@ def _carry_out(cancellation: Cancellation, render: Callable[[Cancellation], dict
     refund = cancellation.refund
     log_event("sessions_cancelled", venue_id=plan.receipt.venue.venue_id, transaction_id=transaction_id,
               session_ids=[s.session_id for s in plan.sessions], refund_id=refund.refund_id if refund else None,
-              refund_amount=plan.refund_amount, **log_ids)
+              refund_amount=plan.refund_amount, fee_amount=plan.fee_amount, **log_ids)
     if refund is not None:
         try:
             queues.send_refund(transaction_id, refund.refund_id)
@@ -163,8 +187,19 @@ def _carry_out(cancellation: Cancellation, render: Callable[[Cancellation], dict
     return answer
 
 
+def check_quote(plan: CancellationPlan, expected_refund_amount: int,
+                render_quote: Callable[[CancellationPlan], dict[str, Any]]) -> None:
+    """Refuse when the guest confirmed another amount than is due now (settings changed, or the
+    deadline passed, since the quote)."""
+    if expected_refund_amount == plan.refund_amount:
+        return
+    raise QuoteChanged("the refund due has changed since the quote; confirm the new amount",
+                       {"quote": render_quote(plan), "expected_refund_amount": expected_refund_amount})
+
+
 def apply_plan(plan: CancellationPlan) -> Cancellation:
-    """The records as they will be after the cancellation (nothing written yet)."""
+    """The records as they will be after the cancellation (nothing written yet). Refunds that
+    add up to 0 make no refund record, so nothing is queued and Stripe is never called."""
     receipt, now = plan.receipt, plan.now
     refund = None
     if plan.refund_amount > 0:
@@ -174,11 +209,11 @@ def apply_plan(plan: CancellationPlan) -> Cancellation:
             venue_id=receipt.venue.venue_id, refund_id=refund_id, refund_key=refund_id,
             amount=plan.refund_amount,
             currency=receipt.transaction.currency, status="pending",
-            session_ids=sorted(_paid_ids(plan)), payment_intent_id=receipt.transaction.payment_intent_id,
+            session_ids=plan.refunded_ids, payment_intent_id=receipt.transaction.payment_intent_id,
+            stripe_account=receipt.transaction.stripe_account,
             created_at=now, updated_at=now, venue_status=f"{receipt.venue.venue_id}#pending",
-            refund_venue_id=receipt.venue.venue_id,
-            pending_shard=shard_of(refund_id, REFUND_SHARDS), key_generation=1)
-    paid = _paid_ids(plan) if refund is not None else set()
+            refund_venue_id=receipt.venue.venue_id, pending_shard=shard_of(refund_id, REFUND_SHARDS), key_generation=1)
+    paid = set(plan.refunded_ids)
     after = []
     for session in plan.sessions:
         refunded = session.session_id in paid
@@ -189,11 +224,6 @@ def apply_plan(plan: CancellationPlan) -> Cancellation:
         cancelled.refund_window, cancelled.window_shard = "closed", None
         after.append(cancelled)
     return Cancellation(plan=plan, refund=refund, sessions_after=after)
-
-
-def _paid_ids(plan: CancellationPlan) -> set[str]:
-    """The sessions the refund pays for: a free session is refundable but gets nothing."""
-    return {s.session_id for s in plan.sessions if s.session_id in plan.refundable_ids and int(s.amount) > 0}
 
 
 def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
@@ -211,10 +241,13 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         if not cancellation.by_staff:
             condition &= SessionRecord.start > now
         write.update(f"session:{before.session_id}", before, actions=actions, condition=condition)
+        refund = plan.refunds[before.session_id]
         write.put(f"history:{before.session_id}", HistoryEvent(
             transaction_id=before.transaction_id, event_id=new_id(), venue_id=venue_id, at=now,
             actor=_actor(cancellation), action="session_cancelled", session_id=before.session_id,
-            before={"status": "booked"}, after={"status": "cancelled", "refund_status": after.refund_status},
+            before={"status": "booked"}, after={"status": "cancelled", "refund_status": after.refund_status,
+                                                "refund_amount": refund.refund_amount,
+                                                "fee_amount": refund.fee_amount},
             reason=cancellation.reason))
     for slot_id, seats in Counter(s.slot_id for s in plan.sessions).items():
         write.update(f"slot:{slot_id}", SlotRecord(venue_id, slot_id),
@@ -230,11 +263,16 @@ def _actor(cancellation: Cancellation) -> str:
 
 
 def _state(session: SessionRecord) -> rules.SessionState:
-    return rules.SessionState(start=session.start, status=session.status)
+    return rules.SessionState(start=session.start, status=session.status,
+                              refund_forfeited=bool(session.refund_forfeited))
 
 
-def _request_hash(transaction_id: str, session_ids: list[str], **more: Any) -> str:
-    canonical = json.dumps({"transaction_id": transaction_id, "session_ids": sorted(session_ids), **more})
+def _request_hash(transaction_id: str, session_ids: list[str], expected_refund_amount: int | None = None,
+                  **more: Any) -> str:
+    request: dict[str, Any] = {"transaction_id": transaction_id, "session_ids": sorted(session_ids), **more}
+    if expected_refund_amount is not None:  # absent, the hash stays what it was before the field existed
+        request["expected_refund_amount"] = expected_refund_amount
+    canonical = json.dumps(request)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -193,3 +193,29 @@ def test_staff_see_the_amount_of_each_refund_choice_before_confirming(world: Wor
     assert venue.admin.post(path, {"session_ids": ids, "refund": "full"}).status == 409  # cancelled now
     assert venue.admin.post(path, {"session_ids": ids}).status == 400
     assert guest.api.post(path, {"session_ids": ids, "refund": "full"}).status == 401
+
+
+def test_policy_keeps_the_venues_fee_and_full_keeps_nothing(world: World) -> None:
+    venue = world.venue()
+    saved = venue.admin.put(f"/v1/admin/venues/{venue.venue_id}/settings", {
+        "allow_guest_modify": False, "refund_on_cancel": True, "refund_cutoff_hours": 24,
+        "cancellation_fee_fixed": 100, "cancellation_fee_percent": 10})
+    assert saved.status == 200, saved.json
+    guest = world.guest(venue, login=False)
+    made = world.purchase(guest, [world.slot(venue), world.slot(venue, start=now() + timedelta(days=4))], amount=2000)
+    by_rule = staff_cancel(venue, made, [0], refund="policy")
+    assert by_rule.json["refund"]["amount"] == 2000 - 100 - 200
+    in_full = staff_cancel(venue, made, [1], refund="full")
+    assert in_full.json["refund"]["amount"] == 2000
+    world.stack.deliver_all()
+    assert sorted(r["amount"] for r in stripe_refunds_of(world, made)) == [1700, 2000]
+
+
+def test_a_changed_amount_since_the_quote_refuses_the_staff_cancellation(bought: Any) -> None:
+    world, guest, made = bought
+    venue = guest.venue
+    answer = staff_cancel(venue, made, [0], refund="full", expected_refund_amount=1000)
+    assert answer.status == 409 and answer.error_code == "quote_changed"
+    assert answer.json["error"]["details"]["quote"]["refund_amount"] == 2500
+    assert receipt_of(guest, made)["sessions"][0]["status"] == "booked"
+    assert staff_cancel(venue, made, [0], refund="full", expected_refund_amount=2500).status == 200
