@@ -226,8 +226,9 @@ _CANCELLATION = {**_SESSION_IDS, "expected_refund_amount": v.optional(
 def staff_edit_session(venue_id: str, transaction_id: str, session_id: str) -> dict[str, Any]:
     now = utc_now()
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    transaction_id, session_id = _id(transaction_id), _id(session_id)
     body = _body({"slot_id": v.optional(v.identifier), "participant_name": v.optional(v.text(100)), **_REASON})
-    edited = edits.staff_edit_session(admin.actor, venue.venue_id, _id(transaction_id), _id(session_id), now, **body)
+    edited = edits.staff_edit_session(admin.actor, venue.venue_id, transaction_id, session_id, now, **body)
     return shape.session(edited.session, edited.venue.settings(), now)
 
 
@@ -237,8 +238,9 @@ _REFUND_CHOICE = {"refund": v.one_of(*(mode.value for mode in RefundMode))}
 @app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/cancellation-quote", methods=["POST"])
 def staff_cancellation_quote(venue_id: str, transaction_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
+    transaction_id = _id(transaction_id)
     body = _body({**_SESSION_IDS, **_REFUND_CHOICE})
-    plan = cancellations.staff_quote(venue, _id(transaction_id), body["session_ids"], RefundMode(body["refund"]),
+    plan = cancellations.staff_quote(venue, transaction_id, body["session_ids"], RefundMode(body["refund"]),
                                      utc_now())
     return shape.quote(plan)
 
@@ -247,8 +249,9 @@ def staff_cancellation_quote(venue_id: str, transaction_id: str) -> dict[str, An
 def staff_cancel_sessions(venue_id: str, transaction_id: str) -> dict[str, Any]:
     now = utc_now()
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    transaction_id = _id(transaction_id)
     body = _body({**_CANCELLATION, **_REFUND_CHOICE, **_REASON})
-    return cancellations.staff_cancel(admin.actor, venue, _id(transaction_id), body["session_ids"],
+    return cancellations.staff_cancel(admin.actor, venue, transaction_id, body["session_ids"],
                                       RefundMode(body["refund"]), body["reason"], now, _idempotency_key(),
                                       render=shape.cancellation,
                                       expected_refund_amount=body.get("expected_refund_amount"),
@@ -258,9 +261,10 @@ def staff_cancel_sessions(venue_id: str, transaction_id: str) -> dict[str, Any]:
 @app.route("/v1/admin/venues/{venue_id}/slots/{slot_id}/closure", methods=["POST"])
 def close_slot(venue_id: str, slot_id: str) -> Response:
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    slot_id = _id(slot_id)
     body = _body({**_REFUND_CHOICE, **_REASON})
     _idempotency_key()  # a repeat answers the first job anyway; the key is only checked
-    job = closures.close_slot(admin.actor, venue, _id(slot_id), body["reason"], RefundMode(body["refund"]), utc_now())
+    job = closures.close_slot(admin.actor, venue, slot_id, body["reason"], RefundMode(body["refund"]), utc_now())
     return Response(body=shape.job(job), status_code=202)
 
 

@@ -41,11 +41,11 @@ def test_staff_find_a_guest_rename_move_and_cancel_with_the_refund_shown_first(
     mia.get_by_role("button", name="Move or rename Mia").click()
     page.get_by_label("Participant name").fill("Mila")
     page.get_by_label("Move to a slot on").fill(slot_on(demo, 3, time(16))["start"][:10])
-    page.get_by_role("button", name="Show slots").click()
+    page.get_by_role("button", name="Find slots that day").click()
     page.get_by_label("Slot", exact=True).select_option(slot_on(demo, 3, time(16))["slot_id"])
     page.get_by_role("button", name="Save change").click()
     expect(page.get_by_role("alert")).to_contain_text("Say why")  # a reason is required
-    page.get_by_label("Reason").first.fill("Guest phoned: the 4 pm slot suits them better")
+    page.get_by_label("Reason for the change").fill("Guest phoned: the 4 pm slot suits them better")
     page.get_by_role("button", name="Save change").click()
     expect(page.get_by_role("status").first).to_have_text("The session is changed.")
     expect(page.locator(".staff-session").filter(has_text="Mila")).to_have_count(1)
@@ -54,10 +54,10 @@ def test_staff_find_a_guest_rename_move_and_cancel_with_the_refund_shown_first(
 
     # Cancel Sam (inside the 24-hour cutoff): by the venue's rule nothing, in full the whole amount.
     page.locator(".staff-session").filter(has_text="Sam").get_by_role("checkbox").check()
-    page.get_by_label("Reason").last.fill("Child is sick")
+    page.get_by_label("Reason for cancelling").fill("Child is sick")
     page.get_by_role("button", name="Review cancellation").click()
     expect(page.locator("#cancel-quote")).to_contain_text("£0.00 back")
-    page.get_by_label("In full").check()
+    page.get_by_label("In full", exact=True).check()
     expect(page.get_by_role("button", name="Confirm cancellation")).to_be_hidden()
     page.get_by_role("button", name="Review cancellation").click()
     expect(page.locator("#cancel-quote")).to_contain_text("£15.00 back")
@@ -68,8 +68,8 @@ def test_staff_find_a_guest_rename_move_and_cancel_with_the_refund_shown_first(
     assert sam["status"] == "cancelled"
     history = requests.get(f"{live_stack.url}/v1/admin/venues/{demo.venue_id}/transactions/{demo.transaction_id}"
                            "/history", headers={"Authorization": f"Bearer {demo.venue_key}"}, timeout=10).json()
-    assert [e["reason"] for e in history["events"][-2:]] == ["Guest phoned: the 4 pm slot suits them better",
-                                                             "Child is sick"]
+    assert [e["reason"] for e in history["events"] if e["reason"]] == [
+        "Guest phoned: the 4 pm slot suits them better", "Child is sick"]
 
 
 def test_staff_close_a_slot_and_watch_the_job_finish(page: Any, live_stack: RunningStack) -> None:
@@ -83,7 +83,7 @@ def test_staff_close_a_slot_and_watch_the_job_finish(page: Any, live_stack: Runn
     expect(row).to_contain_text("11 of 12")
     row.get_by_role("button", name=re.compile("^Close the slot")).click()
     expect(page.locator("#slot-close-what")).to_contain_text("11 booked sessions will be cancelled")
-    page.get_by_label("Reason").last.fill("The heater broke")
+    page.get_by_label("Reason for closing").fill("The heater broke")
     page.get_by_role("button", name="Close slot and cancel its sessions").click()
     expect(row).to_have_attribute("data-status", "closed")
     expect(page.locator("#job-progress")).to_have_text(
@@ -101,9 +101,10 @@ def test_staff_page_through_the_refunds(page: Any, live_stack: RunningStack) -> 
     demo = demo_venue(live_stack)
     admin = {"Authorization": f"Bearer {demo.venue_key}"}
     base = f"{live_stack.url}/v1/admin/venues/{demo.venue_id}"
+    day = slot_on(demo, 6, time(10))
     slot = requests.post(f"{base}/slots", headers=admin, timeout=10, json={
         "product_id": TODDLERS.product_id, "product_name": TODDLERS.name, "capacity": 30,
-        "start": slot_on(demo, 6, time(10))["start"], "end": slot_on(demo, 6, time(11))["start"]}).json()
+        "start": day["start"], "end": day["end"]}).json()
     made = requests.post(f"{base}/transactions", headers=admin, timeout=10, json={
         "guest_id": demo.guest_id, "payment_intent_id": paid_intent(live_stack, 22 * 900, "gbp"), "currency": "gbp",
         "sessions": [{"slot_id": slot["slot_id"], "participant_name": f"Kid {n}", "amount": 900} for n in range(22)]})

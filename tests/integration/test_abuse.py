@@ -220,9 +220,13 @@ def test_a_venue_key_is_forbidden_on_every_route_of_another_venue(world: World, 
     assert len(templates) >= 10
     for method, template in templates:
         path = fill(template, venue_id=theirs.venue_id, transaction_id=strangers["transaction_id"],
-                    refund_id=UNKNOWN_ID)
+                    refund_id=UNKNOWN_ID, session_id=strangers["sessions"][0]["session_id"],
+                    guest_id=two_venues["stranger"].guest_id, slot_id=strangers["sessions"][0]["slot_id"],
+                    job_id=UNKNOWN_ID)
         if "/slots" in path and method == "GET":
             path += f"?product_id=jump-60&date={strangers['sessions'][0]['start'][:10]}"
+        if path.endswith("/guests") and method == "GET":
+            path += f"?email={two_venues['stranger'].email}"
         answer = ours.admin.call(method, path, body_for(method, template))
         assert_error(answer, 403, "forbidden")
         # The same for a venue that does not exist: a key learns nothing about other venues.
