@@ -14,6 +14,7 @@ from chalice import Response
 
 from chalicelib import errors
 from chalicelib.observability import log_error
+from chalicelib.storage.atomic import is_throttled
 
 STATUS: dict[type[errors.RebookError], int] = {
     errors.InvalidRequest: 400,
@@ -32,6 +33,7 @@ STATUS: dict[type[errors.RebookError], int] = {
     errors.PaymentNotAccepted: 422,
     errors.TooManyAttempts: 429,
     errors.ServiceUnavailable: 503,
+    errors.TemporarilyUnavailable: 503,
 }
 
 # What a status means when something other than our code produced it (Chalice, API Gateway).
@@ -73,8 +75,9 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 def error_response(error: errors.RebookError) -> Response:
     status = STATUS.get(type(error), 400)
     headers = {"Content-Type": "application/json"}
-    if isinstance(error, errors.TooManyAttempts):
-        headers["Retry-After"] = str(error.retry_after_seconds)
+    retry_after = getattr(error, "retry_after_seconds", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return Response(body=error_body(error.code, error.message, error.details), status_code=status, headers=headers)
 
 
@@ -97,7 +100,11 @@ def contract_errors(event: Any, get_response: Callable[[Any], Response]) -> Resp
         response = get_response(event)
     except errors.RebookError as error:
         return error_response(error)
-    except Exception as error:  # a bug: log it whole, tell the client nothing of it
+    except Exception as error:
+        if is_throttled(error):  # DynamoDB stayed busy through botocore's retries: nothing changed
+            log_error("dynamodb_throttled", path=getattr(event, "path", None), error=repr(error))
+            return error_response(errors.TemporarilyUnavailable("the service is busy; try again shortly"))
+        # A bug: log it whole, tell the client nothing of it.
         log_error("unhandled_error", path=getattr(event, "path", None), error=repr(error),
                   trace=traceback.format_exc())
         return Response(body=generic_error(500), status_code=500, headers={"Content-Type": "application/json"})

@@ -82,7 +82,7 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
     request_hash = _request_hash(transaction_id, session_ids)
     record_key = f"cancel#{claims.guest_id}#{idempotency_key}" if idempotency_key else None
     if record_key:
-        earlier = _earlier_answer(record_key, request_hash)
+        earlier = _earlier_answer(record_key, request_hash, now)
         if earlier is not None:
             return earlier
     plan = plan_cancellation(guest_receipt(claims, transaction_id), session_ids, now)
@@ -92,17 +92,19 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
     if record_key:
         write.put("idempotency", IdempotencyRecord(
             key=record_key, request_hash=request_hash, state="completed", status_code=200, response=answer,
-            expires_at=now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.key.does_not_exist())
+            expires_at=now + IDEMPOTENCY_TTL), condition=unused_idempotency_key(now))
     try:
-        write.commit()
+        write.commit()  # conflicts and throttles are retried inside; a failure here is a real refusal
     except AtomicWriteFailed as failure:
         if record_key and "idempotency" in failure.failed:  # the same request, a moment earlier
-            earlier = _earlier_answer(record_key, request_hash)
+            earlier = _earlier_answer(record_key, request_hash, now)
             if earlier is not None:
                 return earlier
+        changed = {label.split(":", 1)[1]: "changed" for label in failure.failed if label.startswith("session:")}
+        if not changed:
+            raise
         raise SessionNotCancellable("some sessions changed meanwhile; reload and try again",
-                                    {"sessions": {label.split(":", 1)[1]: "changed" for label in failure.failed
-                                                  if label.startswith("session:")}}) from None
+                                    {"sessions": changed}) from None
     refund = cancellation.refund
     log_event("sessions_cancelled", venue_id=plan.receipt.venue.venue_id, transaction_id=transaction_id,
               guest_id=claims.guest_id, session_ids=session_ids, refund_id=refund.refund_id if refund else None,
@@ -182,11 +184,19 @@ def _request_hash(transaction_id: str, session_ids: list[str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _earlier_answer(record_key: str, request_hash: str) -> dict[str, Any] | None:
+def unused_idempotency_key(now: datetime) -> Any:
+    """The put condition of an idempotency record: no record, or only one that has expired (DynamoDB's
+    TTL deletes up to days late), as Powertools' idempotency does."""
+    return IdempotencyRecord.key.does_not_exist() | (IdempotencyRecord.expires_at < now)
+
+
+def _earlier_answer(record_key: str, request_hash: str, now: datetime) -> dict[str, Any] | None:
     try:
         record = IdempotencyRecord.get(record_key, consistent_read=True)
     except IdempotencyRecord.DoesNotExist:
         return None
+    if record.expires_at is not None and record.expires_at <= now:
+        return None  # expired: as if TTL had deleted it already
     if record.request_hash != request_hash:
         raise IdempotencyConflict("this Idempotency-Key was used with another request")
     return dict(record.response)

@@ -103,6 +103,8 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
             raise Conflict("this payment is already recorded as a purchase",
                            {"payment_intent_id": payment_intent_id}) from None
         full = sorted(label.split(":", 1)[1] for label in failure.failed if label.startswith("slot:"))
+        if not full:
+            raise
         raise SlotFull("a slot has no seat left for this purchase", {"slot_ids": full}) from None
     log_event("purchase_recorded", venue_id=venue.venue_id, transaction_id=transaction_id,
               guest_id=guest.guest_id, payment_intent_id=payment_intent_id, total=total, sessions=len(sessions))
