@@ -2,13 +2,17 @@
 
 Values come from the environment, which `.chalice/config.json` and `infra/` set in AWS and the
 local stack sets on one machine. Secrets may be given directly (`TOKEN_SECRET=...`) or by the
-ARN of a Secrets Manager secret (`TOKEN_SECRET_ARN=...`), read once per Lambda container.
+ARN of a Secrets Manager secret (`TOKEN_SECRET_ARN=...`), read again once older than
+`SECRET_MAX_AGE_SECONDS`, so a rotated secret reaches every warm container.
 """
 from __future__ import annotations
 
 import functools
 import os
+import threading
+import time
 from dataclasses import dataclass
+from typing import Any
 
 # Logical queue names; each work queue has a dead-letter queue "<name>-dlq".
 QUEUES = ("refunds", "deadline-updates")
@@ -27,6 +31,9 @@ class Config:
     login_max_failures: int
     login_lockout_seconds: int
     max_body_bytes: int
+    # A few seconds, well inside the worker's Lambda timeout (15 s), which must also cover DynamoDB.
+    stripe_timeout_seconds: float
+    secret_max_age_seconds: int
 
     queue_arn_prefix: str
     # The one other origin allowed to call the API from a browser (the hosted portal); None when
@@ -61,6 +68,8 @@ def config() -> Config:
         login_max_failures=int(env.get("LOGIN_MAX_FAILURES", "5")),
         login_lockout_seconds=int(env.get("LOGIN_LOCKOUT_SECONDS", "900")),
         max_body_bytes=int(env.get("MAX_BODY_BYTES", str(64 * 1024))),
+        stripe_timeout_seconds=float(env.get("STRIPE_TIMEOUT_SECONDS", "5")),
+        secret_max_age_seconds=int(env.get("SECRET_MAX_AGE_SECONDS", "300")),
         queue_arn_prefix=env.get("QUEUE_ARN_PREFIX", "arn:aws:sqs:us-east-1:000000000000"),
         portal_origin=env.get("PORTAL_ORIGIN") or None,
     )
@@ -70,15 +79,37 @@ class MissingSecret(RuntimeError):
     pass
 
 
-@functools.lru_cache(maxsize=None)
+_secrets: dict[str, tuple[str, float]] = {}
+_secrets_lock = threading.Lock()
+
+
 def secret(name: str) -> str:
-    """The secret `name`, from the environment or from Secrets Manager by `<name>_ARN`."""
+    """The secret `name`, from the environment or from Secrets Manager by `<name>_ARN`; a value read
+    from Secrets Manager is kept for `secret_max_age_seconds`."""
     value = os.environ.get(name)
     if value:
         return value
     arn = os.environ.get(f"{name}_ARN")
     if not arn:
         raise MissingSecret(f"{name} is not configured (set {name} or {name}_ARN)")
-    import boto3  # only containers that read a secret pay for the client
+    with _secrets_lock:
+        cached = _secrets.get(name)
+    if cached is not None and time.monotonic() - cached[1] < config().secret_max_age_seconds:
+        return cached[0]
+    value = _secrets_manager().get_secret_value(SecretId=arn)["SecretString"]
+    with _secrets_lock:
+        _secrets[name] = (value, time.monotonic())
+    return value
 
-    return boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+
+def forget_secret(name: str) -> None:
+    """Read `name` again on its next use (it was refused: it may have been rotated)."""
+    with _secrets_lock:
+        _secrets.pop(name, None)
+
+
+@functools.lru_cache(maxsize=1)
+def _secrets_manager() -> Any:
+    import boto3  # only containers that read a secret by ARN pay for it, once, not once per read
+
+    return boto3.client("secretsmanager")

@@ -21,6 +21,7 @@ from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     HistoryEvent,
     IdempotencyRecord,
+    Locator,
     RefundRecord,
     SessionRecord,
     SlotRecord,
@@ -167,7 +168,11 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
                      actions=[SlotRecord.remaining.add(seats), SlotRecord.booked.add(-seats)],
                      condition=SlotRecord.slot_id.exists())
     if cancellation.refund is not None:
-        write.put("refund", cancellation.refund, condition=RefundRecord.item.does_not_exist())
+        refund = cancellation.refund
+        write.put("refund", refund, condition=RefundRecord.item.does_not_exist())
+        # An admin's retry names the refund alone: found by key, not through a lagging index.
+        write.put("refund_locator", Locator(f"refund#{refund.refund_id}", venue_id=venue_id,
+                                            transaction_id=refund.transaction_id))
     return write
 
 

@@ -278,6 +278,25 @@ class IdempotencyRecord(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class Locator(Model):
+    """Where the record of an id that is given on its own lives: `guest#<guest_id>` -> its venue,
+    `refund#<refund_id>` -> its transaction. Written with the record, in the same atomic write,
+    and read by key (consistently), where a global index could still lag the write. It shares
+    the idempotency table (no attribute of its own collides) and is not in ALL_MODELS."""
+
+    Meta = _meta("idempotency")
+    key = UnicodeAttribute(hash_key=True)
+    venue_id = UnicodeAttribute()
+    transaction_id = UnicodeAttribute(null=True)
+
+    @classmethod
+    def find(cls, key: str) -> Locator | None:
+        try:
+            return cls.get(key, consistent_read=True)
+        except cls.DoesNotExist:
+            return None
+
+
 class LoginAttempts(Model):
     """Failed logins for one email at one venue, expiring with the lockout window."""
 
