@@ -14,7 +14,6 @@ from chalice import Response
 
 from chalicelib import errors
 from chalicelib.observability import log_error
-from chalicelib.storage.atomic import is_throttled
 
 STATUS: dict[type[errors.RebookError], int] = {
     errors.InvalidRequest: 400,
@@ -100,11 +99,7 @@ def contract_errors(event: Any, get_response: Callable[[Any], Response]) -> Resp
         response = get_response(event)
     except errors.RebookError as error:
         return error_response(error)
-    except Exception as error:
-        if is_throttled(error):  # DynamoDB stayed busy through botocore's retries: nothing changed
-            log_error("dynamodb_throttled", path=getattr(event, "path", None), error=repr(error))
-            return error_response(errors.TemporarilyUnavailable("the service is busy; try again shortly"))
-        # A bug: log it whole, tell the client nothing of it.
+    except Exception as error:  # a bug: log it whole, tell the client nothing of it
         log_error("unhandled_error", path=getattr(event, "path", None), error=repr(error),
                   trace=traceback.format_exc())
         return Response(body=generic_error(500), status_code=500, headers={"Content-Type": "application/json"})

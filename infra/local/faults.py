@@ -78,7 +78,6 @@ class FaultSwitch:
 
     def __init__(self, rates: FaultRates | None = None) -> None:
         self._lock = threading.Lock()
-        self.injected: Counter[str] = Counter()  # what was injected, by kind
         self.requests: Counter[str] = Counter()  # every request, by "service.Operation"
         self._set(rates or FaultRates())
 
@@ -96,13 +95,16 @@ class FaultSwitch:
         with self._lock:
             self._forced["conflict"] += count
 
-    def throttle_next(self, count: int) -> None:
-        """The next `count` DynamoDB data requests are throttled, whatever the rates."""
+    def throttle_next(self, count: int, operation: str = "") -> None:
+        """The next `count` DynamoDB data requests (of `operation`, if given) are throttled, whatever
+        the rates. A TransactWriteItems named so is throttled the way only transactions are: cancelled
+        with a `ThrottlingError` reason, which botocore does not retry."""
         with self._lock:
-            self._forced["throttle"] += count
+            self._forced[f"throttle{operation}"] += count
 
     def _set(self, rates: FaultRates) -> None:
         self.rates = rates
+        self.injected: Counter[str] = Counter()  # what was injected since the rates were set, by kind
         self._random = random.Random(rates.seed)
         self._forced: Counter[str] = Counter()
         self._writes: dict[tuple[str, str], list[tuple[float, Any]]] = {}  # (table, key) -> [(when, image before)]
@@ -135,9 +137,10 @@ class FaultSwitch:
 
     def _dynamodb(self, operation: str, request: dict[str, Any], environ: dict[str, Any], body: bytes,
                   app: WsgiApp) -> _Answer:
-        if operation in _DATA_OPERATIONS and self._chance(self.rates.throttles, "throttle"):
+        targeted = self._chance(0, f"throttle{operation}")
+        if operation in _DATA_OPERATIONS and (targeted or self._chance(self.rates.throttles, "throttle")):
             self.injected["throttle"] += 1
-            return _throttled(operation, request, self._random)
+            return _throttled(operation, request, self._random, as_cancellation=targeted)
         if operation == "TransactWriteItems" and self._chance(self.rates.conflicts, "conflict"):
             self.injected["conflict"] += 1
             return _conflict(request, self._random)
@@ -250,11 +253,12 @@ def _json_answer(body: dict[str, Any], status: str = "200 OK", content_type: str
                    json.dumps(body).encode())
 
 
-def _throttled(operation: str, request: dict[str, Any], chance: random.Random) -> _Answer:
+def _throttled(operation: str, request: dict[str, Any], chance: random.Random, as_cancellation: bool) -> _Answer:
     kinds = ["ProvisionedThroughputExceededException", "ThrottlingException"]
     if operation == "TransactWriteItems":
         kinds.append("TransactionCanceledException")
-    kind = chance.choice(kinds)
+    kind = "TransactionCanceledException" if as_cancellation and operation == "TransactWriteItems" else \
+        chance.choice(kinds)
     if kind == "TransactionCanceledException":
         return _cancelled(request, chance, "ThrottlingError", "Throughput exceeds the current capacity for one or "
                                                               "more global secondary indexes.")
