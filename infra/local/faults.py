@@ -123,7 +123,8 @@ class FaultSwitch:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         service, _, operation = target.partition(".")
         self.requests[f"{service.split('_')[0]}.{operation}" if operation else "other"] += 1
-        if service not in (_DYNAMODB, _SQS) or not (self.rates.active or self._forced or self._duplicates):
+        waiting = any(self._forced.values()) or any(self._duplicates.values())
+        if service not in (_DYNAMODB, _SQS) or not (self.rates.active or waiting):
             return list(app(environ, start_response))
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         request = json.loads(body or b"{}")
@@ -171,6 +172,8 @@ class FaultSwitch:
 
     def _remember(self, images: list[tuple[str, str, Any]], lag: float) -> None:
         now = time.monotonic()
+        if len(self._writes) > 10_000:  # a long `make run`: forget what every index has caught up with
+            self._writes = {key: history for key, history in self._writes.items() if history[-1][0] > now - lag}
         for table_name, key_id, image in images:
             history = self._writes.setdefault((table_name, key_id), [])
             history[:] = [entry for entry in history if entry[0] > now - lag]
