@@ -5,6 +5,8 @@ tables from these classes, so the deployed key schemas cannot drift from the cod
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from pynamodb.attributes import (
     BooleanAttribute,
     DiscriminatorAttribute,
@@ -15,6 +17,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
@@ -39,14 +42,25 @@ class VenueRecord(Model):
     allow_guest_modify = BooleanAttribute(default=False)
     refund_on_cancel = BooleanAttribute(default=False)
     refund_cutoff_hours = NumberAttribute(default=24)
+    # Added in the second round: venues saved before it read these defaults.
+    modify_cutoff_hours = NumberAttribute(default=0)
+    cancellation_fee_fixed = NumberAttribute(default=0)
+    cancellation_fee_percent = NumberAttribute(default=0)
+    notify_guests = BooleanAttribute(default=True)
     settings_version = NumberAttribute(default=1)
     settings_updated_at = UTCDateTimeAttribute()
     created_at = UTCDateTimeAttribute()
+    # The venue's own Stripe account (Connect), for purchases recorded from now on; None: the platform's.
+    stripe_account = UnicodeAttribute(null=True)
 
     def settings(self) -> VenueSettings:
         return VenueSettings(allow_guest_modify=bool(self.allow_guest_modify),
                              refund_on_cancel=bool(self.refund_on_cancel),
-                             refund_cutoff_hours=int(self.refund_cutoff_hours))
+                             refund_cutoff_hours=int(self.refund_cutoff_hours),
+                             modify_cutoff_hours=int(self.modify_cutoff_hours or 0),
+                             cancellation_fee_fixed=int(self.cancellation_fee_fixed or 0),
+                             cancellation_fee_percent=int(self.cancellation_fee_percent or 0),
+                             notify_guests=self.notify_guests is not False)
 
 
 class ApiKeyRecord(Model):
@@ -209,6 +223,8 @@ class TransactionRecord(BookingItem, discriminator="transaction"):
     total = NumberAttribute()
     payment_intent_id = UnicodeAttribute()
     session_count = NumberAttribute()
+    # The Stripe account the payment was made on, whatever the venue's account is later; None: the platform's.
+    stripe_account = UnicodeAttribute(null=True)
 
 
 class SessionRecord(BookingItem, discriminator="session"):
@@ -228,6 +244,8 @@ class SessionRecord(BookingItem, discriminator="session"):
     refund_deadline = UTCDateTimeAttribute(null=True)
     refund_window = UnicodeAttribute(default="closed")  # open | closed
     window_shard = NumberAttribute(null=True)
+    # Set (only ever to true) by a move after the refund deadline; absent on every other session.
+    refund_forfeited = BooleanAttribute(null=True)
     session_venue_id = UnicodeAttribute(null=True)
     version = NumberAttribute(default=1)
 
@@ -240,6 +258,7 @@ class RefundRecord(BookingItem, discriminator="refund"):
     status = UnicodeAttribute()  # pending | refunded | failed
     session_ids = ListAttribute(of=UnicodeAttribute)
     payment_intent_id = UnicodeAttribute()
+    stripe_account = UnicodeAttribute(null=True)  # the purchase's, copied so the worker reads one item
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     venue_status = UnicodeAttribute()
@@ -277,6 +296,16 @@ class IdempotencyRecord(Model):
     response = JSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
+    @classmethod
+    def unused(cls, now: datetime) -> Condition:
+        """The put condition of a record: none yet, or only one past its `expires_at` that DynamoDB's
+        TTL has not deleted yet (it deletes up to days late), as Powertools' idempotency does."""
+        return cls.key.does_not_exist() | (cls.expires_at < now)
+
+    def expired(self, now: datetime) -> bool:
+        """Past its `expires_at`: to be treated as absent, whether or not TTL has deleted it yet."""
+        return self.expires_at is not None and self.expires_at <= now
+
 
 class Locator(Model):
     """Where the record of an id that is given on its own lives: `guest#<guest_id>` -> its venue,
@@ -298,10 +327,12 @@ class Locator(Model):
 
 
 class LoginAttempts(Model):
-    """Failed logins for one email at one venue, expiring with the lockout window."""
+    """Failed logins, expiring with the lockout window: per email at one venue, and per email and
+    client address; and, for 30 days, the addresses a guest logged in from."""
 
     Meta = _meta("login-attempts")
-    key = UnicodeAttribute(hash_key=True)  # "<venue_id>#<email>"
+    # "<venue_id>#<email>", "<venue_id>#<email>#<address digest>", "<...address digest>#known"
+    key = UnicodeAttribute(hash_key=True)
     failures = NumberAttribute(default=0)
     expires_at = TTLAttribute()
 
