@@ -28,8 +28,9 @@ ATTEMPTS = 6  # at 20% conflicts, all six lose once in 15,000 commits
 BACKOFF_BASE_SECONDS = 0.02
 BACKOFF_CAP_SECONDS = 0.4
 # botocore may have slept up to 7 s on throttles inside one attempt (full jitter: 1 + 2 + 4 s): no
-# new attempt once this much has gone, so the answer comes well inside the API's 15 s Lambda timeout.
-TIME_BUDGET_SECONDS = 4.0
+# new attempt once throttled attempts have taken this long, so the answer comes well inside the
+# API's 15 s Lambda timeout. Attempts lost to a conflict are quick and limited by ATTEMPTS alone.
+THROTTLED_BUDGET_SECONDS = 4.0
 RETRY_AFTER_SECONDS = 1
 # What DynamoDB answers when it is busy rather than when the request is wrong (as botocore counts them).
 THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
@@ -55,6 +56,10 @@ class AtomicWriteFailed(Exception):
 
 class _Contended(Exception):
     """DynamoDB was busy (a conflicting transaction, throttling): the same write may go through later."""
+
+    def __init__(self, throttled: bool) -> None:
+        super().__init__("throttled" if throttled else "conflict")
+        self.throttled = throttled
 
 
 def error_code(error: BaseException) -> str | None:
@@ -97,13 +102,16 @@ class AtomicWrite:
         TemporarilyUnavailable when DynamoDB stayed busy through every try."""
         if len(self) > MAX_ITEMS:
             raise ValueError(f"an atomic write holds at most {MAX_ITEMS} items, not {len(self)}")
-        started = time.monotonic()
+        throttled_seconds = 0.0
         for attempt in range(ATTEMPTS):
+            started = time.monotonic()
             try:
                 self._commit_once()
                 return
-            except _Contended:
-                if attempt + 1 == ATTEMPTS or time.monotonic() - started > TIME_BUDGET_SECONDS:
+            except _Contended as busy:
+                if busy.throttled:
+                    throttled_seconds += time.monotonic() - started
+                if attempt + 1 == ATTEMPTS or throttled_seconds > THROTTLED_BUDGET_SECONDS:
                     break
             time.sleep(backoff(attempt))
         raise TemporarilyUnavailable("the data is busy; nothing was changed, try again shortly", RETRY_AFTER_SECONDS)
@@ -133,5 +141,5 @@ class AtomicWrite:
             code = error_code(error)
             busy = {reason.code for reason in reasons if reason is not None} & (THROTTLE_CODES | {"TransactionConflict"})
             if busy or code in THROTTLE_CODES:
-                raise _Contended(code) from None
+                raise _Contended(throttled=bool(busy & THROTTLE_CODES) or code in THROTTLE_CODES) from None
             raise
