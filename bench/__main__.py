@@ -11,7 +11,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,7 +66,7 @@ def main() -> None:
     from bench.report import Report
 
     sizes = tuple(int(s) for s in os.environ.get("BENCH_CLOSER_SIZES", "1000,10000,100000").split(","))
-    report = Report(machine=_machine(), date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    report = Report(machine=_machine(), date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                     command="make bench", commit=_git_head())
     started = time.perf_counter()
 

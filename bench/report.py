@@ -83,7 +83,7 @@ class Report:
             lines.append(f"| {row.name} | {m.calls} | {m.summary()} | {m.items_returned} | {_units(m.read_units)} | "
                          f"{_units(m.write_units)} | {m.sqs_sends} | {_units(m.moto_reported_units)} |")
         notes = [f"- {row.name}: {row.note}" for row in self.operations if row.note]
-        return lines + [""] + notes + [""]
+        return [*lines, "", *notes, ""]
 
     def _closer(self) -> list[str]:
         lines = [

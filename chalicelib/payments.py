@@ -223,7 +223,7 @@ def verify_webhook(payload: bytes, signature_header: str | None, secret: str | S
         raise InvalidWebhook("the signature has no timestamp")
     if not signatures:
         raise InvalidWebhook("the signature has no v1 scheme")
-    signed = f"{timestamp}.".encode("utf-8") + payload
+    signed = f"{timestamp}.".encode() + payload
     secrets = [secret] if isinstance(secret, str) else list(secret)
     expected = [hmac.new(s.encode("utf-8"), signed, hashlib.sha256).hexdigest().encode() for s in secrets]
     # Compare against every v1: Stripe sends one per secret while a secret is being rolled.

@@ -4,7 +4,8 @@ is taken only while the Lambda has time left to finish it: the rest are reported
 come back, instead of being cut off by the timeout with the whole batch's report lost."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.observability import log_event
 

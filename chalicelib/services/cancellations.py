@@ -6,16 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
-from chalicelib import rules
+from chalicelib import queues, rules
 from chalicelib.auth import GuestClaims
 from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, QuoteChanged, SessionNotCancellable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
-from chalicelib import queues
 from chalicelib.services.purchases import Receipt, guest_receipt
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
@@ -191,7 +191,7 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
     plan, now = cancellation.plan, cancellation.plan.now
     venue_id = plan.receipt.venue.venue_id
     write = AtomicWrite()
-    for before, after in zip(plan.sessions, cancellation.sessions_after):
+    for before, after in zip(plan.sessions, cancellation.sessions_after, strict=True):
         actions = [SessionRecord.status.set("cancelled"), SessionRecord.cancelled_at.set(now),
                    SessionRecord.refund_status.set(after.refund_status), SessionRecord.refund_window.set("closed"),
                    SessionRecord.window_shard.remove(), SessionRecord.version.add(1)]

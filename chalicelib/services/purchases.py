@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chalicelib.auth import GuestClaims
 from chalicelib.errors import (
     Conflict,
     InvalidRequest,
@@ -17,7 +18,6 @@ from chalicelib.errors import (
     ServiceUnavailable,
     SlotFull,
 )
-from chalicelib.auth import GuestClaims
 from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.rules import has_started

@@ -3,9 +3,10 @@ and the job that re-projects a venue's stored deadlines after its settings chang
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from pynamodb.exceptions import UpdateError
 

@@ -14,15 +14,16 @@ when they come from the purchase's account.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from chalicelib import queues
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound, RefundNotRetryable, ServiceUnavailable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
-from chalicelib import queues
 from chalicelib.services.gateways import refresh_stripe_key, stripe_gateway
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
@@ -246,10 +247,9 @@ def give_up(message: RefundMessage, now: datetime, sent_at: datetime | None = No
 
 def sent_time(attributes: dict[str, Any]) -> datetime | None:
     """When SQS first received a message, from its record's attributes (kept through the DLQ)."""
-    from datetime import timezone
 
     try:
-        return datetime.fromtimestamp(int(attributes["SentTimestamp"]) / 1000, timezone.utc)
+        return datetime.fromtimestamp(int(attributes["SentTimestamp"]) / 1000, UTC)
     except (KeyError, TypeError, ValueError):
         return None
 

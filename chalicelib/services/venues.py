@@ -2,20 +2,20 @@
 account their guests pay into."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, fields
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from pynamodb.exceptions import PutError
 
-from chalicelib import auth
+from chalicelib import auth, queues
 from chalicelib.errors import Conflict
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib.rules import VenueSettings
 from chalicelib.services.access import Admin, require_platform
 from chalicelib.storage.models import ApiKeyRecord, VenueRecord
-from chalicelib import queues
 
 
 def create_venue(admin: Admin, name: str, timezone: str, currency: str, now: datetime,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from pynamodb.models import Model
 
@@ -51,7 +52,7 @@ def read_together(keys: Sequence[Key], consistent: bool = True) -> list[Model | 
     key_names = {k.table: [a.attr_name for a in (k.model._hash_key_attribute(), k.model._range_key_attribute()) if a]
                  for k in keys}
     pending: dict[str, Any] = {}
-    for identity, key in by_identity.items():
+    for key in by_identity.values():
         pending.setdefault(key.table, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(key.serialized())
     found: dict[str, Model] = {}
     client = connection().client

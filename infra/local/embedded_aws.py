@@ -9,7 +9,8 @@ the fault switch (infra/local/faults.py), which can make it answer as a busy AWS
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 

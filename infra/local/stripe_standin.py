@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
 import itertools
 import json
@@ -230,7 +231,7 @@ class StripeStandIn:
         with self._lock:
             return copy.deepcopy(self._requests)
 
-    def refunds(self, account: str | None | Literal["any"] = "any") -> list[dict[str, Any]]:
+    def refunds(self, account: str | Literal["any"] | None = "any") -> list[dict[str, Any]]:
         """Every refund created, once each and in creation order, however often it was replayed;
         only those of `account` (None: the platform's own) when it is given."""
         with self._lock:
@@ -307,7 +308,7 @@ class StripeStandIn:
                 response = self._execute(method, path, params, fault, account)
         except StandInError as exc:
             response = exc.response
-        except Exception:  # noqa: BLE001 - a stand-in bug should look like Stripe's 500, not kill the thread
+        except Exception:  # a stand-in bug should look like Stripe's 500, not kill the thread
             response = status_error(500)
         response.headers.setdefault("Request-Id", _new_id("req"))
         if idempotency_key:
@@ -616,10 +617,8 @@ def _handler_for(standin: StripeStandIn) -> type[BaseHTTPRequestHandler]:
             if drop:
                 # The work is done and stored; only the answer is lost, as in a crash after Stripe replied.
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             self._answer(response.status, response.body, response.headers)
 

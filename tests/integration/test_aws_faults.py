@@ -279,7 +279,7 @@ def test_a_refund_pending_for_a_day_is_looked_up_at_stripe_before_it_is_created_
 def test_an_expired_idempotency_key_not_yet_deleted_by_ttl_counts_as_unused(bought) -> None:
     from chalicelib.storage.models import IdempotencyRecord
 
-    world, guest, receipt = bought
+    _, guest, receipt = bought
     first = cancel(guest, receipt, [0], key="same-key")
     assert first.status == 200
     for record in IdempotencyRecord.scan(IdempotencyRecord.key.startswith(f"cancel#{guest.guest_id}#")):

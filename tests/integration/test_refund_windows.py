@@ -67,7 +67,7 @@ def test_a_sweep_closes_exactly_the_windows_whose_deadline_has_passed(world: Wor
 
     again = close_due_windows(sweep_at)
     assert again.closed == 0
-    assert [_window(s) for s in _sessions(tx)][0] == ("closed", soon - timedelta(hours=24), False)
+    assert next(_window(s) for s in _sessions(tx)) == ("closed", soon - timedelta(hours=24), False)
 
 
 def test_a_window_is_still_open_at_its_deadline_and_closes_just_after(world: World) -> None:
