@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -52,4 +53,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache chalice.out cdk.out
+	rm -rf $(VENV) .pytest_cache .mypy_cache chalice.out cdk.out

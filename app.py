@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Chalice, Rate, Response
-from chalice.app import SQSEvent
+from chalice.app import Request, SQSEvent
 
 from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
@@ -35,20 +35,28 @@ from chalicelib.times import format_utc, utc_now
 
 app = Chalice(app_name="rebook", configure_logs=False)
 app.register_middleware(log_context, "all")  # outermost: even the error middleware's lines carry it
-if config().portal_origin:  # set before any route: each route takes its CORS from app.api when defined
-    app.api.cors = portal_cors(config().portal_origin)
+if portal_origin := config().portal_origin:  # set before any route: each route takes its CORS from app.api
+    app.api.cors = portal_cors(portal_origin)
     app.register_middleware(cors_on_every_answer(app.api.cors), "http")
 app.register_middleware(private_answers, "http")
 app.register_middleware(contract_errors, "http")
 
 
-def _request() -> Any:
-    return app.current_request
+def _request() -> Request:
+    request = app.current_request
+    if request is None:  # Chalice sets it before any route runs
+        raise RuntimeError("no current request outside a route")
+    return request
+
+
+def _raw_body() -> bytes:
+    raw = _request().raw_body  # typed str | bytes, but Chalice encodes a text body itself
+    return raw.encode() if isinstance(raw, str) else raw
 
 
 def _body(spec: dict[str, Any]) -> dict[str, Any]:
     _query({})  # a route with a body takes no query parameters
-    return v.fields(v.json_body(_request().raw_body, config().max_body_bytes), spec)
+    return v.fields(v.json_body(_raw_body(), config().max_body_bytes), spec)
 
 
 def _query(spec: dict[str, Any]) -> dict[str, Any]:
@@ -281,7 +289,7 @@ def stripe_webhook() -> dict[str, Any]:
 
     now = utc_now()
     try:
-        event = verify_webhook(_request().raw_body or b"", _request().headers.get("stripe-signature"),
+        event = verify_webhook(_raw_body(), _request().headers.get("stripe-signature"),
                                access.webhook_secrets(), now.timestamp())
     except InvalidWebhook:
         raise InvalidRequest("the Stripe signature is missing, wrong or stale") from None

@@ -12,7 +12,10 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the stubs are a dev requirement; boto3 itself is imported only when a secret is read
+    from types_boto3_secretsmanager import SecretsManagerClient
 
 # Logical queue names; each work queue has a dead-letter queue "<name>-dlq".
 QUEUES = ("refunds", "deadline-updates")
@@ -116,7 +119,7 @@ def forget_secret(name: str) -> None:
 
 
 @functools.lru_cache(maxsize=1)
-def _secrets_manager() -> Any:
+def _secrets_manager() -> SecretsManagerClient:
     import boto3  # only containers that read a secret by ARN pay for it, once, not once per read
 
     return boto3.client("secretsmanager")

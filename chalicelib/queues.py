@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import config
 
+if TYPE_CHECKING:  # the stubs are a dev requirement; boto3 itself is imported only when a message is sent
+    from types_boto3_sqs import SQSClient
+
 
 @lru_cache(maxsize=1)
-def _sqs() -> Any:
+def _sqs() -> SQSClient:
     import boto3  # the client is built once per container, and only by code that sends
 
     return boto3.client("sqs")

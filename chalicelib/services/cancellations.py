@@ -201,13 +201,13 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         condition = ((SessionRecord.status == "booked") & (SessionRecord.slot_id == before.slot_id)
                      & (SessionRecord.start > now))
         write.update(f"session:{before.session_id}", before, actions=actions, condition=condition)
-        refund = plan.refunds[before.session_id]
+        session_refund = plan.refunds[before.session_id]
         write.put(f"history:{before.session_id}", HistoryEvent(
             transaction_id=before.transaction_id, event_id=new_id(), venue_id=venue_id, at=now,
             actor=_actor(cancellation), action="session_cancelled", session_id=before.session_id,
             before={"status": "booked"}, after={"status": "cancelled", "refund_status": after.refund_status,
-                                                "refund_amount": refund.refund_amount,
-                                                "fee_amount": refund.fee_amount}))
+                                                "refund_amount": session_refund.refund_amount,
+                                                "fee_amount": session_refund.fee_amount}))
     for slot_id, seats in Counter(s.slot_id for s in plan.sessions).items():
         write.update(f"slot:{slot_id}", SlotRecord(venue_id, slot_id),
                      actions=[SlotRecord.remaining.add(seats), SlotRecord.booked.add(-seats)],

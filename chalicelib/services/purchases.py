@@ -198,7 +198,8 @@ def _decode_cursor(cursor: str, guest_id: str) -> dict[str, Any]:
     if key["guest_id"]["S"] != guest_id or key["item"]["S"] != "transaction" or not _is_id(key["transaction_id"]["S"]):
         raise bad
     try:
-        TransactionRecord.purchased_at.deserialize(key["purchased_at"]["S"])
+        # PynamoDB leaves `deserialize` unannotated; it parses exactly the format it stores.
+        TransactionRecord.purchased_at.deserialize(key["purchased_at"]["S"])  # type: ignore[no-untyped-call]
     except ValueError:
         raise bad from None
     return key

@@ -36,7 +36,7 @@ class WindowUpdate:
 
     @property
     def closes(self) -> bool:
-        return self.projection["refund_window"] == "closed"
+        return bool(self.projection["refund_window"] == "closed")
 
 
 @dataclass

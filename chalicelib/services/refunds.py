@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from pynamodb.expressions.update import Action
+
 from chalicelib import queues
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound, RefundNotRetryable, ServiceUnavailable
@@ -38,7 +40,7 @@ from chalicelib.storage.models import (
 from chalicelib.storage.shards import shard_of
 
 if TYPE_CHECKING:
-    from chalicelib.payments import StripeRefund
+    from chalicelib.payments import StripeGateway, StripeRefund
 
 REFUND_SHARDS = 4
 PAID_AT_STRIPE = ("succeeded", "pending", "requires_action")
@@ -88,7 +90,7 @@ def pay(message: RefundMessage, now: datetime) -> str:
     from chalicelib.payments import FinalPaymentError
 
     refund = load(message.transaction_id, message.refund_id)
-    ids = {"refund_id": message.refund_id, "transaction_id": message.transaction_id}
+    ids: dict[str, Any] = {"refund_id": message.refund_id, "transaction_id": message.transaction_id}
     if refund is None:
         log_error("refund_unknown", **ids)
         return "unknown"
@@ -130,17 +132,20 @@ def _pay_at_stripe(refund: RefundRecord, now: datetime) -> StripeRefund:
             log_event("refund_found_at_stripe", refund_id=refund.refund_id, transaction_id=refund.transaction_id,
                       venue_id=refund.venue_id, stripe_refund_id=found.id)
             return found
-    request = {"payment_intent_id": refund.payment_intent_id, "amount": int(refund.amount),
-               "idempotency_key": idempotency_key(refund),
-               "metadata": {"refund_id": refund.refund_id, "transaction_id": refund.transaction_id,
-                            "venue_id": refund.venue_id, "key_generation": str(int(refund.key_generation))},
-               "stripe_account": refund.stripe_account}
+    def create(gateway: StripeGateway) -> StripeRefund:
+        return gateway.create_refund(
+            payment_intent_id=refund.payment_intent_id, amount=int(refund.amount),
+            idempotency_key=idempotency_key(refund),
+            metadata={"refund_id": refund.refund_id, "transaction_id": refund.transaction_id,
+                      "venue_id": refund.venue_id, "key_generation": str(int(refund.key_generation))},
+            stripe_account=refund.stripe_account)
+
     try:
-        return gateway.create_refund(**request)
+        return create(gateway)
     except FinalPaymentError as error:
         if not error.operational or not refresh_stripe_key():
             raise
-    return stripe_gateway().create_refund(**request)
+    return create(stripe_gateway())
 
 
 class SettlementNotWritten(Exception):
@@ -181,7 +186,7 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
                 stripe_refund_id: str | None = None, failure_code: str | None = None,
                 failure_message: str | None = None, actor: str = "system",
                 stripe_event_id: str | None = None) -> bool:
-    actions = [RefundRecord.status.set(to_status), RefundRecord.updated_at.set(now),
+    actions: list[Action] = [RefundRecord.status.set(to_status), RefundRecord.updated_at.set(now),
                RefundRecord.venue_status.set(f"{refund.venue_id}#{to_status}")]
     if to_status == "pending":
         actions.append(RefundRecord.pending_shard.set(shard_of(refund.refund_id, REFUND_SHARDS)))
@@ -270,8 +275,9 @@ def resend_stale(now: datetime) -> int:
 def venue_refunds(venue_id: str, statuses: Iterable[str]) -> list[RefundRecord]:
     found: list[RefundRecord] = []
     for status in statuses:
-        found += list(RefundRecord.refunds_by_venue_status.query(f"{venue_id}#{status}", scan_index_forward=False,
-                                                                 limit=500))
+        found += [r for r in RefundRecord.refunds_by_venue_status.query(f"{venue_id}#{status}",
+                                                                        scan_index_forward=False, limit=500)
+                  if isinstance(r, RefundRecord)]  # the index holds refunds only; this tells mypy
     return sorted(found, key=lambda r: r.created_at, reverse=True)
 
 
@@ -340,9 +346,10 @@ class StripeEvent:
         if account is not None and not isinstance(account, str):
             problems["account"] = "must be a string or null"
         data = event.get("data")
-        if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        obj = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(obj, dict):
             problems["data"] = "must be an object holding an object"
-        obj = data["object"] if "data" not in problems else {}
+            obj = {}
         metadata = obj.get("metadata")
         if "type" not in problems and event["type"] in REFUND_EVENTS and "data" not in problems:
             if not isinstance(obj.get("id"), str):
