@@ -37,12 +37,11 @@ from chalicelib.storage.models import (
     RefundRecord,
     SessionRecord,
 )
-from chalicelib.storage.shards import shard_of
+from chalicelib.storage.shards import REFUND_SHARDS, refund_shard
 
 if TYPE_CHECKING:
     from chalicelib.payments import StripeGateway, StripeRefund
 
-REFUND_SHARDS = 4
 PAID_AT_STRIPE = ("succeeded", "pending", "requires_action")
 GAVE_UP = "retries_exhausted"  # our own verdict, not Stripe's
 REFUND_EVENTS = frozenset({"refund.updated", "refund.failed", "refund.created", "charge.refund.updated"})
@@ -189,7 +188,7 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
     actions: list[Action] = [RefundRecord.status.set(to_status), RefundRecord.updated_at.set(now),
                RefundRecord.venue_status.set(f"{refund.venue_id}#{to_status}")]
     if to_status == "pending":
-        actions.append(RefundRecord.pending_shard.set(shard_of(refund.refund_id, REFUND_SHARDS)))
+        actions.append(RefundRecord.pending_shard.set(refund_shard(refund.refund_id)))
         actions += [RefundRecord.failure_code.remove(), RefundRecord.failure_message.remove()]
         if not stripe_refund_id:
             # A new key generation makes a new Stripe refund: events about the old one no longer match.

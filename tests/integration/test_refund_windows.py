@@ -17,7 +17,7 @@ from chalicelib.ids import new_id
 from chalicelib.services import purchases
 from chalicelib.services.refund_windows import close_due_windows, reproject_venue
 from chalicelib.storage.models import BookingItem, SessionRecord
-from chalicelib.storage.windows import window_shard
+from chalicelib.storage.shards import window_shard
 from infra.local.stack import lambda_context
 from tests.conftest import Venue, World, now
 from tests.dynamodb_calls import count_dynamodb_calls
