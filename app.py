@@ -18,7 +18,7 @@ from chalicelib.api.headers import private_answers
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.observability import log_context
-from chalicelib.rules import MAX_CUTOFF_HOURS, MAX_FEE_FIXED, MAX_FEE_PERCENT
+from chalicelib.rules import MAX_CUTOFF_HOURS, MAX_FEE_FIXED, MAX_FEE_PERCENT, MAX_SESSIONS
 from chalicelib.services import (
     access,
     batches,
@@ -169,7 +169,7 @@ def record_purchase(venue_id: str) -> Response:
     body = _body({
         "guest_id": v.identifier, "payment_intent_id": v.stripe_id, "currency": v.currency,
         "sessions": v.list_of(v.obj({"slot_id": v.identifier, "participant_name": v.text(100),
-                                     "amount": v.integer(0, 100_000_000)}), 1, purchases.MAX_SESSIONS)})
+                                     "amount": v.integer(0, 100_000_000)}), 1, MAX_SESSIONS)})
     orders = [purchases.SessionOrder(**order) for order in body.pop("sessions")]
     made = purchases.record_purchase(admin, venue, orders=orders, now=utc_now(), **body)
     return _created(shape.receipt(made.venue, made.transaction, made.sessions, made.refunds, utc_now()))
@@ -237,9 +237,9 @@ def edit_my_session(transaction_id: str, session_id: str) -> dict[str, Any]:
 
 # --- Guests: cancelling ---------------------------------------------------------------------
 
-_SESSION_IDS = {"session_ids": v.list_of(v.identifier, 1, cancellations.MAX_SESSIONS, unique=True)}
+_SESSION_IDS = {"session_ids": v.list_of(v.identifier, 1, MAX_SESSIONS, unique=True)}
 _CANCELLATION = {**_SESSION_IDS, "expected_refund_amount": v.optional(
-    v.integer(0, MAX_FEE_FIXED * cancellations.MAX_SESSIONS), null_is_absent=False)}
+    v.integer(0, MAX_FEE_FIXED * MAX_SESSIONS), null_is_absent=False)}
 
 
 @app.route("/v1/me/transactions/{transaction_id}/cancellation-quote", methods=["POST"])

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 MAX_CUTOFF_HOURS = 8760
 MAX_FEE_PERCENT = 100
 MAX_FEE_FIXED = 100_000_000  # the largest amount a session can have
+MAX_SESSIONS = 30  # in one purchase, and so in one cancellation
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,9 @@ from chalicelib.storage.models import (
     SessionRecord,
     SlotRecord,
 )
-from chalicelib.storage.shards import shard_of
+from chalicelib.storage.shards import refund_shard
 
-MAX_SESSIONS = 30
 IDEMPOTENCY_TTL = timedelta(hours=24)
-REFUND_SHARDS = 4
 
 
 RefusalRule = Callable[[rules.VenueSettings, rules.SessionState, datetime], "rules.Refusal | None"]
@@ -173,7 +171,7 @@ def _apply(plan: CancellationPlan) -> Cancellation:
             session_ids=plan.refunded_ids, payment_intent_id=receipt.transaction.payment_intent_id,
             stripe_account=receipt.transaction.stripe_account,
             created_at=now, updated_at=now, venue_status=f"{receipt.venue.venue_id}#pending",
-            pending_shard=shard_of(refund_id, REFUND_SHARDS), key_generation=1)
+            pending_shard=refund_shard(refund_id), key_generation=1)
     paid = set(plan.refunded_ids)
     after = []
     for session in plan.sessions:

@@ -37,8 +37,6 @@ from chalicelib.storage.models import (
 )
 from chalicelib.storage.windows import projected_window
 
-MAX_SESSIONS = 30
-
 
 @dataclass(frozen=True)
 class SessionOrder:
