@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
 from chalicelib import rules
 from chalicelib.config import config
 from chalicelib.observability import log_error, log_event
+from chalicelib.storage.conditional import update_if
 from chalicelib.storage.models import BookingItem, SessionRecord, VenueRecord
 from chalicelib.storage.windows import projected_window, window_actions
 
@@ -226,11 +225,4 @@ def _write(update: WindowUpdate, condition: Any = None) -> bool:
         guard &= SessionRecord.refund_forfeited.does_not_exist()
     if condition is not None:
         guard &= condition
-    try:
-        SessionRecord(update.transaction_id, update.item).update(
-            actions=window_actions(update.projection), condition=guard)
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return update_if(SessionRecord(update.transaction_id, update.item), window_actions(update.projection), guard)
