@@ -3,7 +3,6 @@ every key they need before reading anything."""
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from pynamodb.attributes import Attribute
 from pynamodb.models import Model
 
 from chalicelib.errors import TemporarilyUnavailable
-from chalicelib.storage.atomic import connection
+from chalicelib.storage.atomic import backoff, connection
 
 MAX_KEYS = 100  # DynamoDB's limit for one BatchGetItem
 _ATTEMPTS = 5
@@ -71,7 +70,7 @@ def read_together(keys: Sequence[Key], consistent: bool = True) -> list[Model | 
         pending = answer.get("UnprocessedKeys") or {}
         if not pending:
             break
-        time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
+        time.sleep(backoff(attempt))
     else:
         raise TemporarilyUnavailable("the data could not be read in time; try again")
     return [found.get(_identity(k.table, k.serialized())) for k in keys]
