@@ -119,7 +119,7 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
     write = _cancellation_write(cancellation)
     if record_key:
         write.put("idempotency", IdempotencyRecord(
-            key=record_key, request_hash=request_hash, state="completed", status_code=200, response=answer,
+            key=record_key, request_hash=request_hash, response=answer,
             expires_at=now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.unused(now))
     try:
         write.commit()  # conflicts and throttles are retried inside; a failure here is a real refusal

@@ -85,7 +85,7 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
 
     write = AtomicWrite()
     write.put("payment", IdempotencyRecord(key=f"payment_intent#{payment_intent_id}", request_hash=transaction_id,
-                                           state="completed", response={"transaction_id": transaction_id}),
+                                           response={"transaction_id": transaction_id}),
               condition=IdempotencyRecord.key.does_not_exist())
     write.put("transaction", transaction, condition=TransactionRecord.item.does_not_exist())
     for session in sessions:

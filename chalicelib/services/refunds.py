@@ -219,7 +219,7 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
     if stripe_event_id is not None:
         # Remembered in the same write as its effect, so a re-delivered event can never apply twice.
         write.put("stripe_event", IdempotencyRecord(
-            key=_event_key(stripe_event_id), request_hash=refund.refund_id, state="completed",
+            key=_event_key(stripe_event_id), request_hash=refund.refund_id,
             expires_at=now + STRIPE_EVENT_MEMORY), condition=IdempotencyRecord.unused(now))
     try:
         write.commit()

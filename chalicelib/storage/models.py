@@ -293,8 +293,6 @@ class IdempotencyRecord(Model):
     Meta = _meta("idempotency")
     key = UnicodeAttribute(hash_key=True)
     request_hash = UnicodeAttribute()
-    state = UnicodeAttribute()  # in_progress | completed
-    status_code = NumberAttribute(null=True)
     response = JSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
