@@ -21,11 +21,11 @@ from chalicelib.observability import log_context
 from chalicelib.rules import MAX_CUTOFF_HOURS, MAX_FEE_FIXED, MAX_FEE_PERCENT, MAX_SESSIONS
 from chalicelib.services import (
     access,
-    batches,
     cancellations,
     edits,
     guests,
     purchases,
+    queue_messages,
     refund_windows,
     refunds,
     slots,
@@ -300,14 +300,14 @@ def stripe_webhook() -> dict[str, Any]:
 
 @app.on_sqs_message(queue_arn=config().queue_arn("refunds"), batch_size=10)
 def handle_refunds(event: SQSEvent) -> dict[str, Any]:
-    return batches.each_message(event.to_dict(), event.context,
+    return queue_messages.each_message(event.to_dict(), event.context,
                                 lambda record: refunds.pay(refunds.RefundMessage.parse(record.body), utc_now()),
                                 needs_ms=refunds.time_needed_ms())
 
 
 @app.on_sqs_message(queue_arn=config().queue_arn("refunds-dlq"), batch_size=10)
 def handle_refund_dead_letters(event: SQSEvent) -> dict[str, Any]:
-    return batches.each_message(event.to_dict(), event.context,
+    return queue_messages.each_message(event.to_dict(), event.context,
                                 lambda record: refunds.give_up(refunds.RefundMessage.parse(record.body), utc_now(),
                                                                refunds.sent_time(record.raw_event["attributes"])))
 

@@ -22,8 +22,8 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.rules import has_started
 from chalicelib.services.access import Admin
-from chalicelib.services.gateways import stripe_gateway
 from chalicelib.services.guests import guest_exists
+from chalicelib.services.stripe_key import stripe_gateway
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,

@@ -26,7 +26,7 @@ from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound, RefundNotRetryable, ServiceUnavailable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
-from chalicelib.services.gateways import refresh_stripe_key, stripe_gateway
+from chalicelib.services.stripe_key import refresh_stripe_key, stripe_gateway
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,

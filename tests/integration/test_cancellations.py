@@ -267,7 +267,7 @@ def test_an_admin_retry_records_a_refund_stripe_already_made(bought) -> None:
     from chalicelib.times import utc_now
 
     record = refunds.load(receipt["transaction_id"], refund_id)
-    from chalicelib.services.gateways import stripe_gateway
+    from chalicelib.services.stripe_key import stripe_gateway
 
     stripe_gateway().create_refund(payment_intent_id=record.payment_intent_id, amount=2500,
                                    idempotency_key=refunds.idempotency_key(record),
