@@ -1,9 +1,12 @@
-"""moto's DynamoDB at a cost independent of the table's size: TransactWriteItems and Query.
+"""moto's DynamoDB at a cost independent of the table's size (TransactWriteItems, Query), and its
+item answers written without moto's model-driven serializer.
 
 Two of moto 5.2.5's operations cost time in proportion to everything the table holds, where
-DynamoDB's cost depends only on the items an operation touches. Both sit under the embedded
-server's one-request-at-a-time lock, so every client waits for them. `install()` fixes both
-without changing what either answers.
+DynamoDB's cost depends only on the items an operation touches; and every answer goes through a
+serializer that looks each attribute value's ten possible members up under six aliases each
+(60% of moto's time on a receipt's Query). All of it sits under the embedded server's
+one-request-at-a-time lock, so every client waits for it. `install()` fixes the three without
+changing what any of them answers.
 
 ## TransactWriteItems
 
@@ -33,6 +36,15 @@ only the candidates it can return: for the table itself, the items under the ask
 range-key order, as all_items gives them); for an index, every item unsorted, since moto sorts an
 index's candidates itself by the index keys and then the table keys (a total order).
 
+## Answers
+
+For the item operations (`_PLAIN_JSON_OPERATIONS`), moto's responses module already builds the
+answer in DynamoDB's wire shape (attribute values as `{"S": ...}` maps), so JSON-encoding it as
+it is gives the same body the serializer would, provided it holds nothing but strings, numbers,
+booleans, lists and string-keyed maps, and no None (the serializer drops None members). Anything
+else (a binary attribute's bytes, a timestamp, a None) falls back to moto's serializer.
+tests/unit/test_moto_patches.py compares both bodies over every attribute type.
+
 What this relies on, pinned by tests/unit/test_moto_patches.py: moto's version, the exact
 source of the functions it wraps (transact_write_items' only `copy.deepcopy` of a `Table` is the
 backup, and it rolls back by assigning those copies into `self.tables`; query reads the table
@@ -42,6 +54,7 @@ value.
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -51,30 +64,59 @@ PINNED_MOTO_VERSION = "5.2.5"
 _installed = threading.Lock()
 _moto_transact_write_items: Callable[..., Any] | None = None
 _moto_query: Callable[..., Any] | None = None
+_moto_execute_result: Callable[..., Any] | None = None
+PLAIN_JSON_ANSWERS = True  # tests switch it off to compare with moto's serializer
+_PLAIN_JSON_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem",
+                                    "DeleteItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems"})
 
 
 def install() -> None:
     """Wrap moto's `transact_write_items` and `Table.query` once per process (idempotent)."""
-    global _moto_transact_write_items, _moto_query
+    global _moto_transact_write_items, _moto_query, _moto_execute_result
     with _installed:
         if _moto_transact_write_items is not None:
             return
+        from moto.core.responses import ActionResult
         from moto.dynamodb.models import DynamoDBBackend
         from moto.dynamodb.models.table import Table
 
         _moto_transact_write_items = DynamoDBBackend.transact_write_items
         _moto_query = Table.query
+        _moto_execute_result = ActionResult.execute_result
         DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
         Table.query = _query  # type: ignore[method-assign]
+        ActionResult.execute_result = _execute_result  # type: ignore[method-assign]
 
 
 def moto_originals() -> dict[str, Callable[..., Any]]:
     """moto's own functions (the ones wrapped), for the pinning test."""
+    from moto.core.responses import ActionResult
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
 
     return {"transact_write_items": _moto_transact_write_items or DynamoDBBackend.transact_write_items,
-            "query": _moto_query or Table.query, "all_items": Table.all_items}
+            "query": _moto_query or Table.query, "all_items": Table.all_items,
+            "execute_result": _moto_execute_result or ActionResult.execute_result}
+
+
+def _execute_result(result: Any, context: Any) -> Any:
+    assert _moto_execute_result is not None
+    if (PLAIN_JSON_ANSWERS and type(result).__name__ in ("ActionResult", "DynamoResult")
+            and context.service_model.service_name == "dynamodb"
+            and context.operation_model.name in _PLAIN_JSON_OPERATIONS
+            and context.service_model.protocol == "json" and _plain(result.result)):
+        version = context.service_model.metadata.get("jsonVersion", "1.0")
+        return 200, {"Content-Type": f"application/x-amz-json-{version}"}, json.dumps(result.result)
+    return _moto_execute_result(result, context)
+
+
+def _plain(value: Any) -> bool:
+    """Whether JSON would carry `value` exactly as moto's serializer does (see the module's doc)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return isinstance(value, (str, bool, int, float))
 
 
 def _query(table: Any, *args: Any, **kwargs: Any) -> Any:
