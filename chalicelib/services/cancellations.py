@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -17,6 +17,7 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib import queues
 from chalicelib.services.purchases import Receipt, guest_receipt
+from chalicelib.storage import venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     HistoryEvent,
@@ -85,24 +86,33 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
         earlier = _earlier_answer(record_key, request_hash)
         if earlier is not None:
             return earlier
-    plan = plan_cancellation(guest_receipt(claims, transaction_id), session_ids, now)
-    cancellation = _apply(plan)
-    answer = render(cancellation)
-    write = _cancellation_write(cancellation)
-    if record_key:
-        write.put("idempotency", IdempotencyRecord(
-            key=record_key, request_hash=request_hash, state="completed", status_code=200, response=answer,
-            expires_at=now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.key.does_not_exist())
-    try:
-        write.commit()
-    except AtomicWriteFailed as failure:
-        if record_key and "idempotency" in failure.failed:  # the same request, a moment earlier
-            earlier = _earlier_answer(record_key, request_hash)
-            if earlier is not None:
-                return earlier
-        raise SessionNotCancellable("some sessions changed meanwhile; reload and try again",
-                                    {"sessions": {label.split(":", 1)[1]: "changed" for label in failure.failed
-                                                  if label.startswith("session:")}}) from None
+    receipt = guest_receipt(claims, transaction_id)
+    for attempt in (1, 2):
+        plan = plan_cancellation(receipt, session_ids, now)
+        cancellation = _apply(plan)
+        answer = render(cancellation)
+        write = _cancellation_write(cancellation)
+        if record_key:
+            write.put("idempotency", IdempotencyRecord(
+                key=record_key, request_hash=request_hash, state="completed", status_code=200, response=answer,
+                expires_at=now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.key.does_not_exist())
+        try:
+            write.commit()
+            break
+        except AtomicWriteFailed as failure:
+            if record_key and "idempotency" in failure.failed:  # the same request, a moment earlier
+                earlier = _earlier_answer(record_key, request_hash)
+                if earlier is not None:
+                    return earlier
+            if failure.failed == [venue_cache.SETTINGS_LABEL] and attempt == 1:
+                # The plan rested on settings that have changed since (a cached copy): decide again
+                # on the current ones, once.
+                venue_cache.forget(receipt.venue.venue_id)
+                receipt = replace(receipt, venue=venue_cache.fresh(receipt.venue.venue_id))
+                continue
+            raise SessionNotCancellable("some sessions changed meanwhile; reload and try again",
+                                        {"sessions": {label.split(":", 1)[1]: "changed" for label in failure.failed
+                                                      if label.startswith("session:")}}) from None
     refund = cancellation.refund
     log_event("sessions_cancelled", venue_id=plan.receipt.venue.venue_id, transaction_id=transaction_id,
               guest_id=claims.guest_id, session_ids=session_ids, refund_id=refund.refund_id if refund else None,
@@ -166,6 +176,7 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
                      condition=SlotRecord.slot_id.exists())
     if cancellation.refund is not None:
         write.put("refund", cancellation.refund, condition=RefundRecord.item.does_not_exist())
+    venue_cache.settings_unchanged(write, plan.receipt.venue)  # the plan applied the venue's settings
     return write
 
 
