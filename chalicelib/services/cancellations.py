@@ -166,10 +166,16 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         condition = ((SessionRecord.status == "booked") & (SessionRecord.slot_id == before.slot_id)
                      & (SessionRecord.start > now))
         write.update(f"session:{before.session_id}", before, actions=actions, condition=condition)
-        write.put(f"history:{before.session_id}", HistoryEvent(
-            transaction_id=before.transaction_id, event_id=new_id(), venue_id=venue_id, at=now,
-            actor=_actor(cancellation), action="session_cancelled", session_id=before.session_id,
-            before={"status": "booked"}, after={"status": "cancelled", "refund_status": after.refund_status}))
+    # One history event for the whole cancellation, as for a purchase: an item per session would
+    # cost two write units each in the transaction and say nothing more.
+    ids = [s.session_id for s in plan.sessions]
+    write.put("history", HistoryEvent(
+        transaction_id=plan.receipt.transaction.transaction_id, event_id=new_id(), venue_id=venue_id, at=now,
+        actor=_actor(cancellation), action="sessions_cancelled", session_id=ids[0] if len(ids) == 1 else None,
+        before={"status": "booked", "session_ids": ids},
+        after={"status": "cancelled", "refund_status": {s.session_id: s.refund_status
+                                                        for s in cancellation.sessions_after},
+               "refund_id": cancellation.refund.refund_id if cancellation.refund else None}))
     for slot_id, seats in Counter(s.slot_id for s in plan.sessions).items():
         write.update(f"slot:{slot_id}", SlotRecord(venue_id, slot_id),
                      actions=[SlotRecord.remaining.add(seats), SlotRecord.booked.add(-seats)],
