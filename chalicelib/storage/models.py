@@ -42,6 +42,8 @@ class VenueRecord(Model):
     settings_version = NumberAttribute(default=1)
     settings_updated_at = UTCDateTimeAttribute()
     created_at = UTCDateTimeAttribute()
+    # The venue's own Stripe account (Connect), for purchases recorded from now on; None: the platform's.
+    stripe_account = UnicodeAttribute(null=True)
 
     def settings(self) -> VenueSettings:
         return VenueSettings(allow_guest_modify=bool(self.allow_guest_modify),
@@ -209,6 +211,8 @@ class TransactionRecord(BookingItem, discriminator="transaction"):
     total = NumberAttribute()
     payment_intent_id = UnicodeAttribute()
     session_count = NumberAttribute()
+    # The Stripe account the payment was made on, whatever the venue's account is later; None: the platform's.
+    stripe_account = UnicodeAttribute(null=True)
 
 
 class SessionRecord(BookingItem, discriminator="session"):
@@ -240,6 +244,7 @@ class RefundRecord(BookingItem, discriminator="refund"):
     status = UnicodeAttribute()  # pending | refunded | failed
     session_ids = ListAttribute(of=UnicodeAttribute)
     payment_intent_id = UnicodeAttribute()
+    stripe_account = UnicodeAttribute(null=True)  # the purchase's, copied so the worker reads one item
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     venue_status = UnicodeAttribute()
