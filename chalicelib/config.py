@@ -79,6 +79,6 @@ def secret(name: str) -> str:
     arn = os.environ.get(f"{name}_ARN")
     if not arn:
         raise MissingSecret(f"{name} is not configured (set {name} or {name}_ARN)")
-    import boto3  # only containers that read a secret pay for the client
+    from chalicelib import aws  # only containers that read a secret pay for the client
 
-    return boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    return str(aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
