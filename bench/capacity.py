@@ -40,8 +40,8 @@ class Metered:
     write_units: float = 0.0
     moto_reported_units: float = 0.0  # what moto put in ConsumedCapacity, for the record only
     sqs_sends: int = 0
-    # One entry per item written: (table, what the item is, WRU of the item, {index: WRU}).
-    written: list[tuple[str, str, int, dict[str, int]]] = field(default_factory=list)
+    # One entry per item written: (table, what the item is, WRU of the item, {index: WRU}, its key).
+    written: list[tuple[str, str, int, dict[str, int], str]] = field(default_factory=list)
 
     @property
     def calls(self) -> int:
@@ -296,7 +296,8 @@ class Meter:
                 indexes = {} if failed else _gsi_writes_by_index(self._emulator.table(table_name), before, after)
                 write += units + sum(indexes.values())
                 with self._lock:
-                    metered.written.append((table_name, item_label(table_name, key), units, indexes))
+                    metered.written.append((table_name, item_label(table_name, key), units, indexes,
+                                            self._key_text(key)))
         consumed = parsed.get("ConsumedCapacity")
         with self._lock:
             metered.read_units += read
