@@ -14,10 +14,11 @@ from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
 from chalicelib.api.cors import cors_on_every_answer, portal_cors
 from chalicelib.api.errors import contract_errors
+from chalicelib.api.headers import private_answers
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.observability import log_context
-from chalicelib.rules import MAX_CUTOFF_HOURS, VenueSettings
+from chalicelib.rules import MAX_CUTOFF_HOURS, MAX_FEE_FIXED, MAX_FEE_PERCENT
 from chalicelib.services import (
     access,
     batches,
@@ -37,6 +38,7 @@ app.register_middleware(log_context, "all")  # outermost: even the error middlew
 if config().portal_origin:  # set before any route: each route takes its CORS from app.api when defined
     app.api.cors = portal_cors(config().portal_origin)
     app.register_middleware(cors_on_every_answer(app.api.cors), "http")
+app.register_middleware(private_answers, "http")
 app.register_middleware(contract_errors, "http")
 
 
@@ -55,6 +57,11 @@ def _query(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _auth() -> str | None:
     return _request().headers.get("authorization")
+
+
+def _client_address() -> str | None:
+    """The caller's address as API Gateway saw the connection (not a header a client may set)."""
+    return (_request().context.get("identity") or {}).get("sourceIp")
 
 
 def _id(value: str) -> str:
@@ -115,8 +122,13 @@ def get_settings(venue_id: str) -> dict[str, Any]:
 def put_settings(venue_id: str) -> dict[str, Any]:
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
     body = _body({"allow_guest_modify": v.boolean, "refund_on_cancel": v.boolean,
-                  "refund_cutoff_hours": v.integer(0, MAX_CUTOFF_HOURS)})
-    return shape.settings(venues.update_settings(admin, venue, VenueSettings(**body), utc_now()))
+                  "refund_cutoff_hours": v.integer(0, MAX_CUTOFF_HOURS),
+                  # Optional: an absent field keeps its value.
+                  "modify_cutoff_hours": v.optional(v.integer(0, MAX_CUTOFF_HOURS), null_is_absent=False),
+                  "cancellation_fee_fixed": v.optional(v.integer(0, MAX_FEE_FIXED), null_is_absent=False),
+                  "cancellation_fee_percent": v.optional(v.integer(0, MAX_FEE_PERCENT), null_is_absent=False),
+                  "notify_guests": v.optional(v.boolean, null_is_absent=False)})
+    return shape.settings(venues.update_settings(admin, venue, body, utc_now()))
 
 
 # --- Admin: slots and guests ----------------------------------------------------------------
@@ -167,7 +179,7 @@ def transaction_history(venue_id: str, transaction_id: str) -> dict[str, Any]:
 @app.route("/v1/venues/{venue_id}/login", methods=["POST"])
 def login(venue_id: str) -> dict[str, Any]:
     body = _body({"email": v.email, "password": v.login_password})
-    result = guests.login(_id(venue_id), body["email"], body["password"], utc_now())
+    result = guests.login(_id(venue_id), body["email"], body["password"], utc_now(), _client_address())
     return {"token": result.token, "token_type": "Bearer", "expires_at": format_utc(result.expires_at),
             "guest": shape.guest(result.guest)}
 
@@ -218,6 +230,8 @@ def edit_my_session(transaction_id: str, session_id: str) -> dict[str, Any]:
 # --- Guests: cancelling ---------------------------------------------------------------------
 
 _SESSION_IDS = {"session_ids": v.list_of(v.identifier, 1, cancellations.MAX_SESSIONS, unique=True)}
+_CANCELLATION = {**_SESSION_IDS, "expected_refund_amount": v.optional(
+    v.integer(0, MAX_FEE_FIXED * cancellations.MAX_SESSIONS), null_is_absent=False)}
 
 
 @app.route("/v1/me/transactions/{transaction_id}/cancellation-quote", methods=["POST"])
@@ -232,12 +246,13 @@ def cancellation_quote(transaction_id: str) -> dict[str, Any]:
 def cancel_sessions(transaction_id: str) -> dict[str, Any]:
     now = utc_now()
     claims = access.authenticate_guest(_auth(), now)
-    session_ids = _body(_SESSION_IDS)["session_ids"]
+    body = _body(_CANCELLATION)
     key = _request().headers.get("idempotency-key")
     if key is not None and not cancellations.idempotency_key_valid(key):
         raise InvalidRequest("the Idempotency-Key header must be 1 to 255 printable characters",
                              {"fields": {"Idempotency-Key": "invalid"}})
-    return cancellations.cancel(claims, _id(transaction_id), session_ids, now, key, render=shape.cancellation)
+    return cancellations.cancel(claims, _id(transaction_id), body["session_ids"], now, key, render=shape.cancellation,
+                                expected_refund_amount=body.get("expected_refund_amount"), render_quote=shape.quote)
 
 
 # --- Admin: refunds -------------------------------------------------------------------------

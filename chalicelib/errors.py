@@ -71,6 +71,12 @@ class IdempotencyConflict(RebookError):
     code = "idempotency_conflict"
 
 
+class QuoteChanged(RebookError):
+    """The refund due now is not the amount the guest confirmed; `details.quote` is the new one."""
+
+    code = "quote_changed"
+
+
 class PaymentNotAccepted(RebookError):
     """The store asked us to record a purchase that its Stripe payment does not back."""
 
@@ -83,6 +89,16 @@ class TooManyAttempts(RebookError):
     def __init__(self, message: str, retry_after_seconds: int) -> None:
         super().__init__(message, {"retry_after_seconds": retry_after_seconds})
         self.retry_after_seconds = retry_after_seconds
+
+
+class Busy(TooManyAttempts):
+    """More password checks at once than one process runs (each takes 64 MiB); the client may
+    try again in a moment. The same code API Gateway's own throttling answers with."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message, retry_after_seconds)
 
 
 class ServiceUnavailable(RebookError):
