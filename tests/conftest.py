@@ -31,8 +31,9 @@ _ONE_WORKER_PER_FILE = ("tests/e2e/", "tests/infra/", "tests/integration/test_pa
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = item.nodeid.split("::", 1)[0]
-        group = _ONE_WORKER.get(path) or ("cdk" if path.startswith("tests/infra/") else
-                                          path if path.startswith(_ONE_WORKER_PER_FILE) else None)
+        group = _ONE_WORKER.get(path) or (path if path.startswith(_ONE_WORKER_PER_FILE) else None)
+        if path.startswith("tests/infra/"):  # two syntheses: the stages, and a venue's own portal
+            group = "cdk-venue-portal" if "venue_portal" in getattr(item, "fixturenames", ()) else "cdk-stages"
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
 
