@@ -3,7 +3,8 @@
 moto's threaded server runs requests side by side with no lock around its backends, so two
 conditional TransactWriteItems can interleave their checks and writes: both "succeed", which
 real DynamoDB never allows. Serialising requests restores DynamoDB's per-request atomicity
-(and SQS's), which the product's exactly-once guarantees are tested against.
+(and SQS's), which the product's exactly-once guarantees are tested against. Each request passes
+the fault switch (infra/local/faults.py), which can make it answer as a busy AWS would.
 
 Under that lock, moto's TransactWriteItems backs up only the items a transaction names instead of
 deep-copying whole tables, and a Query reads only its key (infra/local/moto_patches.py), so a
@@ -22,16 +23,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
+from infra.local.faults import FaultRates, FaultSwitch
+
 
 class _OneRequestAtATime:
-    def __init__(self, app: Callable[..., Iterable[bytes]], messages_sent: threading.Event) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], faults: FaultSwitch,
+                 messages_sent: threading.Event) -> None:
         self._app = app
+        self._faults = faults
         self._lock = threading.Lock()
         self._messages_sent = messages_sent
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        with self._lock:
-            body = list(self._app(environ, start_response))  # the body is produced inside the lock
+        with self._lock:  # the body is produced inside the lock
+            body = self._faults.handle(environ, start_response, self._app)
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonSQS.SendMessage"):
             self._messages_sent.set()
         return body
@@ -89,8 +94,9 @@ class _WsgiHandler(BaseHTTPRequestHandler):
 
 
 class EmbeddedAws:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: FaultRates | None = None) -> None:
         self._host, self._port = host, port
+        self.faults = FaultSwitch(faults)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         # Set after every SQS send: the local queue pump waits on it instead of polling, as Lambda's
@@ -109,7 +115,7 @@ class EmbeddedAws:
         from infra.local import moto_patches
 
         moto_patches.install()
-        app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app), self.messages_sent)
+        app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app), self.faults, self.messages_sent)
         handler = type("Handler", (_WsgiHandler,), {"app": staticmethod(app)})
         self._server = ThreadingHTTPServer((self._host, self._port), handler)
         self._server.daemon_threads = True
