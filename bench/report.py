@@ -133,7 +133,8 @@ class Report:
             "ConditionCheck on the venue's settings version (2 WRU, counted as a write here) so that it may plan",
             "on the warm Lambda's cached settings. What remains: the seat counter's update and its index entry",
             "(`product-start` projects `remaining`), the session's two index entries (`open-refund-windows`",
-            "leaves, `venue-sessions` changes), the refund's three indexes, the history events.",
+            "leaves, `venue-sessions` changes), the refund's three indexes, the history events, and the",
+            "refund's locator item (from main: an admin's retry finds a refund by key, not a lagging index).",
             "",
         ]
         return lines
