@@ -134,7 +134,7 @@ class Report:
             "on the warm Lambda's cached settings. What remains: the seat counter's update and its index entry",
             "(`product-start` projects `remaining`), the session's two index entries (`open-refund-windows`",
             "leaves, `venue-sessions` changes), the refund's three indexes, the history events, and the",
-            "refund's locator item (from main: an admin's retry finds a refund by key, not a lagging index).",
+            "refund's locator (the `idempotency` row; from main: an admin's retry finds a refund by key).",
             "",
         ]
         return lines
