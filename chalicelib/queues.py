@@ -2,20 +2,15 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalicelib.config import config
 
-if TYPE_CHECKING:  # the stubs are a dev requirement; boto3 itself is imported only when a message is sent
-    from types_boto3_sqs import SQSClient
 
+def _sqs() -> Any:
+    from chalicelib import aws  # the client is built once per container, and only by code that sends
 
-@lru_cache(maxsize=1)
-def _sqs() -> SQSClient:
-    import boto3  # the client is built once per container, and only by code that sends
-
-    return boto3.client("sqs")
+    return aws.client("sqs")
 
 
 def send_refund(transaction_id: str, refund_id: str) -> None:
