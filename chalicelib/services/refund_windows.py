@@ -187,7 +187,8 @@ def _reproject(venue: VenueRecord, now: datetime, result: ReprojectResult) -> No
 def reproject_from_messages(messages: list[tuple[str, str]], now: datetime) -> dict[str, Any]:
     """Handle a batch of deadline-update messages `(message id, body)`; each venue is re-projected
     once however many of its messages the batch holds. Answers SQS's partial batch response, so
-    only the messages that failed come back."""
+    only the messages that failed come back. (Not `queue_messages.each_message`, which takes one
+    message at a time: here the unit of work is the venue, and a venue's messages fail together.)"""
     by_venue: dict[str, list[str]] = {}
     failed: list[str] = []
     for message_id, body in messages:
