@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def _load(world: Any, venue: Any, sessions: int) -> tuple[dict[str, Any], int]:
     from chalicelib.storage.models import BookingItem, SessionRecord, SlotRecord, TransactionRecord
 
     guest = world.guest(venue)
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=5)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=5)
     slot = world.slot(venue, start=start, capacity=sessions)
     sizes = [4 if n % 3 == 0 else 3 for n in range(sessions)]
     plan, left = [], sessions

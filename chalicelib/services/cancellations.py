@@ -6,18 +6,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
-from chalicelib import rules
+from chalicelib import queues, rules
 from chalicelib.auth import GuestClaims
 from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, QuoteChanged, SessionNotCancellable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
-from chalicelib import queues
 from chalicelib.services import purchases
 from chalicelib.services.purchases import Receipt, guest_receipt
+from chalicelib.storage import venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     HistoryEvent,
@@ -28,11 +29,9 @@ from chalicelib.storage.models import (
     SlotRecord,
     VenueRecord,
 )
-from chalicelib.storage.shards import shard_of
+from chalicelib.storage.shards import refund_shard
 
-MAX_SESSIONS = 30
 IDEMPOTENCY_TTL = timedelta(hours=24)
-REFUND_SHARDS = 4
 
 
 RefusalRule = Callable[[rules.VenueSettings, rules.SessionState, datetime], "rules.Refusal | None"]
@@ -116,20 +115,28 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
         earlier = _earlier_answer(record_key, request_hash, now)
         if earlier is not None:
             return earlier
-    plan = plan_cancellation(guest_receipt(claims, transaction_id), session_ids, now)
-    if expected_refund_amount is not None:
-        if render_quote is None:
-            raise ValueError("an expected_refund_amount needs render_quote, to answer a changed quote")
-        check_quote(plan, expected_refund_amount, render_quote)
-    return _carry_out(apply_plan(plan), render, record_key, request_hash, guest_id=claims.guest_id)
+    receipt = guest_receipt(claims, transaction_id)
+
+    def decide(receipt: Receipt) -> Cancellation:
+        plan = plan_cancellation(receipt, session_ids, now)
+        if expected_refund_amount is not None:
+            if render_quote is None:
+                raise ValueError("an expected_refund_amount needs render_quote, to answer a changed quote")
+            check_quote(plan, expected_refund_amount, render_quote)
+        return apply_plan(plan)
+
+    return _carry_out(decide, receipt, render, record_key, request_hash, guest_id=claims.guest_id)
 
 
 def staff_quote(venue: VenueRecord, transaction_id: str, session_ids: list[str], refund: rules.RefundMode,
                 now: datetime) -> CancellationPlan:
     """What a staff cancellation with this refund choice would give back now: the amount the
     admin page shows before staff confirm."""
-    return plan_cancellation(purchases.receipt(venue.venue_id, transaction_id, venue=venue), session_ids, now,
-                             refund=refund, refusal=rules.staff_cancel_refusal)
+    return _staff_plan(purchases.receipt(venue.venue_id, transaction_id), session_ids, refund, now)
+
+
+def _staff_plan(receipt: Receipt, session_ids: list[str], refund: rules.RefundMode, now: datetime) -> CancellationPlan:
+    return plan_cancellation(receipt, session_ids, now, refund=refund, refusal=rules.staff_cancel_refusal)
 
 
 def staff_cancel(actor: str, venue: VenueRecord, transaction_id: str, session_ids: list[str],
@@ -145,38 +152,53 @@ def staff_cancel(actor: str, venue: VenueRecord, transaction_id: str, session_id
         earlier = _earlier_answer(record_key, request_hash, now)
         if earlier is not None:
             return earlier
-    plan = staff_quote(venue, transaction_id, session_ids, refund, now)
-    if expected_refund_amount is not None:
-        if render_quote is None:
-            raise ValueError("an expected_refund_amount needs render_quote, to answer a changed quote")
-        check_quote(plan, expected_refund_amount, render_quote)
-    cancellation = replace(apply_plan(plan), actor=actor, reason=reason, by_staff=True)
-    return _carry_out(cancellation, render, record_key, request_hash, actor=actor, refund_mode=refund.value)
+
+    def decide(receipt: Receipt) -> Cancellation:
+        plan = _staff_plan(receipt, session_ids, refund, now)
+        if expected_refund_amount is not None:
+            if render_quote is None:
+                raise ValueError("an expected_refund_amount needs render_quote, to answer a changed quote")
+            check_quote(plan, expected_refund_amount, render_quote)
+        return replace(apply_plan(plan), actor=actor, reason=reason, by_staff=True)
+
+    return _carry_out(decide, purchases.receipt(venue.venue_id, transaction_id), render, record_key, request_hash,
+                      actor=actor, refund_mode=refund.value)
 
 
-def _carry_out(cancellation: Cancellation, render: Callable[[Cancellation], dict[str, Any]],
-               record_key: str | None, request_hash: str, **log_ids: Any) -> dict[str, Any]:
-    """One atomic write (with the answer, under an Idempotency-Key), then the refund to its queue."""
-    plan = cancellation.plan
+def _carry_out(decide: Callable[[Receipt], Cancellation], receipt: Receipt,
+               render: Callable[[Cancellation], dict[str, Any]], record_key: str | None, request_hash: str,
+               **log_ids: Any) -> dict[str, Any]:
+    """Decide on the receipt, then one atomic write (with the answer, under an Idempotency-Key),
+    then the refund to its queue."""
+    for attempt in (1, 2):
+        cancellation = decide(receipt)
+        plan = cancellation.plan
+        answer = render(cancellation)
+        write = cancellation_write(cancellation)
+        if record_key:
+            write.put("idempotency", IdempotencyRecord(
+                key=record_key, request_hash=request_hash, response=answer,
+                expires_at=plan.now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.unused(plan.now))
+        try:
+            write.commit()  # conflicts and throttles are retried inside; a failure here is a real refusal
+            break
+        except AtomicWriteFailed as failure:
+            if record_key and "idempotency" in failure.failed:  # the same request, a moment earlier
+                earlier = _earlier_answer(record_key, request_hash, plan.now)
+                if earlier is not None:
+                    return earlier
+            if failure.failed == [venue_cache.SETTINGS_LABEL] and attempt == 1:
+                # The plan rested on settings that have changed since (a cached copy): decide again
+                # on the current ones, once.
+                venue_cache.forget(receipt.venue.venue_id)
+                receipt = replace(receipt, venue=venue_cache.fresh(receipt.venue.venue_id))
+                continue
+            changed = {label.split(":", 1)[1]: "changed" for label in failure.failed if label.startswith("session:")}
+            if not changed:
+                raise
+            raise SessionNotCancellable("some sessions changed meanwhile; reload and try again",
+                                        {"sessions": changed}) from None
     transaction_id = plan.receipt.transaction.transaction_id
-    answer = render(cancellation)
-    write = cancellation_write(cancellation)
-    if record_key:
-        write.put("idempotency", IdempotencyRecord(
-            key=record_key, request_hash=request_hash, state="completed", status_code=200, response=answer,
-            expires_at=plan.now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.unused(plan.now))
-    try:
-        write.commit()  # conflicts and throttles are retried inside; a failure here is a real refusal
-    except AtomicWriteFailed as failure:
-        if record_key and "idempotency" in failure.failed:  # the same request, a moment earlier
-            earlier = _earlier_answer(record_key, request_hash, plan.now)
-            if earlier is not None:
-                return earlier
-        changed = {label.split(":", 1)[1]: "changed" for label in failure.failed if label.startswith("session:")}
-        if not changed:
-            raise
-        raise SessionNotCancellable("some sessions changed meanwhile; reload and try again",
-                                    {"sessions": changed}) from None
     refund = cancellation.refund
     log_event("sessions_cancelled", venue_id=plan.receipt.venue.venue_id, transaction_id=transaction_id,
               session_ids=[s.session_id for s in plan.sessions], refund_id=refund.refund_id if refund else None,
@@ -215,7 +237,7 @@ def apply_plan(plan: CancellationPlan) -> Cancellation:
             session_ids=plan.refunded_ids, payment_intent_id=receipt.transaction.payment_intent_id,
             stripe_account=receipt.transaction.stripe_account,
             created_at=now, updated_at=now, venue_status=f"{receipt.venue.venue_id}#pending",
-            refund_venue_id=receipt.venue.venue_id, pending_shard=shard_of(refund_id, REFUND_SHARDS), key_generation=1)
+            refund_venue_id=receipt.venue.venue_id, pending_shard=refund_shard(refund_id), key_generation=1)
     paid = set(plan.refunded_ids)
     after = []
     for session in plan.sessions:
@@ -233,7 +255,7 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
     plan, now = cancellation.plan, cancellation.plan.now
     venue_id = plan.receipt.venue.venue_id
     write = AtomicWrite()
-    for before, after in zip(plan.sessions, cancellation.sessions_after):
+    for before, after in zip(plan.sessions, cancellation.sessions_after, strict=True):
         actions = [SessionRecord.status.set("cancelled"), SessionRecord.cancelled_at.set(now),
                    SessionRecord.refund_status.set(after.refund_status), SessionRecord.refund_window.set("closed"),
                    SessionRecord.window_shard.remove(), SessionRecord.version.add(1)]
@@ -244,13 +266,13 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         if not cancellation.by_staff:
             condition &= SessionRecord.start > now
         write.update(f"session:{before.session_id}", before, actions=actions, condition=condition)
-        refund = plan.refunds[before.session_id]
+        session_refund = plan.refunds[before.session_id]
         write.put(f"history:{before.session_id}", HistoryEvent(
             transaction_id=before.transaction_id, event_id=new_id(), venue_id=venue_id, at=now,
             actor=_actor(cancellation), action="session_cancelled", session_id=before.session_id,
             before={"status": "booked"}, after={"status": "cancelled", "refund_status": after.refund_status,
-                                                "refund_amount": refund.refund_amount,
-                                                "fee_amount": refund.fee_amount},
+                                                "refund_amount": session_refund.refund_amount,
+                                                "fee_amount": session_refund.fee_amount},
             reason=cancellation.reason))
     for slot_id, seats in Counter(s.slot_id for s in plan.sessions).items():
         write.update(f"slot:{slot_id}", SlotRecord(venue_id, slot_id),
@@ -262,6 +284,7 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         # An admin's retry names the refund alone: found by key, not through a lagging index.
         write.put("refund_locator", Locator(f"refund#{refund.refund_id}", venue_id=venue_id,
                                             transaction_id=refund.transaction_id))
+    venue_cache.settings_unchanged(write, plan.receipt.venue)  # the plan applied the venue's settings
     return write
 
 

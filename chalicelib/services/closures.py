@@ -127,7 +127,8 @@ def run_piece(message: PieceMessage, now: datetime) -> str:
         # The piece before sends this one just before it records that it is done: usually a
         # moment's wait, not a trip back through the queue's visibility timeout.
         time.sleep(wait)
-    ids = {"job_id": job.job_id, "venue_id": job.venue_id, "slot_id": job.slot_id, "piece": message.piece}
+    ids: dict[str, Any] = {"job_id": job.job_id, "venue_id": job.venue_id, "slot_id": job.slot_id,
+                           "piece": message.piece}
     if job.status == "done" or int(job.pieces_done) > message.piece:
         log_event("closure_piece_already_done", **ids)
         return "already_done"
@@ -176,10 +177,8 @@ def _piece(job: JobRecord) -> tuple[list[Any], dict[str, Any] | None]:
         # The last transaction goes on past this piece: it is the next piece's, whole. (A
         # transaction holds at most 30 sessions, so a piece of 100 keeps others.)
         kept = [entry for entry in entries if entry.transaction_id != last]
-        if kept:
-            entries = kept
-        else:  # one transaction fills the piece: take all of it
-            entries = list(BookingItem.sessions_by_slot.query(job.slot_id, SessionsBySlot.transaction_id == last))
+        # One transaction filling the whole piece is taken whole.
+        entries = kept or list(BookingItem.sessions_by_slot.query(job.slot_id, SessionsBySlot.transaction_id == last))
     return entries, pages.item_key(entries[-1], _INDEX_KEY)
 
 

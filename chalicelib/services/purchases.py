@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
+from chalicelib.auth import GuestClaims
 from chalicelib.errors import (
     Conflict,
     InvalidRequest,
@@ -18,14 +20,13 @@ from chalicelib.errors import (
     SlotClosed,
     SlotFull,
 )
-from chalicelib.auth import GuestClaims
 from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.rules import has_started
 from chalicelib.services.access import Admin
-from chalicelib.services.gateways import stripe_gateway
 from chalicelib.services.guests import guest_exists
-from chalicelib.storage import pages
+from chalicelib.services.stripe_key import stripe_gateway
+from chalicelib.storage import pages, venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
@@ -38,8 +39,6 @@ from chalicelib.storage.models import (
     VenueRecord,
 )
 from chalicelib.storage.windows import projected_window
-
-MAX_SESSIONS = 30
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
 
     write = AtomicWrite()
     write.put("payment", IdempotencyRecord(key=f"payment_intent#{payment_intent_id}", request_hash=transaction_id,
-                                           state="completed", response={"transaction_id": transaction_id}),
+                                           response={"transaction_id": transaction_id}),
               condition=IdempotencyRecord.key.does_not_exist())
     write.put("transaction", transaction, condition=TransactionRecord.item.does_not_exist())
     for session in sessions:
@@ -155,15 +154,15 @@ def _check_payment(payment_intent_id: str, currency: str, total: int, stripe_acc
                                  {"amount_received": intent.amount_received, "total": total})
 
 
-def receipt(venue_id: str, transaction_id: str, guest_id: str | None = None,
-            venue: VenueRecord | None = None) -> Receipt:
-    """The whole transaction in one Query. Another guest's or venue's transaction is not found,
-    exactly like one that does not exist. `venue`, when the caller has read it already."""
+def receipt(venue_id: str, transaction_id: str, guest_id: str | None = None) -> Receipt:
+    """The whole transaction in one Query (the venue comes from the warm Lambda's copy, see
+    storage/venue_cache.py). Another guest's or venue's transaction is not found, exactly like
+    one that does not exist."""
     items = list(BookingItem.query(transaction_id))
     transaction = next((i for i in items if isinstance(i, TransactionRecord)), None)
     if transaction is None or transaction.venue_id != venue_id or (guest_id and transaction.guest_id != guest_id):
         raise NotFound("no such transaction")
-    venue = venue if venue is not None and venue.venue_id == venue_id else VenueRecord.get(venue_id)
+    venue = venue_cache.venue(venue_id)  # a few seconds old at most: writes re-check the settings
     return Receipt(
         venue=venue, transaction=transaction,
         sessions=[i for i in items if isinstance(i, SessionRecord)],
@@ -215,7 +214,8 @@ def _decode_cursor(cursor: str, guest_id: str) -> dict[str, Any]:
     if key["guest_id"]["S"] != guest_id or key["item"]["S"] != "transaction" or not _is_id(key["transaction_id"]["S"]):
         raise bad
     try:
-        TransactionRecord.purchased_at.deserialize(key["purchased_at"]["S"])
+        # PynamoDB leaves `deserialize` unannotated; it parses exactly the format it stores.
+        TransactionRecord.purchased_at.deserialize(key["purchased_at"]["S"])  # type: ignore[no-untyped-call]
     except ValueError:
         raise bad from None
     return key

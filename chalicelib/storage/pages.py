@@ -11,7 +11,8 @@ import base64
 import hashlib
 import hmac
 import json
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from pynamodb.models import Model
 

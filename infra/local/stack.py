@@ -17,12 +17,13 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from infra.portal import portal_headers
 
@@ -221,7 +222,9 @@ class LocalStack:
     def _pump_queues(self) -> None:
         sqs = self._sqs()
         handlers = [(self.queue_url(name), name, handler) for name, handler in self.queue_handlers()]
+        sent = self._moto.messages_sent
         while not self._stop.is_set():
+            sent.clear()  # before receiving: a message sent from here on wakes the wait below
             busy = False
             for url, name, handler in handlers:
                 try:
@@ -230,7 +233,7 @@ class LocalStack:
                     print(json.dumps({"level": "ERROR", "event": "local_pump_error", "queue": name,
                                       "error": repr(error)}), flush=True)
             if not busy:
-                self._stop.wait(0.2)
+                sent.wait(0.2)  # a new message, or 0.2 s for one whose visibility timeout ran out
 
     @property
     def lambda_timeout_ms(self) -> int:
@@ -335,9 +338,10 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
 
     gateway: Any
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
     timeout = 30  # a client that stops sending mid-request does not hold a thread for ever
     max_body_bytes = 1024 * 1024  # the app refuses far less; this only bounds what is read
-    static_types = {".html", ".css", ".js", ".png", ".svg", ".ico", ".json"}
+    static_types = frozenset({".html", ".css", ".js", ".png", ".svg", ".ico", ".json"})
 
     def log_message(self, format: str, *args: Any) -> None:  # access logs would drown the JSON lines
         return
@@ -382,7 +386,7 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
             payload = payload.encode("utf-8")
         self._send(response["statusCode"], response.get("headers") or {}, payload)
 
-    def _body(self) -> bytes | None | object:
+    def _body(self) -> bytes | object | None:
         """The request body, by Content-Length or chunked, or _REFUSED once the answer is sent.
         A request that frames its body two ways (or a length twice) is how a second request is
         smuggled inside the first: refused, and the connection closed, never guessed."""

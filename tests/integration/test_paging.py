@@ -88,7 +88,7 @@ def test_a_refund_that_changes_status_while_staff_page_shows_once(bought: Any) -
 
 
 def test_the_history_pages_oldest_first(bought: Any) -> None:
-    world, guest, receipt = bought
+    _world, guest, receipt = bought
     venue = guest.venue
     for session in receipt["sessions"]:
         guest.api.patch(f"/v1/me/transactions/{receipt['transaction_id']}/sessions/{session['session_id']}",
@@ -109,7 +109,7 @@ BAD_QUERIES = ["limit=0", "limit=101", "limit=ten", "limit=-1", "cursor=", "curs
 
 
 def test_bad_limits_and_forged_cursors_are_refused(bought: Any) -> None:
-    world, guest, receipt = bought
+    _world, guest, receipt = bought
     venue = guest.venue
     for path in (f"/v1/admin/venues/{venue.venue_id}/refunds",
                  f"/v1/admin/venues/{venue.venue_id}/transactions/{receipt['transaction_id']}/history"):

@@ -4,8 +4,9 @@ when a piece crashes half-way or is delivered twice."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

@@ -112,7 +112,7 @@ def test_staff_cancel_a_session_that_has_started_which_a_guest_cannot(world: Wor
 
 
 def test_a_cancelled_session_cannot_be_cancelled_again_and_all_or_nothing_holds(bought: Any) -> None:
-    world, guest, made = bought
+    _world, guest, made = bought
     venue = guest.venue
     assert staff_cancel(venue, made, [0], refund="full").status == 200
     again = staff_cancel(venue, made, [0, 1], refund="full")
@@ -139,7 +139,7 @@ def test_an_idempotency_key_answers_a_repeat_once_and_refuses_another_body(bough
 
 
 def test_bad_bodies_are_refused_and_change_nothing(bought: Any) -> None:
-    world, guest, made = bought
+    _world, guest, made = bought
     venue = guest.venue
     path = PATH.format(venue_id=venue.venue_id, transaction_id=made["transaction_id"])
     ids = [made["sessions"][0]["session_id"]]
@@ -212,7 +212,7 @@ def test_policy_keeps_the_venues_fee_and_full_keeps_nothing(world: World) -> Non
 
 
 def test_a_changed_amount_since_the_quote_refuses_the_staff_cancellation(bought: Any) -> None:
-    world, guest, made = bought
+    _world, guest, made = bought
     venue = guest.venue
     answer = staff_cancel(venue, made, [0], refund="full", expected_refund_amount=1000)
     assert answer.status == 409 and answer.error_code == "quote_changed"

@@ -3,7 +3,7 @@ capacity, product, a cancelled or a started session; the history names the key a
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.conftest import Response, Venue, World, now
@@ -131,7 +131,7 @@ def test_staff_never_edit_a_cancelled_or_started_session(world: World) -> None:
     assert answer.status == 409 and answer.json["error"]["details"]["reason"] == "slot_started"
 
     start = datetime.fromisoformat(soon["start"].replace("Z", "+00:00"))
-    time.sleep(max(0.0, (start - datetime.now(timezone.utc)).total_seconds()) + 0.05)
+    time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 0.05)
     answer = staff_edit(venue, made, {"slot_id": later["slot_id"], "reason": "too late"})
     assert answer.status == 409 and answer.json["error"]["details"] == {"reason": "started"}
     assert seats(venue, soon) == (1, 9)

@@ -79,7 +79,7 @@ def test_a_forged_cursor_is_refused(world: World) -> None:
 
 
 def test_staff_open_any_receipt_of_their_venue(bought: Any) -> None:
-    world, guest, receipt = bought
+    _world, guest, receipt = bought
     venue = guest.venue
     answer = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/transactions/{receipt['transaction_id']}")
     assert answer.status == 200
