@@ -261,8 +261,6 @@ def _closes_exactly(world: World, venue: Venue, slot: dict[str, Any], counts: di
     return done
 
 
-# A thousand sessions cost minutes where moto copies its tables for each transaction item.
-@pytest.mark.timeout(1200)
 def test_closing_a_slot_of_1000_sessions_across_300_transactions_makes_exactly_300_refunds(world: World) -> None:
     venue = world.venue()
     slot, counts = _crowded_slot(world, venue, transactions=300, sessions=1000)
@@ -271,7 +269,6 @@ def test_closing_a_slot_of_1000_sessions_across_300_transactions_makes_exactly_3
     assert "Scan" not in calls.operations
 
 
-@pytest.mark.timeout(1200)
 def test_a_closure_whose_worker_crashes_half_way_and_gets_pieces_twice_still_ends_exact(
         world: World, crash_on_write: Any) -> None:
     from chalicelib import queues
