@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Chalice, Rate, Response
-from chalice.app import SQSEvent
+from chalice.app import DynamoDBEvent, SQSEvent
 
 from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
@@ -19,10 +19,12 @@ from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.rules import MAX_CUTOFF_HOURS, VenueSettings
 from chalicelib.services import (
     access,
+    account_access,
     batches,
     cancellations,
     edits,
     guests,
+    notifications,
     purchases,
     refund_windows,
     refunds,
@@ -105,8 +107,10 @@ def get_settings(venue_id: str) -> dict[str, Any]:
 def put_settings(venue_id: str) -> dict[str, Any]:
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
     body = _body({"allow_guest_modify": v.boolean, "refund_on_cancel": v.boolean,
-                  "refund_cutoff_hours": v.integer(0, MAX_CUTOFF_HOURS)})
-    return shape.settings(venues.update_settings(admin, venue, VenueSettings(**body), utc_now()))
+                  "refund_cutoff_hours": v.integer(0, MAX_CUTOFF_HOURS), "notify_guests": v.optional(v.boolean)})
+    notify_guests = body.pop("notify_guests", None)
+    return shape.settings(venues.update_settings(admin, venue, VenueSettings(**body), utc_now(),
+                                                 notify_guests=notify_guests))
 
 
 # --- Admin: slots and guests ----------------------------------------------------------------
@@ -129,7 +133,7 @@ def list_slots(venue_id: str) -> dict[str, Any]:
 @app.route("/v1/admin/venues/{venue_id}/guests", methods=["POST"])
 def create_guest(venue_id: str) -> Response:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
-    body = _body({"email": v.email, "password": v.password, "name": v.text(200)})
+    body = _body({"email": v.email, "password": v.optional(v.password), "name": v.text(200)})
     return _created(shape.guest(guests.create_guest(venue, now=utc_now(), **body)))
 
 
@@ -145,6 +149,16 @@ def record_purchase(venue_id: str) -> Response:
     return _created(shape.receipt(made.venue, made.transaction, made.sessions, made.refunds, utc_now()))
 
 
+@app.route("/v1/admin/venues/{venue_id}/notifications", methods=["GET"])
+def list_notifications(venue_id: str) -> dict[str, Any]:
+    _, venue = access.admin_venue(_auth(), _id(venue_id))
+    query = _query({"guest_id": v.optional(v.identifier), "limit": v.optional(v.integer_text(1, 100)),
+                    "cursor": v.optional(v.cursor)})
+    found, cursor = notifications.venue_notifications(venue.venue_id, query.get("guest_id"), query.get("limit", 50),
+                                                      query.get("cursor"))
+    return {"notifications": [shape.notification(n) for n in found], "next_cursor": cursor}
+
+
 @app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/history", methods=["GET"])
 def transaction_history(venue_id: str, transaction_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
@@ -158,6 +172,21 @@ def transaction_history(venue_id: str, transaction_id: str) -> dict[str, Any]:
 def login(venue_id: str) -> dict[str, Any]:
     body = _body({"email": v.email, "password": v.login_password})
     result = guests.login(_id(venue_id), body["email"], body["password"], utc_now())
+    return {"token": result.token, "token_type": "Bearer", "expires_at": format_utc(result.expires_at),
+            "guest": shape.guest(result.guest)}
+
+
+@app.route("/v1/venues/{venue_id}/password-reset", methods=["POST"])
+def request_password_reset(venue_id: str) -> Response:
+    body = _body({"email": v.email})
+    account_access.request_reset(_id(venue_id), body["email"], utc_now())
+    return Response(body={}, status_code=202)
+
+
+@app.route("/v1/venues/{venue_id}/password-reset/confirm", methods=["POST"])
+def confirm_password_reset(venue_id: str) -> dict[str, Any]:
+    body = _body({"token": v.text(200), "password": v.password})
+    result = account_access.confirm(_id(venue_id), body["token"], body["password"], utc_now())
     return {"token": result.token, "token_type": "Bearer", "expires_at": format_utc(result.expires_at),
             "guest": shape.guest(result.guest)}
 
@@ -294,3 +323,16 @@ def close_refund_windows(event: Any) -> None:
 def handle_deadline_updates(event: SQSEvent) -> dict[str, Any]:
     messages = [(record.to_dict()["messageId"], record.body) for record in event]
     return refund_windows.reproject_from_messages(messages, utc_now())
+
+
+# --- Background: emails to guests -----------------------------------------------------------
+
+@app.on_dynamodb_record(stream_arn=config().stream_arn("notifications"), batch_size=10)
+def send_notifications(event: DynamoDBEvent) -> dict[str, Any]:
+    return batches.each_stream_record(event.to_dict(), event.context,
+                                      lambda record: notifications.deliver_from_stream(record.raw_event, utc_now()))
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def resend_notifications(event: Any) -> None:
+    notifications.resend_stale(utc_now())

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import rules
 from chalicelib.storage.models import (
     GuestRecord,
+    NotificationRecord,
     HistoryEvent,
     RefundRecord,
     SessionRecord,
@@ -37,6 +38,7 @@ def settings(record: VenueRecord) -> dict[str, Any]:
         "allow_guest_modify": bool(record.allow_guest_modify),
         "refund_on_cancel": bool(record.refund_on_cancel),
         "refund_cutoff_hours": int(record.refund_cutoff_hours),
+        "notify_guests": record.notify_guests is not False,
         "updated_at": format_utc(record.settings_updated_at),
         "version": int(record.settings_version),
     }
@@ -122,3 +124,13 @@ def cancellation(done: Cancellation) -> dict[str, Any]:
     return {"cancelled_session_ids": [s.session_id for s in done.plan.sessions],
             "refund": refund(done.refund) if done.refund is not None else None,
             "sessions": [session(s, settings, done.plan.now) for s in done.sessions_after]}
+
+
+def notification(record: NotificationRecord) -> dict[str, Any]:
+    """An email to a guest as the venue admin sees it: never its body, so never a secret link.
+    `sending` is shown as `queued`: to the admin it has not gone yet."""
+    return {"notification_id": record.notification_id, "kind": record.kind, "guest_id": record.guest_id,
+            "to": record.to, "subject": record.subject,
+            "status": "queued" if record.status == "sending" else record.status,
+            "failure_code": record.failure_code, "created_at": format_utc(record.created_at),
+            "sent_at": format_utc(record.sent_at)}

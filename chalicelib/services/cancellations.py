@@ -16,11 +16,13 @@ from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, Se
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib import queues
+from chalicelib.services import notifications
 from chalicelib.services.purchases import Receipt, guest_receipt
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     HistoryEvent,
     IdempotencyRecord,
+    NotificationRecord,
     RefundRecord,
     SessionRecord,
     SlotRecord,
@@ -166,7 +168,18 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
                      condition=SlotRecord.slot_id.exists())
     if cancellation.refund is not None:
         write.put("refund", cancellation.refund, condition=RefundRecord.item.does_not_exist())
+    notifications.queue(write, _notice(cancellation))
     return write
+
+
+def _notice(cancellation: Cancellation) -> NotificationRecord | None:
+    """The guest's one email about this cancellation request."""
+    plan = cancellation.plan
+    sessions = [{**notifications.session_view(s.product_name, s.participant_name, s.start, s.end),
+                 "amount": int(s.amount), "refunded": s.session_id in plan.refundable_ids} for s in plan.sessions]
+    return notifications.sessions_cancelled(plan.receipt.venue, plan.receipt.transaction.guest_id,
+                                            plan.receipt.transaction.transaction_id, sessions,
+                                            refund_amount=plan.refund_amount, now=plan.now)
 
 
 def _actor(cancellation: Cancellation) -> str:

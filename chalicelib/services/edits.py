@@ -21,10 +21,13 @@ from chalicelib.errors import (
 )
 from chalicelib.ids import new_id
 from chalicelib.observability import log_event
+from chalicelib.services import notifications
+from chalicelib.services.access import require_current_token
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
     HistoryEvent,
+    NotificationRecord,
     SessionRecord,
     SlotRecord,
     TransactionRecord,
@@ -132,7 +135,9 @@ def edit_session(claims: GuestClaims, transaction_id: str, session_id: str, now:
     plan = plan_edit(settings, session, target, slot_id, participant_name, now)
     if plan.changes_nothing:
         return Edited(venue=venue, session=session, plan=plan)
-    _carry_out(plan, session, settings, f"guest:{claims.guest_id}", now)
+    notice = notifications.session_changed(
+        venue, claims.guest_id, transaction_id, session_id, before=_view(session), after=_view(session, plan), now=now)
+    _carry_out(plan, session, settings, f"guest:{claims.guest_id}", now, notice)
     log_event("session_edited", venue_id=venue.venue_id, transaction_id=transaction_id, session_id=session_id,
               guest_id=claims.guest_id, action=plan.action,
               from_slot_id=plan.move.from_slot_id if plan.move else None,
@@ -156,13 +161,25 @@ def _read(claims: GuestClaims, transaction_id: str, session_id: str,
         raise NotFound("no such session in this transaction", {"session_id": session_id})
     if not isinstance(venue, VenueRecord):
         raise NotFound("no such venue")
+    require_current_token(claims, venue)
     slot = target[0] if target else None
     return venue, session, slot if isinstance(slot, SlotRecord) else None
 
 
+def _view(session: SessionRecord, plan: EditPlan | None = None) -> dict[str, Any]:
+    """The session as an email shows it, before the edit or (with its plan) after."""
+    move = plan.move if plan else None
+    name = plan.participant_name if plan and plan.participant_name is not None else session.participant_name
+    if move:
+        return notifications.session_view(move.product_name, name, move.start, move.end)
+    return notifications.session_view(session.product_name, name, session.start, session.end)
+
+
 def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSettings, actor: str,
-               now: datetime) -> None:
+               now: datetime, notice: NotificationRecord | None = None) -> None:
+    """One atomic write: the session, both slots' seats, the history event and the guest's email."""
     write = AtomicWrite()
+    notifications.queue(write, notice)
     actions: list[Any] = [SessionRecord.version.add(1)]
     if plan.move:
         move = plan.move

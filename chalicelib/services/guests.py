@@ -12,6 +12,7 @@ from chalicelib.errors import Conflict, InvalidCredentials, TooManyAttempts
 from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.services.access import guest_token
+from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import GuestRecord, LoginAttempts, VenueRecord
 
 
@@ -22,16 +23,25 @@ class Login:
     guest: GuestRecord
 
 
-def create_guest(venue: VenueRecord, email: str, password: str, name: str, now: datetime) -> GuestRecord:
+def create_guest(venue: VenueRecord, email: str, name: str, now: datetime, password: str | None = None) -> GuestRecord:
+    """A guest with a password, or, without one, a guest who is emailed an invitation to set it
+    (and cannot log in before): the guest and the invitation are written together."""
+    from chalicelib.services import account_access
+
     guest = GuestRecord(venue_id=venue.venue_id, email=email, guest_id=new_id(), name=name,
-                        password_hash=auth.hash_password(password), created_at=now)
+                        password_hash=auth.hash_password(password) if password is not None else None,
+                        created_at=now, credential_generation=0)
+    write = AtomicWrite()
+    invitation = account_access.invite(venue, guest, now, write) if password is None else None
+    write.put("guest", guest, condition=GuestRecord.email.does_not_exist())
     try:
-        guest.save(condition=GuestRecord.email.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        write.commit()
+    except AtomicWriteFailed as failure:
+        if "guest" in failure.failed:
             raise Conflict("a guest with this email exists at this venue", {"field": "email"}) from None
         raise
-    log_event("guest_created", venue_id=venue.venue_id, guest_id=guest.guest_id)
+    log_event("guest_created", venue_id=venue.venue_id, guest_id=guest.guest_id,
+              invitation_id=invitation.notification_id if invitation else None)
     return guest
 
 
@@ -41,7 +51,7 @@ def login(venue_id: str, email: str, password: str, now: datetime) -> Login:
     attempts_key = f"{venue_id}#{email}"
     # Count the attempt before checking the password: requests sent in parallel each see the
     # count including the others, so they cannot all slip under the limit together.
-    _count_attempt(attempts_key, now)
+    count_attempt(attempts_key, now)
     try:
         guest: GuestRecord | None = GuestRecord.get(venue_id, email)
     except GuestRecord.DoesNotExist:
@@ -50,12 +60,12 @@ def login(venue_id: str, email: str, password: str, now: datetime) -> Login:
         log_event("login_failed", venue_id=venue_id)
         raise InvalidCredentials("the email or password is not right")
     _forget_attempt(attempts_key, now)  # a success is not a failure
-    token, expires_at = guest_token(venue_id, guest.guest_id, now)
+    token, expires_at = guest_token(venue_id, guest.guest_id, now, int(guest.credential_generation or 0))
     log_event("login_succeeded", venue_id=venue_id, guest_id=guest.guest_id)
     return Login(token=token, expires_at=expires_at, guest=guest)
 
 
-def _count_attempt(key: str, now: datetime) -> None:
+def count_attempt(key: str, now: datetime) -> None:
     """One atomic ADD per attempt; past the limit, 429 before any password is hashed. The
     lockout window starts with the first attempt and the record expires with it (DynamoDB TTL),
     so counts are shared by every Lambda instance."""

@@ -21,7 +21,7 @@ from chalicelib.auth import GuestClaims
 from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.rules import has_started
-from chalicelib.services.access import Admin
+from chalicelib.services.access import Admin, require_current_token
 from chalicelib.services.gateways import stripe_gateway
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
@@ -161,12 +161,18 @@ def receipt(venue_id: str, transaction_id: str, guest_id: str | None = None) -> 
 
 
 def guest_receipt(claims: GuestClaims, transaction_id: str) -> Receipt:
-    return receipt(claims.venue_id, transaction_id, guest_id=claims.guest_id)
+    found = receipt(claims.venue_id, transaction_id, guest_id=claims.guest_id)
+    require_current_token(claims, found.venue)
+    return found
 
 
 def list_transactions(claims: GuestClaims, limit: int, cursor: str | None) -> tuple[list[TransactionRecord], str | None]:
     """The guest's purchases, newest first, a page at a time."""
     start_key = _decode_cursor(cursor, claims.guest_id) if cursor else None
+    try:
+        require_current_token(claims, VenueRecord.get(claims.venue_id))
+    except VenueRecord.DoesNotExist:
+        raise NotFound("no such venue") from None
     page = TransactionRecord.by_guest.query(claims.guest_id, scan_index_forward=False, limit=limit,
                                             last_evaluated_key=start_key)
     found = [t for t in page if isinstance(t, TransactionRecord) and t.venue_id == claims.venue_id]

@@ -18,9 +18,20 @@ from chalicelib.errors import NotFound, RefundNotRetryable, ServiceUnavailable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib import queues
+from chalicelib.services import notifications
 from chalicelib.services.gateways import stripe_gateway
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
-from chalicelib.storage.models import BookingItem, HistoryEvent, PendingRefunds, RefundRecord, SessionRecord
+from chalicelib.storage.models import (
+    BookingItem,
+    HistoryEvent,
+    NotificationRecord,
+    PendingRefunds,
+    RefundRecord,
+    SessionRecord,
+    TransactionRecord,
+    VenueRecord,
+)
+from chalicelib.storage.reads import Key, read_together
 from chalicelib.storage.shards import shard_of
 
 REFUND_SHARDS = 4
@@ -150,6 +161,8 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
         after={"refund_id": refund.refund_id, "status": to_status, "amount": int(refund.amount),
                **({"stripe_refund_id": stripe_refund_id} if stripe_refund_id else {}),
                **({"failure_code": failure_code} if failure_code else {})}))
+    if to_status in ("refunded", "failed"):
+        notifications.queue(write, _notice(refund, to_status == "refunded", now))
     try:
         write.commit()
     except AtomicWriteFailed:
@@ -161,6 +174,16 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
               amount=int(refund.amount), currency=refund.currency, stripe_refund_id=stripe_refund_id,
               failure_code=failure_code, key_generation=int(refund.key_generation))
     return True
+
+
+def _notice(refund: RefundRecord, refunded: bool, now: datetime) -> NotificationRecord | None:
+    """The guest's email about the refund's outcome, committed with the outcome itself."""
+    venue, transaction = read_together([Key(VenueRecord, refund.venue_id),
+                                        Key(BookingItem, refund.transaction_id, "transaction")])
+    if not isinstance(venue, VenueRecord) or not isinstance(transaction, TransactionRecord):
+        return None
+    return notifications.refund_settled(venue, transaction.guest_id, refund.transaction_id, refund.refund_id,
+                                        int(refund.amount), refunded, now)
 
 
 def give_up(message: RefundMessage, now: datetime, sent_at: datetime | None = None) -> None:

@@ -42,10 +42,13 @@ def mint_api_key(admin: Admin, venue: VenueRecord, now: datetime) -> auth.NewApi
     return key
 
 
-def update_settings(admin: Admin, venue: VenueRecord, settings: VenueSettings, now: datetime) -> VenueRecord:
+def update_settings(admin: Admin, venue: VenueRecord, settings: VenueSettings, now: datetime,
+                    notify_guests: bool | None = None) -> VenueRecord:
     """Save the settings (they apply to the next request at once), then ask the background job
-    to bring the stored refund deadlines of the venue's future sessions up to date."""
-    venue.update(actions=[
+    to bring the stored refund deadlines of the venue's future sessions up to date. A setting
+    not given (`notify_guests=None`) keeps its current value."""
+    extra = [VenueRecord.notify_guests.set(notify_guests)] if notify_guests is not None else []
+    venue.update(actions=[*extra,
         VenueRecord.allow_guest_modify.set(settings.allow_guest_modify),
         VenueRecord.refund_on_cancel.set(settings.refund_on_cancel),
         VenueRecord.refund_cutoff_hours.set(settings.refund_cutoff_hours),

@@ -42,6 +42,10 @@ class VenueRecord(Model):
     settings_version = NumberAttribute(default=1)
     settings_updated_at = UTCDateTimeAttribute()
     created_at = UTCDateTimeAttribute()
+    notify_guests = BooleanAttribute(default=True)
+    # guest_id -> the credential generation a token must carry; written by a password reset so
+    # that older tokens are refused wherever a guest's request reads the venue (no extra read).
+    token_generations = JSONAttribute(null=True)  # {guest_id: {"generation": n, "at": epoch seconds}}
 
     def settings(self) -> VenueSettings:
         return VenueSettings(allow_guest_modify=bool(self.allow_guest_modify),
@@ -75,8 +79,15 @@ class GuestRecord(Model):
     email = UnicodeAttribute(range_key=True)
     guest_id = UnicodeAttribute()
     name = UnicodeAttribute()
-    password_hash = UnicodeAttribute()
+    password_hash = UnicodeAttribute(null=True)  # None until an invited guest sets one
     created_at = UTCDateTimeAttribute()
+    # Bumped by every password reset; tokens carry it, so older tokens stop working.
+    credential_generation = NumberAttribute(default=0)
+    # The newest reset or invitation link, only as a digest; one at a time, so a new link
+    # replaces the one before it.
+    reset_digest = UnicodeAttribute(null=True)
+    reset_expires_at = UTCDateTimeAttribute(null=True)
+    reset_notification_id = UnicodeAttribute(null=True)
     by_id = GuestById()
 
 
@@ -287,6 +298,54 @@ class LoginAttempts(Model):
     expires_at = TTLAttribute()
 
 
+class NotificationsByGuest(GlobalSecondaryIndex["NotificationRecord"]):
+    class Meta:
+        index_name = "guest-notifications"
+        projection = AllProjection()
+
+    guest_key = UnicodeAttribute(hash_key=True)  # "<venue_id>#<guest_id>"
+    notification_id = UnicodeAttribute(range_key=True)
+
+
+class UnsentNotifications(GlobalSecondaryIndex["NotificationRecord"]):
+    """Sparse: a notification carries `unsent_shard` only while it is queued or being sent, so
+    the sweeper reads what is still unsent and nothing else."""
+
+    class Meta:
+        index_name = "unsent-notifications"
+        projection = IncludeProjection(["status"])
+
+    unsent_shard = NumberAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class NotificationRecord(Model):
+    """The outbox: one email to a guest, written in the same atomic write as the change it tells
+    of. The table's stream hands each new item to the sender; `status` moves
+    queued -> sending -> sent | failed, each step conditional, so it is sent at most once."""
+
+    Meta = type("Meta", (), {"table_name": config().table_name("notifications"), "billing_mode": _BILLING,
+                             "stream_view_type": "NEW_IMAGE"})
+    venue_id = UnicodeAttribute(hash_key=True)
+    notification_id = UnicodeAttribute(range_key=True)  # a ULID: newest last
+    kind = UnicodeAttribute()
+    guest_id = UnicodeAttribute()
+    guest_key = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    facts = JSONAttribute()  # what the email says, as the change committed it
+    status = UnicodeAttribute(default="queued")  # queued | sending | sent | failed
+    to = UnicodeAttribute(null=True)  # the guest's address, once the sender has looked it up
+    created_at = UTCDateTimeAttribute()
+    sent_at = UTCDateTimeAttribute(null=True)
+    claimed_at = UTCDateTimeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    unsent_shard = NumberAttribute(null=True)
+    ses_message_id = UnicodeAttribute(null=True)
+    failure_code = UnicodeAttribute(null=True)
+    by_guest = NotificationsByGuest()
+    unsent = UnsentNotifications()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     VenueRecord,
     ApiKeyRecord,
@@ -296,6 +355,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     HistoryEvent,
     IdempotencyRecord,
     LoginAttempts,
+    NotificationRecord,
 )
 
 
