@@ -329,3 +329,40 @@ def test_the_admin_pages_through_a_guests_notifications_newest_first(world: Worl
     assert len(listed) == 5 and {n["guest_id"] for n in listed} == {guest.guest_id}
     assert [n["notification_id"] for n in listed] == sorted((n["notification_id"] for n in listed), reverse=True)
     assert venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/notifications?cursor=bogus").status == 400
+
+
+def test_a_closed_slot_queued_with_its_cancellation_emails_once_per_transaction(world: World) -> None:
+    """The staff work's slot closure queues `slot_closed` in the write that cancels a transaction's
+    sessions: one email per transaction, whatever is delivered again."""
+    from chalicelib.services import notifications as outbox
+    from chalicelib.storage.atomic import AtomicWrite
+    from chalicelib.storage.models import SlotRecord, VenueRecord
+
+    venue = world.venue(refund_on_cancel=True)
+    guest = world.guest(venue)
+    slot = world.slot(venue, start=(now() + timedelta(days=3)).replace(hour=9, minute=30, second=0))
+    made = world.purchase(guest, [slot, slot], names=["Mia", "Leo"])
+    write = AtomicWrite()
+    outbox.queue(write, outbox.slot_closed(
+        VenueRecord.get(venue.venue_id), guest.guest_id, made["transaction_id"],
+        SlotRecord.get(venue.venue_id, slot["slot_id"]), ["Mia", "Leo"], 5000, "the trampolines are under repair",
+        now()))
+    write.commit()
+    world.stack.deliver_all()
+    world.stack.replay_streams()
+
+    [email] = emails_to(world, guest)
+    assert email["subject"].startswith("Open Jump 60 min on ") and email["subject"].endswith("is cancelled by Bounce Park")
+    assert "Mia, Leo" in email["text"] and "$50.00 will be refunded" in email["text"]
+    assert "the trampolines are under repair" in email["html"]
+
+
+def test_no_slot_closed_email_when_the_venue_switched_notifications_off(world: World) -> None:
+    from chalicelib.services import notifications as outbox
+    from chalicelib.storage.models import SlotRecord, VenueRecord
+
+    venue = world.venue()
+    settings(world, venue, notify_guests=False)
+    slot = world.slot(venue)
+    assert outbox.slot_closed(VenueRecord.get(venue.venue_id), "g", "t", SlotRecord.get(venue.venue_id, slot["slot_id"]),
+                              ["Mia"], 0, "repairs", now()) is None
