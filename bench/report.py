@@ -33,6 +33,7 @@ class Report:
     closer: list[CloserRow] = field(default_factory=list)
     latency: list[Timings] = field(default_factory=list)
     refund_latency: Timings | None = None
+    emails: list[Row] = field(default_factory=list)
     elapsed: float = 0.0
 
     def _op(self, name: str) -> Metered | None:
@@ -40,7 +41,7 @@ class Report:
 
     def markdown(self) -> str:
         return "\n".join(self._header() + self._operations() + self._closer() + self._cold_start()
-                         + self._latency() + self._cost()) + "\n"
+                         + self._latency() + self._cost() + self._emails()) + "\n"
 
     def _header(self) -> list[str]:
         m = self.machine
@@ -236,3 +237,8 @@ class Report:
             + ".", ""]
         return lines
 
+
+    def _emails(self) -> list[str]:
+        from bench import emails
+
+        return emails.markdown(self.emails) if self.emails else []

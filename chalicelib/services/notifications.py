@@ -224,7 +224,8 @@ def _links(notice: NotificationRecord) -> dict[str, str]:
     if notice.kind in ("password_reset", "guest_invited"):
         from chalicelib.services.account_access import link_token
 
-        links["account"] = f"{base}/reset.html?venue={venue_id}&token={link_token(notice)}"
+        welcome = "&welcome=1" if notice.kind == "guest_invited" else ""
+        links["account"] = f"{base}/reset.html?venue={venue_id}&token={link_token(notice)}{welcome}"
     return links
 
 

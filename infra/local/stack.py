@@ -245,6 +245,16 @@ class LocalStack:
     def stream_handlers(self) -> list[tuple[StreamPosition, Callable[..., Any]]]:
         return list(self._streams)
 
+    def deliver_streams(self, max_rounds: int = 50) -> int:
+        """Deliver every record now in the table streams to its handler; returns how many batches."""
+        batches = 0
+        for _ in range(max_rounds):
+            delivered = [position.deliver(handler) for position, handler in self._streams]
+            if not any(delivered):
+                break
+            batches += sum(delivered)
+        return batches
+
     def replay_streams(self) -> None:
         """Deliver every stream record again from the start, as a Lambda retry or a duplicate
         delivery would (tests of exactly-once)."""
@@ -256,12 +266,13 @@ class LocalStack:
         return [getattr(self.app_module, source.name)
                 for source in app.event_sources if type(source).__name__ == "ScheduledEventConfig"]
 
-    def deliver_all(self, max_rounds: int = 50) -> int:
-        """Deliver every message now in the queues to its handler, as the pump would; returns
-        how many batches were delivered. Messages a handler failed stay for their next delivery."""
+    def deliver_all(self, max_rounds: int = 50, streams: bool = True) -> int:
+        """Deliver every message now in the queues (and, unless `streams=False`, every record in
+        the table streams) to its handler, as the pump would; returns how many batches were
+        delivered. Messages a handler failed stay for their next delivery."""
         sqs = self._sqs()
         handlers = [(self.queue_url(name), name, handler) for name, handler in self.queue_handlers()]
-        streams = self.stream_handlers()
+        streams = self.stream_handlers() if streams else []
         batches = 0
         for _ in range(max_rounds):
             delivered = [deliver_batch(sqs, url, name, handler) for url, name, handler in handlers]

@@ -107,6 +107,7 @@ function route() {
   if (!state.venueId) return show("view-venue");
   if (!state.login) {
     $("login-venue").textContent = state.venueId;
+    $("forgot-password").href = `reset.html?venue=${part(state.venueId)}`;
     return show("view-login");
   }
   const receiptMatch = location.hash.match(/^#receipt\/(.+)$/);
