@@ -29,7 +29,9 @@ from chalicelib.storage.shards import shard_of
 from chalicelib.times import format_utc
 
 UNSENT_SHARDS = 4
-MAX_ATTEMPTS = 8  # sweeps after the stream's own retries, before a notice is given up as failed
+# How long the sweeper keeps trying a notice SES will not take (busy, throttled, down) before it is
+# given up as failed: an email about a change is no use days later.
+GIVE_UP_AFTER = timedelta(hours=24)
 # A claim older than this belongs to an attempt that has ended (the sender's timeout is far
 # shorter): nobody will finish it, and nobody can know whether SES sent it.
 CLAIM_EXPIRES = timedelta(minutes=10)
@@ -167,10 +169,7 @@ def deliver(venue_id: str, notification_id: str, now: datetime) -> str:
             return "failed"
         log_event("notification_in_progress", **ids)
         return "in_progress"
-    if not _claim(notice, now):
-        log_event("notification_claimed_elsewhere", **ids)
-        return "in_progress"
-    return _send_claimed(notice, now, ids)
+    return _send(notice, now, ids)
 
 
 def _claim(notice: NotificationRecord, now: datetime) -> bool:
@@ -185,14 +184,24 @@ def _claim(notice: NotificationRecord, now: datetime) -> bool:
     return True
 
 
-def _send_claimed(notice: NotificationRecord, now: datetime, ids: dict[str, Any]) -> str:
+def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any]) -> str:
+    """Everything that cannot send twice comes first (address, rendering); then the claim, SES,
+    and the `sent` mark."""
     from chalicelib.emails import rendering, ses  # jinja2 and the SES client: only the sender pays for them
 
     recipient = _recipient(notice)
     if recipient is None:
         _settle_failed(notice, "guest_unknown", now, ids)
         return "failed"
-    email = rendering.render(notice.kind, notice.facts, _links(notice))
+    try:
+        email = rendering.render(notice.kind, notice.facts, _links(notice))
+    except Exception as error:  # a template that cannot render this notice never will: say so, once
+        log_error("notification_render_failed", error=repr(error), **ids)
+        _settle_failed(notice, "render_failed", now, ids)
+        return "failed"
+    if not _claim(notice, now):
+        log_event("notification_claimed_elsewhere", **ids)
+        return "in_progress"
     try:
         message_id = ses.send(sender_name=notice.facts["venue_name"], to=recipient, subject=notice.subject,
                               text=email.text, html=email.html)
@@ -275,7 +284,7 @@ def resend_stale(now: datetime) -> dict[str, int]:
             notice = load(stale.venue_id, stale.notification_id)
             if notice is None or notice.status not in ("queued", "sending"):
                 continue
-            if notice.status == "queued" and int(notice.attempts or 0) >= MAX_ATTEMPTS:
+            if notice.status == "queued" and now - notice.created_at > GIVE_UP_AFTER:
                 _settle_failed(notice, "retries_exhausted", now, {"venue_id": notice.venue_id,
                                                                   "notification_id": notice.notification_id})
                 outcome = "failed"

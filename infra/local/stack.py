@@ -344,7 +344,9 @@ class StreamPosition:
     batch whose handler reports failures is delivered again from its first failed record."""
 
     arn: str
+    max_retries: int = 10  # as infra/stack.py's STREAM_RETRY_ATTEMPTS: then Lambda moves past the record
     _iterator: str | None = None
+    _failures: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)  # one batch at a time, as Lambda per shard
 
     def _streams(self) -> Any:
@@ -385,7 +387,14 @@ class StreamPosition:
         else:
             failed = [item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])]
         if failed:
-            self._iterator = self._at("AT_SEQUENCE_NUMBER", min(failed, key=int))
+            first = min(failed, key=int)
+            self._failures[first] = self._failures.get(first, 0) + 1
+            if self._failures[first] > self.max_retries:  # given up, as Lambda does: the record is skipped
+                print(json.dumps({"level": "ERROR", "event": "local_stream_record_skipped", "stream": self.arn,
+                                  "sequence_number": first}), flush=True)
+                self._iterator = self._at("AFTER_SEQUENCE_NUMBER", first)
+            else:
+                self._iterator = self._at("AT_SEQUENCE_NUMBER", first)
         else:
             self._iterator = answer.get("NextShardIterator") or self._iterator
         return True

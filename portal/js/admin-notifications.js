@@ -35,7 +35,10 @@ function row(notification) {
 
 async function load(more) {
   const saved = credentials();
-  if (!saved) return;
+  if (!saved) {
+    say($("error"), "Connect with the venue API key first.");
+    return;
+  }
   const query = new URLSearchParams({ limit: "20" });
   const guestId = $("emails-guest").value.trim();
   if (guestId) query.set("guest_id", guestId);

@@ -245,25 +245,39 @@ def test_a_refusal_by_ses_is_failed_in_the_admin_list_and_logged_as_a_metric(wor
     assert [line["failure_code"] for line in lines if line.get("event") == "notification_failed"] == ["MessageRejected"]
 
 
-def test_a_notice_the_stream_never_delivered_is_sent_by_the_sweeper_once(world: World) -> None:
+def test_a_notice_whose_stream_retries_ran_out_is_sent_by_the_sweeper_once(world: World) -> None:
     from chalicelib.services import notifications as outbox
 
     venue = world.venue(allow_guest_modify=True)
     guest = world.guest(venue)
     made = world.purchase(guest, [world.slot(venue)])
-    world.stack.deliver_all()
-    with ses_fault("before-call", lambda: ses_error("TooManyRequestsException", 429), times=100):
+    with ses_fault("before-call", lambda: ses_error("TooManyRequestsException", 429), times=1000) as calls:
         assert move(guest, made, world.slot(venue, start=now() + timedelta(days=4))).status == 200
-        for position, handler in world.stack.stream_handlers():
-            position.deliver(handler)  # Lambda's retries of the record ran out while SES was busy
-    world.stack.replay_streams()  # ... and the stream moved past it: only the sweeper can send it now
-    for position, handler in world.stack.stream_handlers():
-        while position.deliver(handler):
-            pass
+        world.stack.deliver_all()  # SES stays busy through every retry; the stream moves past the record
+    assert len(calls) == 11 and emails_to(world, guest) == []
+    assert [n["status"] for n in notifications(venue)] == ["queued"]
 
-    assert outbox.resend_stale(now() + timedelta(minutes=6)).get("sent", 0) <= 1
-    outbox.resend_stale(now() + timedelta(minutes=6))
-    assert len(emails_to(world, guest)) == 1
+    assert outbox.resend_stale(now()) == {}  # too fresh: the stream may still be retrying it
+    assert outbox.resend_stale(now() + timedelta(minutes=6)) == {"sent": 1}
+    assert outbox.resend_stale(now() + timedelta(minutes=12)) == {}
+    assert len(emails_to(world, guest)) == 1 and [n["status"] for n in notifications(venue)] == ["sent"]
+
+
+def test_a_notice_ses_never_accepts_is_given_up_as_failed_after_a_day(world: World) -> None:
+    from chalicelib.services import notifications as outbox
+
+    venue = world.venue(allow_guest_modify=True)
+    guest = world.guest(venue)
+    made = world.purchase(guest, [world.slot(venue)])
+    with ses_fault("before-call", lambda: ses_error("ServiceUnavailable", 503), times=1000):
+        assert move(guest, made, world.slot(venue, start=now() + timedelta(days=4))).status == 200
+        world.stack.deliver_all()
+        outcomes = [outbox.resend_stale(now() + later) for later in (
+            timedelta(minutes=6), timedelta(hours=12), timedelta(hours=25), timedelta(hours=26))]
+    assert outcomes == [{"retry": 1}, {"retry": 1}, {"failed": 1}, {}]  # tried for a day, then given up
+    [listed] = notifications(venue)
+    assert (listed["status"], listed["failure_code"]) == ("failed", "retries_exhausted")
+    assert emails_to(world, guest) == []
 
 
 # --- No email ----------------------------------------------------------------------------------
