@@ -16,6 +16,7 @@ from chalicelib.api.cors import cors_on_every_answer, portal_cors
 from chalicelib.api.errors import contract_errors
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
+from chalicelib.observability import log_context
 from chalicelib.rules import MAX_CUTOFF_HOURS, VenueSettings
 from chalicelib.services import (
     access,
@@ -34,6 +35,7 @@ from chalicelib.services import (
 from chalicelib.times import format_utc, utc_now
 
 app = Chalice(app_name="rebook", configure_logs=False)
+app.register_middleware(log_context, "all")  # outermost: even the error middleware's lines carry it
 if config().portal_origin:  # set before any route: each route takes its CORS from app.api when defined
     app.api.cors = portal_cors(config().portal_origin)
     app.register_middleware(cors_on_every_answer(app.api.cors), "http")
@@ -76,7 +78,7 @@ def create_venue() -> Response:
     admin = access.authenticate_admin(_auth())
     access.require_platform(admin)
     body = _body({"venue_id": v.optional(v.identifier), "name": v.text(200), "timezone": v.timezone_name,
-                  "currency": v.currency})
+                  "currency": v.currency, "stripe_account": v.optional(v.stripe_account)})
     return _created(shape.venue(venues.create_venue(admin, now=utc_now(), **body)))
 
 
@@ -85,6 +87,14 @@ def get_venue(venue_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
     _query({})
     return shape.venue(venue)
+
+
+@app.route("/v1/admin/venues/{venue_id}", methods=["PATCH"])
+def connect_stripe_account(venue_id: str) -> dict[str, Any]:
+    admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    access.require_platform(admin)
+    body = _body({"stripe_account": v.nullable(v.stripe_account)})
+    return shape.venue(venues.connect_stripe_account(admin, venue, body["stripe_account"]))
 
 
 @app.route("/v1/admin/venues/{venue_id}/api-keys", methods=["POST"])
@@ -286,7 +296,7 @@ def stripe_webhook() -> dict[str, Any]:
     now = utc_now()
     try:
         event = verify_webhook(_request().raw_body or b"", _request().headers.get("stripe-signature"),
-                               access.webhook_secret(), now.timestamp())
+                               access.webhook_secrets(), now.timestamp())
     except InvalidWebhook:
         raise InvalidRequest("the Stripe signature is missing, wrong or stale") from None
     return {"received": True, "outcome": refunds.apply_stripe_event(event, now)}

@@ -20,6 +20,7 @@ _CURRENCY = re.compile(r"^[a-z]{3}$")
 # Text direction overrides let a name display as something else on a receipt.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _STRIPE_ID = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+_STRIPE_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9]{1,250}$")
 _CURSOR = re.compile(r"^[A-Za-z0-9_=-]{1,1024}$")
 
 
@@ -32,6 +33,11 @@ class Optional_:
 
 def optional(convert: Converter) -> Optional_:
     return Optional_(convert)
+
+
+def nullable(convert: Converter) -> Converter:
+    """A required field whose value may be null (e.g. to unset something)."""
+    return lambda value: None if value is None else convert(value)
 
 
 def json_body(raw: bytes | None, max_bytes: int) -> dict[str, Any]:
@@ -144,6 +150,13 @@ def identifier(value: Any) -> str:
 def stripe_id(value: Any) -> str:
     if not isinstance(value, str) or not _STRIPE_ID.match(value):
         raise ValueError("must be a Stripe id such as pi_3Mtw...")
+    return value
+
+
+def stripe_account(value: Any) -> str:
+    """A connected Stripe account's id: `acct_` and Stripe's id alphabet (ASCII letters and digits)."""
+    if not isinstance(value, str) or not _STRIPE_ACCOUNT.fullmatch(value):
+        raise ValueError("must be a Stripe account id (acct_ followed by letters and digits)")
     return value
 
 

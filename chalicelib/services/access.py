@@ -75,5 +75,7 @@ def require_current_token(claims: auth.GuestClaims, venue: VenueRecord) -> None:
         raise Unauthorized("the token is invalid or has expired; log in again")
 
 
-def webhook_secret() -> str:
-    return secret("STRIPE_WEBHOOK_SECRET")
+def webhook_secrets() -> list[str]:
+    """The signing secrets of our Stripe webhook endpoints, comma-separated in one secret: the
+    platform account's endpoint and the Connect endpoint (events of connected accounts) each have one."""
+    return [part.strip() for part in secret("STRIPE_WEBHOOK_SECRET").split(",") if part.strip()]

@@ -46,6 +46,8 @@ class VenueRecord(Model):
     # guest_id -> the credential generation a token must carry; written by a password reset so
     # that older tokens are refused wherever a guest's request reads the venue (no extra read).
     token_generations = JSONAttribute(null=True)  # {guest_id: {"generation": n, "at": epoch seconds}}
+    # The venue's own Stripe account (Connect), for purchases recorded from now on; None: the platform's.
+    stripe_account = UnicodeAttribute(null=True)
 
     def settings(self) -> VenueSettings:
         return VenueSettings(allow_guest_modify=bool(self.allow_guest_modify),
@@ -220,6 +222,8 @@ class TransactionRecord(BookingItem, discriminator="transaction"):
     total = NumberAttribute()
     payment_intent_id = UnicodeAttribute()
     session_count = NumberAttribute()
+    # The Stripe account the payment was made on, whatever the venue's account is later; None: the platform's.
+    stripe_account = UnicodeAttribute(null=True)
 
 
 class SessionRecord(BookingItem, discriminator="session"):
@@ -251,6 +255,7 @@ class RefundRecord(BookingItem, discriminator="refund"):
     status = UnicodeAttribute()  # pending | refunded | failed
     session_ids = ListAttribute(of=UnicodeAttribute)
     payment_intent_id = UnicodeAttribute()
+    stripe_account = UnicodeAttribute(null=True)  # the purchase's, copied so the worker reads one item
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     venue_status = UnicodeAttribute()
