@@ -56,12 +56,11 @@ def message(sender_name: str, to: str, subject: str, text: str, html: str) -> Em
     return email
 
 
-def send(sender_name: str, to: str, subject: str, text: str, html: str) -> str:
+def send(email: EmailMessage, to: str) -> str:
     """SES's message id. Raises Busy or Refused when SES answered no; any other exception means
     the outcome is unknown."""
     from botocore.exceptions import ClientError
 
-    email = message(sender_name, to, subject, text, html)
     try:
         answer = client().send_email(FromEmailAddress=config().mail_from, Destination={"ToAddresses": [to]},
                                 Content={"Raw": {"Data": email.as_bytes()}})

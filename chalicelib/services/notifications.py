@@ -195,7 +195,9 @@ def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any]) -> str
         return "failed"
     try:
         email = rendering.render(notice.kind, notice.facts, _links(notice))
-    except Exception as error:  # a template that cannot render this notice never will: say so, once
+        message = ses.message(sender_name=notice.facts["venue_name"], to=recipient, subject=notice.subject,
+                              text=email.text, html=email.html)
+    except Exception as error:  # what cannot be rendered (or put in headers) now never will: say so, once
         log_error("notification_render_failed", error=repr(error), **ids)
         _settle_failed(notice, "render_failed", now, ids)
         return "failed"
@@ -203,8 +205,7 @@ def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any]) -> str
         log_event("notification_claimed_elsewhere", **ids)
         return "in_progress"
     try:
-        message_id = ses.send(sender_name=notice.facts["venue_name"], to=recipient, subject=notice.subject,
-                              text=email.text, html=email.html)
+        message_id = ses.send(message, to=recipient)
     except ses.Busy as busy:
         _release(notice, now)
         log_event("notification_retry", code=busy.code, attempts=int(notice.attempts or 0) + 1, **ids)

@@ -380,3 +380,23 @@ def test_no_slot_closed_email_when_the_venue_switched_notifications_off(world: W
     slot = world.slot(venue)
     assert outbox.slot_closed(VenueRecord.get(venue.venue_id), "g", "t", SlotRecord.get(venue.venue_id, slot["slot_id"]),
                               ["Mia"], 0, "repairs", now()) is None
+
+
+def test_an_email_that_cannot_be_built_fails_once_and_sends_nothing(world: World) -> None:
+    """A venue name no mail header may carry (a line break: the API refuses one today, a record
+    saved before it did may hold one) fails the notice before anything is claimed or sent, and the
+    admin sees why: no header injection, no claim left behind."""
+    from chalicelib.storage.models import VenueRecord
+
+    venue = world.venue(allow_guest_modify=True)
+    guest = world.guest(venue)
+    made = world.purchase(guest, [world.slot(venue)])
+    VenueRecord(venue.venue_id).update(actions=[VenueRecord.name.set("Bounce\nBcc: everyone@example.com")])
+    assert move(guest, made, world.slot(venue, start=now() + timedelta(days=4))).status == 200
+
+    assert emails_to(world, guest) == []
+    world.stack.replay_streams()
+    world.stack.deliver_all()
+    [listed] = notifications(venue)
+    assert (listed["status"], listed["failure_code"]) == ("failed", "render_failed")
+    assert not [e for e in world.stack.emails() if "everyone@example.com" in e["to"]]
