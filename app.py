@@ -117,7 +117,8 @@ def get_settings(venue_id: str) -> dict[str, Any]:
 def put_settings(venue_id: str) -> dict[str, Any]:
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
     body = _body({"allow_guest_modify": v.boolean, "refund_on_cancel": v.boolean,
-                  "refund_cutoff_hours": v.integer(0, MAX_CUTOFF_HOURS), "notify_guests": v.optional(v.boolean)})
+                  "refund_cutoff_hours": v.integer(0, MAX_CUTOFF_HOURS),
+                  "notify_guests": v.optional(v.boolean, null_is_absent=False)})
     notify_guests = body.pop("notify_guests", None)
     return shape.settings(venues.update_settings(admin, venue, VenueSettings(**body), utc_now(),
                                                  notify_guests=notify_guests))
