@@ -14,6 +14,7 @@ from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
 from chalicelib.api.cors import cors_on_every_answer, portal_cors
 from chalicelib.api.errors import contract_errors
+from chalicelib.api.headers import private_answers
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.observability import log_context
@@ -39,6 +40,7 @@ app.register_middleware(log_context, "all")  # outermost: even the error middlew
 if config().portal_origin:  # set before any route: each route takes its CORS from app.api when defined
     app.api.cors = portal_cors(config().portal_origin)
     app.register_middleware(cors_on_every_answer(app.api.cors), "http")
+app.register_middleware(private_answers, "http")
 app.register_middleware(contract_errors, "http")
 
 
@@ -57,6 +59,11 @@ def _query(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _auth() -> str | None:
     return _request().headers.get("authorization")
+
+
+def _client_address() -> str | None:
+    """The caller's address as API Gateway saw the connection (not a header a client may set)."""
+    return (_request().context.get("identity") or {}).get("sourceIp")
 
 
 def _id(value: str) -> str:
@@ -182,7 +189,7 @@ def transaction_history(venue_id: str, transaction_id: str) -> dict[str, Any]:
 @app.route("/v1/venues/{venue_id}/login", methods=["POST"])
 def login(venue_id: str) -> dict[str, Any]:
     body = _body({"email": v.email, "password": v.login_password})
-    result = guests.login(_id(venue_id), body["email"], body["password"], utc_now())
+    result = guests.login(_id(venue_id), body["email"], body["password"], utc_now(), _client_address())
     return {"token": result.token, "token_type": "Bearer", "expires_at": format_utc(result.expires_at),
             "guest": shape.guest(result.guest)}
 
@@ -190,7 +197,7 @@ def login(venue_id: str) -> dict[str, Any]:
 @app.route("/v1/venues/{venue_id}/password-reset", methods=["POST"])
 def request_password_reset(venue_id: str) -> Response:
     body = _body({"email": v.email})
-    account_access.request_reset(_id(venue_id), body["email"], utc_now())
+    account_access.request_reset(_id(venue_id), body["email"], utc_now(), _client_address())
     return Response(body={}, status_code=202)
 
 

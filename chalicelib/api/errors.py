@@ -32,6 +32,7 @@ STATUS: dict[type[errors.RebookError], int] = {
     errors.PayloadTooLarge: 413,
     errors.PaymentNotAccepted: 422,
     errors.TooManyAttempts: 429,
+    errors.Busy: 429,
     errors.ServiceUnavailable: 503,
 }
 

@@ -22,7 +22,7 @@ from chalicelib.errors import InvalidResetToken
 from chalicelib.observability import log_event
 from chalicelib.services import notifications
 from chalicelib.services.access import guest_token
-from chalicelib.services.guests import Login, count_attempt
+from chalicelib.services.guests import Login, count_reset_request
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import GuestRecord, NotificationRecord, VenueRecord
 
@@ -53,10 +53,10 @@ def _link_write(venue: VenueRecord, guest: GuestRecord, kind: str, lifetime: tim
     return notice
 
 
-def request_reset(venue_id: str, email: str, now: datetime) -> None:
-    """Email a reset link if the guest exists; the answer is the same either way. Throttled per
-    email like login, before anything is looked up."""
-    count_attempt(f"reset#{venue_id}#{email}", now)
+def request_reset(venue_id: str, email: str, now: datetime, client_address: str | None = None) -> None:
+    """Email a reset link if the guest exists; the answer is the same either way. Throttled like
+    login, before anything is looked up."""
+    count_reset_request(venue_id, email, client_address, now)
     try:
         venue = VenueRecord.get(venue_id)
         guest = GuestRecord.get(venue_id, email, consistent_read=True)

@@ -295,10 +295,12 @@ class IdempotencyRecord(Model):
 
 
 class LoginAttempts(Model):
-    """Failed logins for one email at one venue, expiring with the lockout window."""
+    """Failed logins, expiring with the lockout window: per email at one venue, and per email and
+    client address; and, for 30 days, the addresses a guest logged in from."""
 
     Meta = _meta("login-attempts")
-    key = UnicodeAttribute(hash_key=True)  # "<venue_id>#<email>"
+    # "<venue_id>#<email>", "<venue_id>#<email>#<address digest>", "<...address digest>#known"
+    key = UnicodeAttribute(hash_key=True)
     failures = NumberAttribute(default=0)
     expires_at = TTLAttribute()
 
