@@ -371,7 +371,7 @@ def test_a_portal_origin_must_be_a_bare_https_origin() -> None:
 def test_the_hosted_copy_of_the_portal_calls_the_stages_api(tmp_path: Path) -> None:
     api = "https://abc123.execute-api.eu-west-1.amazonaws.com/v"
     pages = hosted_copy(tmp_path / "portal", api + "/")
-    assert {p.name for p in pages} == {"index.html", "admin.html"}
+    assert {p.name for p in pages} == {"index.html", "admin.html", "reset.html"}
     for page in pages:
         assert f'<meta name="rebook-api" content="{api}">' in page.read_text()
     assert (tmp_path / "portal" / "js" / "api.js").read_text() == (REPO_ROOT / "portal/js/api.js").read_text()
