@@ -58,8 +58,8 @@ def _notice(venue: VenueRecord, guest_id: str, kind: str, facts: dict[str, Any],
 
 
 def notifies_guests(venue: VenueRecord) -> bool:
-    """The venue's `notify_guests` switch; venues saved before it existed email their guests."""
-    return getattr(venue, "notify_guests", None) is not False
+    """The venue's `notify_guests` setting (on for venues saved before it existed)."""
+    return venue.settings().notify_guests
 
 
 def _change_notice(venue: VenueRecord, guest_id: str, kind: str, facts: dict[str, Any],
@@ -84,7 +84,8 @@ def session_changed(venue: VenueRecord, guest_id: str, transaction_id: str, sess
 def sessions_cancelled(venue: VenueRecord, guest_id: str, transaction_id: str, sessions: list[dict[str, Any]],
                        refund_amount: int, now: datetime, by_staff: bool = False,
                        reason: str | None = None) -> NotificationRecord | None:
-    """One cancellation request. `sessions`: `session_view(...)` plus `amount` and `refunded`."""
+    """One cancellation request. `sessions`: `session_view(...)` plus `amount`, `refunded`, and
+    `refund_amount` and `fee_amount` (what comes back, what the venue keeps)."""
     return _change_notice(venue, guest_id, "sessions_cancelled", {
         "transaction_id": transaction_id, "sessions": sessions, "refund_amount": refund_amount,
         "by_staff": by_staff, "reason": reason}, now)

@@ -124,9 +124,23 @@ def test_cancelling_emails_the_sessions_and_the_refund_to_expect_then_that_it_wa
     assert [e["subject"] for e in emails] == ["2 sessions cancelled: $50.00 on its way back",
                                               "Your refund of $50.00 has been paid"]
     assert "$50.00 will be refunded to the card you paid with" in emails[0]["text"]
-    assert emails[0]["text"].count("(refunded)") == 2 and "Kid 1" in emails[0]["text"]
+    assert emails[0]["text"].count(": $25.00 back") == 2 and "Kid 1" in emails[0]["text"]
     assert "5 to 10 business days" in emails[1]["text"]
     assert kinds_sent(world, guest) == {"sessions_cancelled": 1, "refund_refunded": 1}
+
+
+def test_a_cancellation_email_says_what_the_fee_keeps(world: World) -> None:
+    venue = world.venue()
+    settings(world, venue, cancellation_fee_percent=10, cancellation_fee_fixed=0)
+    guest = world.guest(venue)
+    made = world.purchase(guest, [world.slot(venue)])
+
+    assert cancel(guest, made, [0]).status == 200
+
+    cancelled = emails_to(world, guest)[0]
+    assert cancelled["subject"] == "1 session cancelled: $22.50 on its way back"
+    assert ": $22.50 back ($2.50 kept as the cancellation fee)" in cancelled["text"]
+    assert "$2.50 kept as the cancellation fee" in cancelled["html"]
 
 
 def test_a_cancellation_without_refund_says_none_is_due(world: World) -> None:
