@@ -306,7 +306,11 @@ class LocalStack:
                 except Exception as error:
                     print(json.dumps({"level": "ERROR", "event": "local_pump_error", "stream": position.arn,
                                       "error": repr(error)}), flush=True)
-            self.print_new_emails()
+            try:
+                self.print_new_emails()
+            except Exception as error:  # a line that cannot be printed must not stop the pump
+                print(json.dumps({"level": "ERROR", "event": "local_email_print_error", "error": repr(error)}),
+                      flush=True)
             if not busy:
                 self._stop.wait(0.2)
 
@@ -380,11 +384,16 @@ def deliver_batch(sqs: Any, queue_url: str, queue_name: str, handler: Callable[.
 @dataclass
 class StreamPosition:
     """Where a stream's handler has got to, as Lambda keeps it for an event source mapping: a
-    batch whose handler reports failures is delivered again from its first failed record."""
+    batch whose handler reports failures is delivered again from its first failed record.
+
+    It keeps a sequence number, not moto's shard iterators: moto rolls a failed transaction back
+    by putting back a copy of each table it touched, stream included, and an iterator taken
+    before would go on reading the discarded copy (never seeing a new record again). A fresh
+    iterator per batch always reads the table's current stream."""
 
     arn: str
     max_retries: int = 10  # as infra/stack.py's STREAM_RETRY_ATTEMPTS: then Lambda moves past the record
-    _iterator: str | None = None
+    _next: tuple[str, str | None] = ("TRIM_HORIZON", None)  # where the next batch starts
     _failures: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)  # one batch at a time, as Lambda per shard
 
@@ -393,17 +402,17 @@ class StreamPosition:
 
         return boto3.client("dynamodbstreams")
 
-    def _shard(self) -> str:
-        return str(self._streams().describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]["ShardId"])
-
-    def _at(self, kind: str, sequence_number: str | None = None) -> str:
+    def _iterator(self) -> str:
+        streams = self._streams()
+        shard = streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        kind, sequence_number = self._next
         extra = {"SequenceNumber": sequence_number} if sequence_number else {}
-        return str(self._streams().get_shard_iterator(StreamArn=self.arn, ShardId=self._shard(),
-                                                      ShardIteratorType=kind, **extra)["ShardIterator"])
+        return str(streams.get_shard_iterator(StreamArn=self.arn, ShardId=shard, ShardIteratorType=kind,
+                                              **extra)["ShardIterator"])
 
     def replay(self) -> None:
         with self._lock:
-            self._iterator = self._at("TRIM_HORIZON")
+            self._next = ("TRIM_HORIZON", None)
 
     def deliver(self, handler: Callable[..., Any], batch_size: int = 10) -> bool:
         """One batch to `handler`; returns whether there was anything to deliver."""
@@ -411,12 +420,8 @@ class StreamPosition:
             return self._deliver(handler, batch_size)
 
     def _deliver(self, handler: Callable[..., Any], batch_size: int) -> bool:
-        if self._iterator is None:
-            self._iterator = self._at("TRIM_HORIZON")
-        answer = self._streams().get_records(ShardIterator=self._iterator, Limit=batch_size)
-        records = answer.get("Records", [])
+        records = self._streams().get_records(ShardIterator=self._iterator(), Limit=batch_size).get("Records", [])
         if not records:
-            self._iterator = answer.get("NextShardIterator") or self._iterator
             return False
         event = {"Records": [stream_record(record, self.arn) for record in records]}
         try:
@@ -425,17 +430,19 @@ class StreamPosition:
             failed = [records[0]["dynamodb"]["SequenceNumber"]]
         else:
             failed = [item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])]
-        if failed:
-            first = min(failed, key=int)
-            self._failures[first] = self._failures.get(first, 0) + 1
-            if self._failures[first] > self.max_retries:  # given up, as Lambda does: the record is skipped
-                print(json.dumps({"level": "ERROR", "event": "local_stream_record_skipped", "stream": self.arn,
-                                  "sequence_number": first}), flush=True)
-                self._iterator = self._at("AFTER_SEQUENCE_NUMBER", first)
-            else:
-                self._iterator = self._at("AT_SEQUENCE_NUMBER", first)
+        if not failed:
+            self._failures.clear()
+            self._next = ("AFTER_SEQUENCE_NUMBER", records[-1]["dynamodb"]["SequenceNumber"])
+            return True
+        first = min(failed, key=int)
+        self._failures[first] = self._failures.get(first, 0) + 1
+        if self._failures[first] > self.max_retries:  # given up, as Lambda does: the record is skipped
+            print(json.dumps({"level": "ERROR", "event": "local_stream_record_skipped", "stream": self.arn,
+                              "sequence_number": first}), flush=True)
+            self._failures.pop(first)
+            self._next = ("AFTER_SEQUENCE_NUMBER", first)
         else:
-            self._iterator = answer.get("NextShardIterator") or self._iterator
+            self._next = ("AT_SEQUENCE_NUMBER", first)
         return True
 
 

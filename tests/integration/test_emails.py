@@ -414,3 +414,20 @@ def test_an_email_that_cannot_be_built_fails_once_and_sends_nothing(world: World
     [listed] = notifications(venue)
     assert (listed["status"], listed["failure_code"]) == ("failed", "render_failed")
     assert not [e for e in world.stack.emails() if "everyone@example.com" in e["to"]]
+
+
+def test_emails_keep_flowing_after_a_change_that_did_not_commit(world: World) -> None:
+    """A guest created with a taken email rolls back a write that held an invitation: no email
+    for it, and the next change's email still goes (the stream is read where the table is now)."""
+    venue = world.venue(allow_guest_modify=True)
+    guest = world.guest(venue)
+    made = world.purchase(guest, [world.slot(venue)])
+    world.stack.deliver_all()
+    taken = venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/guests", {"email": guest.email, "name": "Copy"})
+    assert taken.error_code == "conflict"
+    world.stack.deliver_all()
+
+    assert move(guest, made, world.slot(venue, start=now() + timedelta(days=4))).status == 200
+
+    assert [e["subject"].split(" has ")[-1] for e in emails_to(world, guest)] == ["changed"]
+    assert [n["kind"] for n in notifications(venue)] == ["session_changed"]
