@@ -23,6 +23,7 @@ from chalicelib.observability import log_event
 from chalicelib.services import notifications
 from chalicelib.services.access import guest_token
 from chalicelib.services.guests import Login, count_reset_request
+from chalicelib.storage import venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import GuestRecord, NotificationRecord, VenueRecord
 
@@ -133,6 +134,7 @@ def confirm(venue_id: str, token: str, password: str, now: datetime) -> Login:
             if "guest" in failure.failed:
                 raise InvalidResetToken("this link is unknown, used or expired; ask for a new one") from None
             continue  # another guest's reset at this venue wrote the list meanwhile: read it again
+        venue_cache.forget(venue_id)  # this Lambda refuses the older tokens at once; others within seconds
         token_text, expires_at = guest_token(venue_id, guest.guest_id, now, generation)
         log_event("password_reset_confirmed", venue_id=venue_id, guest_id=guest.guest_id,
                   credential_generation=generation)

@@ -173,7 +173,7 @@ def list_transactions(claims: GuestClaims, limit: int, cursor: str | None) -> tu
     """The guest's purchases, newest first, a page at a time."""
     start_key = _decode_cursor(cursor, claims.guest_id) if cursor else None
     try:
-        require_current_token(claims, VenueRecord.get(claims.venue_id))
+        require_current_token(claims, venue_cache.venue(claims.venue_id))
     except VenueRecord.DoesNotExist:
         raise NotFound("no such venue") from None
     page = TransactionRecord.by_guest.query(claims.guest_id, scan_index_forward=False, limit=limit,
