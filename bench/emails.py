@@ -2,8 +2,9 @@
 sender's DynamoDB calls for one notification, and dollars per 1,000 emails with SES's price."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bench.capacity import Meter, Metered
 from bench.operations import Row

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import rules
 from chalicelib.storage.models import (
     GuestRecord,
-    NotificationRecord,
     HistoryEvent,
+    NotificationRecord,
     RefundRecord,
     SessionRecord,
     SlotRecord,

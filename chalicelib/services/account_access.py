@@ -142,7 +142,8 @@ def confirm(venue_id: str, token: str, password: str, now: datetime) -> Login:
     raise InvalidResetToken("the password could not be saved now; try the link again")
 
 
-def _generations_after(venue: VenueRecord, guest_id: str, generation: int, now: datetime) -> dict[str, object]:
+def _generations_after(venue: VenueRecord, guest_id: str, generation: int,
+                       now: datetime) -> dict[str, dict[str, float]]:
     """The venue's list with this guest's new generation; entries older than a token's lifetime
     are dropped, as every token they refuse has expired anyway (so the list stays small)."""
     horizon = now.timestamp() - config().token_ttl_seconds

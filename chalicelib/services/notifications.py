@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.config import config
 from chalicelib.emails import wording
@@ -156,7 +157,7 @@ def deliver(venue_id: str, notification_id: str, now: datetime) -> str:
     """Send one notice if nobody has; returns what happened. Raises RetryLater when SES asks
     to come back, so the notice is delivered again."""
     notice = load(venue_id, notification_id)
-    ids = {"venue_id": venue_id, "notification_id": notification_id}
+    ids: dict[str, Any] = {"venue_id": venue_id, "notification_id": notification_id}
     if notice is None:
         log_error("notification_unknown", **ids)
         return "unknown"
@@ -262,8 +263,8 @@ def _release(notice: NotificationRecord, now: datetime) -> None:
 
 def _settle_failed(notice: NotificationRecord, code: str, now: datetime, ids: dict[str, Any],
                    to: str | None = None) -> None:
-    actions = [NotificationRecord.status.set("failed"), NotificationRecord.failure_code.set(code),
-               NotificationRecord.unsent_shard.remove()]
+    actions: list[Action] = [NotificationRecord.status.set("failed"), NotificationRecord.failure_code.set(code),
+                             NotificationRecord.unsent_shard.remove()]
     if to:
         actions.append(NotificationRecord.to.set(to))
     try:

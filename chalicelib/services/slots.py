@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from chalicelib.errors import InvalidRequest, NotFound
+from chalicelib.errors import InvalidRequest
 from chalicelib.ids import new_id
 from chalicelib.rules import local_day_bounds
 from chalicelib.storage.models import SlotRecord, VenueRecord
@@ -34,10 +34,3 @@ def slots_on(venue: VenueRecord, product_id: str, day: date, not_before: datetim
     return [slot for slot in SlotRecord.by_product_start.query(
         f"{venue.venue_id}#{product_id}", SlotRecord.start.between(low, high), limit=MAX_SLOTS_PER_DAY)
         if slot.start < high]
-
-
-def get_slot(venue_id: str, slot_id: str) -> SlotRecord:
-    try:
-        return SlotRecord.get(venue_id, slot_id)
-    except SlotRecord.DoesNotExist:
-        raise NotFound("no such slot", {"slot_id": slot_id}) from None

@@ -4,7 +4,8 @@ A message is taken only while the Lambda has time left to finish it: the rest ar
 untouched, and come back, instead of being cut off by the timeout with the whole batch's report lost."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.observability import log_event
 
@@ -13,7 +14,7 @@ class DeadlineNear(Exception):
     """Too little of the Lambda's time is left to take this message."""
 
 
-def each_message(event: dict[str, Any], context: Any, handle: Callable[[Any], None],
+def each_message(event: dict[str, Any], context: Any, handle: Callable[[Any], object],
                  needs_ms: int = 1_000) -> dict[str, Any]:
     """Run `handle(record)` for every SQS record while `needs_ms` of the Lambda's time remain; a
     record whose handler raises, or that is left for lack of time, is reported in
@@ -30,13 +31,15 @@ def each_message(event: dict[str, Any], context: Any, handle: Callable[[Any], No
         handle(record)
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=in_time, processor=processor, context=context)
+    answer = process_partial_response(event=event, record_handler=in_time, processor=processor, context=context)
+    return {"batchItemFailures": answer["batchItemFailures"]}
 
 
-def each_stream_record(event: dict[str, Any], context: Any, handle: Callable[[Any], None]) -> dict[str, Any]:
+def each_stream_record(event: dict[str, Any], context: Any, handle: Callable[[Any], object]) -> dict[str, Any]:
     """Run `handle(record)` for every DynamoDB Stream record; Lambda starts the next delivery at
     the first failed record (so records after it come again: the handler must be idempotent)."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+    answer = process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+    return {"batchItemFailures": answer["batchItemFailures"]}
