@@ -202,6 +202,16 @@ def calendar_date(value: Any) -> date:
         raise ValueError("must be a real date, YYYY-MM-DD") from None
 
 
+def calendar_month(value: Any) -> date:
+    """`YYYY-MM`, as the first day of that month; only months a venue can have slots in."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}", value):
+        raise ValueError("must be a month, YYYY-MM")
+    year, month = int(value[:4]), int(value[5:])
+    if not (1 <= month <= 12 and 1970 <= year < 2200):
+        raise ValueError("must be a real month between 1970-01 and 2199-12")
+    return date(year, month, 1)
+
+
 def one_of(*choices: str) -> Converter:
     def convert(value: Any) -> str:
         if value not in choices:

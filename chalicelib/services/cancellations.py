@@ -17,6 +17,7 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib import queues
 from chalicelib.services.purchases import Receipt, guest_receipt
+from chalicelib.storage import summaries
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     HistoryEvent,
@@ -166,6 +167,8 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
                      condition=SlotRecord.slot_id.exists())
     if cancellation.refund is not None:
         write.put("refund", cancellation.refund, condition=RefundRecord.item.does_not_exist())
+    summaries.update(write, plan.receipt.transaction.transaction_id, {
+        s.session_id: {"status": "cancelled", "refund_status": s.refund_status} for s in cancellation.sessions_after})
     return write
 
 

@@ -23,6 +23,7 @@ from chalicelib.observability import log_event
 from chalicelib.rules import has_started
 from chalicelib.services.access import Admin
 from chalicelib.services.gateways import stripe_gateway
+from chalicelib.storage import summaries
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
@@ -67,10 +68,6 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
 
     transaction_id = new_id()
     settings = venue.settings()
-    transaction = TransactionRecord(
-        transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest.guest_id,
-        purchased_at=now, currency=currency, total=total, payment_intent_id=payment_intent_id,
-        session_count=len(orders))
     sessions = []
     for order in orders:
         slot = slots[order.slot_id]
@@ -82,6 +79,11 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
             participant_name=order.participant_name, amount=order.amount, status="booked", refund_status="none",
             session_venue_id=venue.venue_id, **projected_window(settings, session_id, slot.start, now)))
 
+    transaction = TransactionRecord(
+        transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest.guest_id,
+        purchased_at=now, currency=currency, total=total, payment_intent_id=payment_intent_id,
+        session_count=len(orders), guest_name=guest.name, guest_email=guest.email,
+        summary=summaries.of_sessions(sessions))
     write = AtomicWrite()
     write.put("payment", IdempotencyRecord(key=f"payment_intent#{payment_intent_id}", request_hash=transaction_id,
                                            state="completed", response={"transaction_id": transaction_id}),

@@ -19,8 +19,17 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib import queues
 from chalicelib.services.gateways import stripe_gateway
+from chalicelib.storage import summaries
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
-from chalicelib.storage.models import BookingItem, HistoryEvent, PendingRefunds, RefundRecord, SessionRecord
+from chalicelib.storage.models import (
+    BookingItem,
+    HistoryEvent,
+    PendingRefunds,
+    RefundRecord,
+    SessionRecord,
+    TransactionRecord,
+)
+from chalicelib.storage.reads import MAX_KEYS, Key, read_together
 from chalicelib.storage.shards import shard_of
 
 REFUND_SHARDS = 4
@@ -144,6 +153,8 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
         write.update(f"session:{session_id}", SessionRecord(refund.transaction_id, f"session#{session_id}"),
                      actions=[SessionRecord.refund_status.set(to_status)],
                      condition=SessionRecord.refund_id == refund.refund_id)
+    summaries.update(write, refund.transaction_id,
+                     {session_id: {"refund_status": to_status} for session_id in refund.session_ids})
     write.put("history", HistoryEvent(
         transaction_id=refund.transaction_id, event_id=new_id(), venue_id=refund.venue_id, at=now, actor=actor,
         action=f"refund_{to_status}", before={"refund_id": refund.refund_id, "status": from_status},
@@ -206,6 +217,19 @@ def venue_refunds(venue_id: str, statuses: Iterable[str]) -> list[RefundRecord]:
         found += list(RefundRecord.refunds_by_venue_status.query(f"{venue_id}#{status}", scan_index_forward=False,
                                                                  limit=500))
     return sorted(found, key=lambda r: r.created_at, reverse=True)
+
+
+def purchases_of(found: list[RefundRecord]) -> dict[str, TransactionRecord]:
+    """The purchase (header item, with its session summary) behind each refund, read together:
+    one BatchGetItem per hundred purchases."""
+    transaction_ids = sorted({r.transaction_id for r in found})
+    purchases: dict[str, TransactionRecord] = {}
+    for start in range(0, len(transaction_ids), MAX_KEYS):
+        chunk = transaction_ids[start:start + MAX_KEYS]
+        for header in read_together([Key(BookingItem, tid, "transaction") for tid in chunk], consistent=False):
+            if isinstance(header, TransactionRecord):
+                purchases[header.transaction_id] = header
+    return purchases
 
 
 def find(venue_id: str, refund_id: str) -> RefundRecord:
