@@ -16,6 +16,7 @@ from chalicelib.api.cors import cors_on_every_answer, portal_cors
 from chalicelib.api.errors import contract_errors
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
+from chalicelib.observability import log_context
 from chalicelib.rules import MAX_CUTOFF_HOURS, VenueSettings
 from chalicelib.services import (
     access,
@@ -32,6 +33,7 @@ from chalicelib.services import (
 from chalicelib.times import format_utc, utc_now
 
 app = Chalice(app_name="rebook", configure_logs=False)
+app.register_middleware(log_context, "all")  # outermost: even the error middleware's lines carry it
 if config().portal_origin:  # set before any route: each route takes its CORS from app.api when defined
     app.api.cors = portal_cors(config().portal_origin)
     app.register_middleware(cors_on_every_answer(app.api.cors), "http")
