@@ -73,7 +73,6 @@ function show(connected) {
   $("view-admin").hidden = !connected;
   $("account").hidden = !connected;
   $("connected-venue").textContent = connected && venue ? venue.name : "";
-  $("venue-label").textContent = connected && venue ? venue.name : "Venue admin";
 }
 
 function disconnect() {
