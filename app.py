@@ -14,6 +14,7 @@ from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
 from chalicelib.api.cors import cors_on_every_answer, portal_cors
 from chalicelib.api.errors import contract_errors
+from chalicelib.api.headers import private_answers
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.observability import log_context
@@ -37,6 +38,7 @@ app.register_middleware(log_context, "all")  # outermost: even the error middlew
 if config().portal_origin:  # set before any route: each route takes its CORS from app.api when defined
     app.api.cors = portal_cors(config().portal_origin)
     app.register_middleware(cors_on_every_answer(app.api.cors), "http")
+app.register_middleware(private_answers, "http")
 app.register_middleware(contract_errors, "http")
 
 
@@ -55,6 +57,11 @@ def _query(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _auth() -> str | None:
     return _request().headers.get("authorization")
+
+
+def _client_address() -> str | None:
+    """The caller's address as API Gateway saw the connection (not a header a client may set)."""
+    return (_request().context.get("identity") or {}).get("sourceIp")
 
 
 def _id(value: str) -> str:
@@ -76,7 +83,7 @@ def create_venue() -> Response:
     admin = access.authenticate_admin(_auth())
     access.require_platform(admin)
     body = _body({"venue_id": v.optional(v.identifier), "name": v.text(200), "timezone": v.timezone_name,
-                  "currency": v.currency})
+                  "currency": v.currency, "stripe_account": v.optional(v.stripe_account)})
     return _created(shape.venue(venues.create_venue(admin, now=utc_now(), **body)))
 
 
@@ -85,6 +92,14 @@ def get_venue(venue_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
     _query({})
     return shape.venue(venue)
+
+
+@app.route("/v1/admin/venues/{venue_id}", methods=["PATCH"])
+def connect_stripe_account(venue_id: str) -> dict[str, Any]:
+    admin, venue = access.admin_venue(_auth(), _id(venue_id))
+    access.require_platform(admin)
+    body = _body({"stripe_account": v.nullable(v.stripe_account)})
+    return shape.venue(venues.connect_stripe_account(admin, venue, body["stripe_account"]))
 
 
 @app.route("/v1/admin/venues/{venue_id}/api-keys", methods=["POST"])
@@ -159,7 +174,7 @@ def transaction_history(venue_id: str, transaction_id: str) -> dict[str, Any]:
 @app.route("/v1/venues/{venue_id}/login", methods=["POST"])
 def login(venue_id: str) -> dict[str, Any]:
     body = _body({"email": v.email, "password": v.login_password})
-    result = guests.login(_id(venue_id), body["email"], body["password"], utc_now())
+    result = guests.login(_id(venue_id), body["email"], body["password"], utc_now(), _client_address())
     return {"token": result.token, "token_type": "Bearer", "expires_at": format_utc(result.expires_at),
             "guest": shape.guest(result.guest)}
 
@@ -268,7 +283,7 @@ def stripe_webhook() -> dict[str, Any]:
     now = utc_now()
     try:
         event = verify_webhook(_request().raw_body or b"", _request().headers.get("stripe-signature"),
-                               access.webhook_secret(), now.timestamp())
+                               access.webhook_secrets(), now.timestamp())
     except InvalidWebhook:
         raise InvalidRequest("the Stripe signature is missing, wrong or stale") from None
     return {"received": True, "outcome": refunds.apply_stripe_event(event, now)}

@@ -6,15 +6,39 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
-from chalicelib.errors import Unauthorized
+from chalicelib.config import config
+from chalicelib.errors import Busy, Unauthorized
 
 _TOKEN_HEADER = {"alg": "HS256", "typ": "JWT"}
 _DUMMY_PASSWORD_HASH: str | None = None
+# A request waits this long for a free hashing slot before it is told to come back.
+HASH_SLOT_WAIT_SECONDS = 0.5
+_hash_slots: threading.BoundedSemaphore | None = None
+_hash_slots_lock = threading.Lock()
+
+
+@contextmanager
+def _hash_slot() -> Iterator[None]:
+    """Caps concurrent argon2id runs per process: each holds 64 MiB, so a burst of logins with
+    new emails would otherwise grow memory with the burst. Beyond the cap, a quick 429."""
+    global _hash_slots
+    with _hash_slots_lock:
+        if _hash_slots is None:
+            _hash_slots = threading.BoundedSemaphore(config().password_hash_concurrency)
+    if not _hash_slots.acquire(timeout=HASH_SLOT_WAIT_SECONDS):
+        raise Busy("too many logins at once; try again in a moment")
+    try:
+        yield
+    finally:
+        _hash_slots.release()
 
 
 def _hasher() -> Any:
@@ -24,7 +48,8 @@ def _hasher() -> Any:
 
 
 def hash_password(password: str) -> str:
-    return str(_hasher().hash(password))
+    with _hash_slot():
+        return str(_hasher().hash(password))
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -34,17 +59,18 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
     global _DUMMY_PASSWORD_HASH
     hasher = _hasher()
-    if password_hash is None:
-        if _DUMMY_PASSWORD_HASH is None:
-            _DUMMY_PASSWORD_HASH = hasher.hash(secrets.token_urlsafe(16))
-        password_hash = _DUMMY_PASSWORD_HASH
-        known = False
-    else:
-        known = True
-    try:
-        return bool(hasher.verify(password_hash, password)) and known
-    except (VerificationError, InvalidHashError):
-        return False
+    with _hash_slot():
+        if password_hash is None:
+            if _DUMMY_PASSWORD_HASH is None:
+                _DUMMY_PASSWORD_HASH = hasher.hash(secrets.token_urlsafe(16))
+            password_hash = _DUMMY_PASSWORD_HASH
+            known = False
+        else:
+            known = True
+        try:
+            return bool(hasher.verify(password_hash, password)) and known
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 @dataclass(frozen=True)
@@ -79,8 +105,19 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Canonical unpadded base64url only: Python's decoder skips unknown characters, accepts
+    padding and ignores the unused low bits of the last character, so several texts would decode
+    to the same bytes. Only the one text we would have written is accepted."""
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise ValueError("not canonical base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def issue_token(secret: str, venue_id: str, guest_id: str, now: datetime, ttl_seconds: int) -> tuple[str, datetime]:
@@ -96,13 +133,14 @@ def read_token(secret: str, token: str, now: datetime) -> GuestClaims:
     """The claims of a token we signed that has not expired; anything else is 401."""
     invalid = Unauthorized("the token is invalid or has expired; log in again")
     parts = token.split(".")
-    if len(parts) != 3 or len(token) > 2048:
+    if len(parts) != 3 or len(token) > 2048 or not token.isascii():
         raise invalid
     header_b64, payload_b64, signature_b64 = parts
     expected = hmac.new(secret.encode(), f"{header_b64}.{payload_b64}".encode(), hashlib.sha256).digest()
+    # Compared as text with the one encoding we issue, so no other spelling of it verifies.
+    if not hmac.compare_digest(signature_b64.encode(), _b64(expected).encode()):
+        raise invalid
     try:
-        if not hmac.compare_digest(_unb64(signature_b64), expected):
-            raise invalid
         header = json.loads(_unb64(header_b64))
         claims = json.loads(_unb64(payload_b64))
     except (ValueError, TypeError):

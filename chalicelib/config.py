@@ -24,9 +24,13 @@ class Config:
     token_ttl_seconds: int
     refund_reconcile_after_seconds: int
     window_shards: int
-    login_max_failures: int
+    login_max_failures: int  # per email and client address, per lockout window
     login_lockout_seconds: int
+    login_email_max_failures: int  # per email from all addresses; past it, unknown addresses get one try
+    login_known_address_days: int  # how long an address that logged in counts as the guest's own
     max_body_bytes: int
+    # argon2id takes 64 MiB a hash: at most this many at once per process, the rest answered 429.
+    password_hash_concurrency: int
 
     queue_arn_prefix: str
     # The one other origin allowed to call the API from a browser (the hosted portal); None when
@@ -60,7 +64,10 @@ def config() -> Config:
         window_shards=int(env.get("WINDOW_SHARDS", "8")),
         login_max_failures=int(env.get("LOGIN_MAX_FAILURES", "5")),
         login_lockout_seconds=int(env.get("LOGIN_LOCKOUT_SECONDS", "900")),
+        login_email_max_failures=int(env.get("LOGIN_EMAIL_MAX_FAILURES", "50")),
+        login_known_address_days=int(env.get("LOGIN_KNOWN_ADDRESS_DAYS", "30")),
         max_body_bytes=int(env.get("MAX_BODY_BYTES", str(64 * 1024))),
+        password_hash_concurrency=int(env.get("PASSWORD_HASH_CONCURRENCY", "4")),
         queue_arn_prefix=env.get("QUEUE_ARN_PREFIX", "arn:aws:sqs:us-east-1:000000000000"),
         portal_origin=env.get("PORTAL_ORIGIN") or None,
     )

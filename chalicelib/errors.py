@@ -85,6 +85,16 @@ class TooManyAttempts(RebookError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class Busy(TooManyAttempts):
+    """More password checks at once than one process runs (each takes 64 MiB); the client may
+    try again in a moment. The same code API Gateway's own throttling answers with."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message, retry_after_seconds)
+
+
 class ServiceUnavailable(RebookError):
     """A dependency (Stripe, usually) could not be reached; the client may try again."""
 

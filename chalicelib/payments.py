@@ -1,6 +1,8 @@
 """The Stripe gateway: look up payments, make and find refunds, tell retryable failures from final ones.
 
-Also checks the signatures of Stripe's webhooks. `stripe` is imported only when Stripe is called.
+Every call about a venue's payments names the venue's connected account (`stripe_account`, sent as
+the `Stripe-Account` header), or none for the platform's own. Also checks the signatures of
+Stripe's webhooks. `stripe` is imported only when Stripe is called.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import hmac
 import http.client
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -83,14 +85,15 @@ class StripeGateway:
         self._client: stripe.StripeClient | None = None
         self._client_lock = threading.Lock()
 
-    def get_payment_intent(self, payment_intent_id: str) -> PaymentIntent | None:
-        """The payment intent, or None when Stripe has no such payment intent."""
+    def get_payment_intent(self, payment_intent_id: str, *, stripe_account: str | None = None) -> PaymentIntent | None:
+        """The payment intent, or None when Stripe has no such payment intent on that account."""
         if not payment_intent_id:
             # An empty id would turn the request into GET /v1/payment_intents/, a list of all of them.
             raise ValueError("payment_intent_id is empty")
         try:
             with _stripe_errors():
-                intent = self._stripe().v1.payment_intents.retrieve(payment_intent_id).to_dict()
+                intent = self._stripe().v1.payment_intents.retrieve(
+                    payment_intent_id, options=_on_account(stripe_account)).to_dict()
         except FinalPaymentError as error:
             if error.code == "resource_missing" and error.http_status == 404:
                 return None
@@ -104,7 +107,7 @@ class StripeGateway:
         )
 
     def create_refund(self, *, payment_intent_id: str, amount: int, idempotency_key: str,
-                      metadata: dict[str, str]) -> StripeRefund:
+                      metadata: dict[str, str], stripe_account: str | None = None) -> StripeRefund:
         """Refund `amount` of the payment; repeating the call with the same key never pays twice."""
         if not idempotency_key:
             raise ValueError("a refund without an idempotency key could be paid twice")
@@ -115,14 +118,17 @@ class StripeGateway:
             "metadata": dict(metadata),
         }
         with _stripe_errors():
-            refund = self._stripe().v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
+            refund = self._stripe().v1.refunds.create(
+                params=params, options={**_on_account(stripe_account), "idempotency_key": idempotency_key})
             return _stripe_refund(refund.to_dict())
 
-    def find_refund(self, *, payment_intent_id: str, refund_id: str) -> StripeRefund | None:
+    def find_refund(self, *, payment_intent_id: str, refund_id: str,
+                    stripe_account: str | None = None) -> StripeRefund | None:
         """The Stripe refund of this payment made for our refund `refund_id` (its metadata), if any."""
         params: dict[str, Any] = {"payment_intent": payment_intent_id, "limit": _REFUND_PAGE_SIZE}
         with _stripe_errors():
-            page = self._stripe().v1.refunds.list(params=params)
+            # The page keeps the account for the pages after it (the SDK's persistent request options).
+            page = self._stripe().v1.refunds.list(params=params, options=_on_account(stripe_account))
             for refund in page.auto_paging_iter():
                 found = refund.to_dict()
                 if (found.get("metadata") or {}).get("refund_id") == refund_id:
@@ -142,6 +148,11 @@ class StripeGateway:
                     options["http_client"] = self._http_client
                 self._client = stripe.StripeClient(self._api_key, **options)
             return self._client
+
+
+def _on_account(stripe_account: str | None) -> dict[str, Any]:
+    """The SDK's request options for a call on a connected account; none for the platform's own."""
+    return {"stripe_account": stripe_account} if stripe_account else {}
 
 
 def _stripe_refund(refund: dict[str, Any]) -> StripeRefund:
@@ -191,9 +202,10 @@ def classify(error: stripe.StripeError) -> PaymentError:
     return FinalPaymentError(message, code=code, http_status=status)
 
 
-def verify_webhook(payload: bytes, signature_header: str | None, secret: str, now: float,
+def verify_webhook(payload: bytes, signature_header: str | None, secret: str | Sequence[str], now: float,
                    tolerance_seconds: int = 300) -> dict:
-    """The event Stripe signed, or InvalidWebhook when the signature is missing, wrong or stale."""
+    """The event Stripe signed with `secret` (or any of several: the platform's endpoint and the
+    Connect endpoint have one each), or InvalidWebhook when the signature is missing, wrong or stale."""
     if not signature_header:
         raise InvalidWebhook("no Stripe-Signature header")
     timestamp: int | None = None
@@ -212,9 +224,10 @@ def verify_webhook(payload: bytes, signature_header: str | None, secret: str, no
     if not signatures:
         raise InvalidWebhook("the signature has no v1 scheme")
     signed = f"{timestamp}.".encode("utf-8") + payload
-    expected = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    secrets = [secret] if isinstance(secret, str) else list(secret)
+    expected = [hmac.new(s.encode("utf-8"), signed, hashlib.sha256).hexdigest().encode() for s in secrets]
     # Compare against every v1: Stripe sends one per secret while a secret is being rolled.
-    if not any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in signatures):
+    if not any(hmac.compare_digest(mine, candidate.encode()) for mine in expected for candidate in signatures):
         raise InvalidWebhook("no signature matches")
     if abs(now - timestamp) > tolerance_seconds:
         raise InvalidWebhook("the signature is too old")

@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
+# ASCII digits only: Python's \d (and int(), fromisoformat()) also read other scripts' digits.
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
+# The years a venue can use. Outside them, zone arithmetic near year 1 or 9999 overflows, and no
+# session is ever booked there.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2201, 1, 1, tzinfo=timezone.utc)  # exclusive: 2200-12-31 is the last usable day
+EARLIEST_DAY = EARLIEST.date()
+LATEST_DAY = date(2200, 12, 31)
 
 
 def utc_now() -> datetime:
@@ -20,12 +27,14 @@ def parse_rfc3339(value: str) -> datetime:
     text = value.upper()
     if "." in text:  # Python reads at most microseconds
         head, rest = text.split(".", 1)
-        digits = re.match(r"\d+", rest).group(0)  # type: ignore[union-attr]
+        digits = re.match(r"[0-9]+", rest).group(0)  # type: ignore[union-attr]
         text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         raise ValueError("must be a time between the years 0001 and 9999 in UTC") from None
+    except ValueError:  # Python's own words (hour 25, offset +99:00) are not for the client
+        raise ValueError("must be a real time, e.g. 2026-12-01T10:00:00Z") from None
 
 
 def format_utc(moment: datetime | None) -> str | None:

@@ -32,6 +32,7 @@ from aws_cdk import aws_sqs as sqs
 from chalice.cdk import Chalice
 from constructs import Construct
 
+from infra.portal import PERMISSIONS_POLICY, portal_csp
 from infra.tables import TableSpec, table_specs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +76,14 @@ ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeTy
 MAX_RECEIVE_COUNT = 5
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's advice for Lambda event sources: 6x the function timeout
 API_5XX_RATE = 0.05
+# API Gateway throttling (token bucket: steady requests per second, burst). The whole stage, and
+# tighter on the routes that check a password, where each request costs argon2id (64 MiB,
+# ~200 ms): a flood of guesses is refused at the gateway before it reaches a Lambda. Limits are
+# per stage, for all clients together; the per-(email, address) throttle in the app is per guest.
+STAGE_THROTTLE = {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}
+PASSWORD_ROUTE_THROTTLE = {"ThrottlingRateLimit": 10, "ThrottlingBurstLimit": 20}
+PASSWORD_ROUTES = ("/v1/venues/{venue_id}/login", "/v1/venues/{venue_id}/password-reset",
+                   "/v1/venues/{venue_id}/password-reset/confirm")
 # An origin as a browser sends it: scheme and host (and port), nothing after.
 ORIGIN = re.compile(r"https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?")
 
@@ -134,6 +143,7 @@ class RebookStack(cdk.Stack):
             self._configure_function(function)
         self._set_visibility_timeouts()
         self._gateway_responses()
+        self._throttling()
         self.alarm_topic = self._alarms(alarm_email)
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
         for name, secret in self.secrets.items():
@@ -217,6 +227,8 @@ class RebookStack(cdk.Stack):
             # before destroying the stack (docs/deploy.md).
             removal_policy=self.settings.removal, auto_delete_objects=False)
         # The API's origin joins connect-src once Chalice has packaged (see _portal_reaches_api).
+        # The same headers as infra.portal.portal_headers, which the local front sends (a test
+        # holds the two together).
         self.portal_headers = cloudfront.ResponseHeadersPolicy(
             self, "PortalHeaders", response_headers_policy_name=f"{self.settings.prefix}-portal",
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
@@ -230,8 +242,7 @@ class RebookStack(cdk.Stack):
                 referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
                     referrer_policy=cloudfront.HeadersReferrerPolicy.NO_REFERRER, override=True)),
             custom_headers_behavior=cloudfront.ResponseCustomHeadersBehavior(custom_headers=[
-                cloudfront.ResponseCustomHeader(header="Permissions-Policy",
-                                                value="camera=(), microphone=(), geolocation=(), payment=()",
+                cloudfront.ResponseCustomHeader(header="Permissions-Policy", value=PERMISSIONS_POLICY,
                                                 override=True)]))
         self.portal_distribution = cloudfront.Distribution(
             self, "Portal", comment=f"rebook {self.settings.stage} portal",
@@ -395,11 +406,13 @@ class RebookStack(cdk.Stack):
         """Answers API Gateway gives before any Lambda runs, in the contract's error shape. Set on
         the SAM Api (not as separate resources) so SAM redeploys the stage when they change."""
         from chalicelib.api.errors import GATEWAY_RESPONSES
+        from chalicelib.api.headers import API_ANSWER_HEADERS
 
         responses: dict[str, Any] = {}
         for response_type, (status, code, message) in GATEWAY_RESPONSES.items():
+            headers = {"Content-Type": "'application/json'", **{k: f"'{v}'" for k, v in API_ANSWER_HEADERS.items()}}
             response: dict[str, Any] = {
-                "ResponseParameters": {"Headers": {"Content-Type": "'application/json'"}},
+                "ResponseParameters": {"Headers": headers},
                 "ResponseTemplates": {"application/json": json.dumps({"error": {"code": code, "message": message}})},
             }
             if self.portal_origin:  # or the portal cannot read why it was refused
@@ -410,6 +423,19 @@ class RebookStack(cdk.Stack):
         api = self.chalice.get_resource("RestAPI")
         api.add_override("Properties.GatewayResponses", responses)
         api.add_override("Properties.Name", self.settings.prefix)
+
+    def _throttling(self) -> None:
+        """Stage-wide limits, and tighter ones on every password route app.py defines. The
+        gateway's own 429 answer is the THROTTLED gateway response: the contract's shape."""
+        sam = json.loads((Path(self.chalice._sam_package_dir) / "sam.json").read_text())
+        paths = sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+        settings: list[dict[str, Any]] = [{"ResourcePath": "/*", "HttpMethod": "*", **STAGE_THROTTLE}]
+        for path in PASSWORD_ROUTES:
+            if "post" in paths.get(path, {}):
+                # A method setting names its resource with each "/" written "~1".
+                settings.append({"ResourcePath": "/" + path.replace("/", "~1"), "HttpMethod": "POST",
+                                 **PASSWORD_ROUTE_THROTTLE})
+        self.chalice.get_resource("RestAPI").add_override("Properties.MethodSettings", settings)
 
     # --- Alarms ------------------------------------------------------------------------------
 
@@ -473,14 +499,6 @@ class RebookStack(cdk.Stack):
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
         return topic
-
-
-def portal_csp(connect_src: str) -> str:
-    """The portal loads only its own files (no inline script or style) and calls only the API."""
-    return "; ".join([
-        "default-src 'self'", "img-src 'self' data:", f"connect-src {connect_src}", "object-src 'none'",
-        "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
-    ])
 
 
 @contextmanager

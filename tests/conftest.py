@@ -15,7 +15,7 @@ os.environ.setdefault("ADMIN_API_KEY", "rbk_platform_test_key")
 os.environ.setdefault("TOKEN_SECRET", "test-token-secret-not-for-production")
 os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_secret")
 
-from infra.local.stack import LocalStack  # noqa: E402
+from infra.local.stack import LocalStack, give_client_addresses  # noqa: E402
 
 ADMIN_KEY = os.environ["ADMIN_API_KEY"]
 
@@ -32,6 +32,9 @@ def client(stack: LocalStack) -> Any:
     from chalice.test import Client
 
     with Client(stack.app_module.app) as test_client:  # type: ignore[union-attr]
+        # Requests carry a caller's address as API Gateway's do (127.0.0.1 unless a test uses
+        # infra.local.stack.from_address); chalice keeps the test client's gateway private.
+        give_client_addresses(test_client.http._local_gateway, stack.app_module.app)  # type: ignore[union-attr]
         yield test_client
 
 

@@ -31,6 +31,7 @@ STATUS: dict[type[errors.RebookError], int] = {
     errors.PayloadTooLarge: 413,
     errors.PaymentNotAccepted: 422,
     errors.TooManyAttempts: 429,
+    errors.Busy: 429,
     errors.ServiceUnavailable: 503,
 }
 

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 def venue(record: VenueRecord) -> dict[str, Any]:
     return {"venue_id": record.venue_id, "name": record.name, "timezone": record.timezone,
-            "currency": record.currency, "settings": settings(record), "created_at": format_utc(record.created_at)}
+            "currency": record.currency, "settings": settings(record), "created_at": format_utc(record.created_at),
+            "stripe_account": record.stripe_account}
 
 
 def public_venue(record: VenueRecord) -> dict[str, Any]:

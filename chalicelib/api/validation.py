@@ -10,16 +10,15 @@ from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from chalicelib.errors import InvalidRequest, PayloadTooLarge
-from chalicelib.times import parse_rfc3339
+from chalicelib.times import EARLIEST, EARLIEST_DAY, LATEST, LATEST_DAY, parse_rfc3339
 
 Converter = Callable[[Any], Any]
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _CURRENCY = re.compile(r"^[a-z]{3}$")
-# Text direction overrides let a name display as something else on a receipt.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _STRIPE_ID = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+_STRIPE_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9]{1,250}$")
 _CURSOR = re.compile(r"^[A-Za-z0-9_=-]{1,1024}$")
 
 
@@ -32,6 +31,11 @@ class Optional_:
 
 def optional(convert: Converter) -> Optional_:
     return Optional_(convert)
+
+
+def nullable(convert: Converter) -> Converter:
+    """A required field whose value may be null (e.g. to unset something)."""
+    return lambda value: None if value is None else convert(value)
 
 
 def json_body(raw: bytes | None, max_bytes: int) -> dict[str, Any]:
@@ -109,7 +113,7 @@ def integer_text(low: int, high: int) -> Converter:
     """An integer given as a query-string value."""
 
     def convert(value: Any) -> int:
-        if not isinstance(value, str) or not re.fullmatch(r"\d{1,9}", value):
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,9}", value):  # ASCII digits only
             raise ValueError("must be a whole number")
         return integer(low, high)(int(value))
 
@@ -117,22 +121,64 @@ def integer_text(low: int, high: int) -> Converter:
 
 
 def text(max_length: int, min_length: int = 1) -> Converter:
-    """Trimmed, printable text: no control characters, no unpaired surrogates."""
+    """Trimmed, printable text in NFC, with at least one visible character: no control, invisible
+    or direction characters, no unpaired surrogates. Names show on receipts and to staff, so two
+    names that look the same must be stored the same, and none may look empty or reorder itself."""
 
     def convert(value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError("must be a string")
         value = value.strip()
+        if any(unicodedata.category(char) == "Cs" for char in value):
+            raise ValueError("must contain only printable characters")
+        value = unicodedata.normalize("NFC", value)
         if not min_length <= len(value) <= max_length:
             raise ValueError(f"must be {min_length} to {max_length} characters")
-        for char in value:
+        for index, char in enumerate(value):
             category = unicodedata.category(char)
-            if category in ("Cc", "Cs", "Co", "Cn") or (category.startswith("Z") and char != " ") \
-                    or char in _BIDI_CONTROLS:
+            if category in ("Cc", "Co", "Cn") or (category.startswith("Z") and char != " "):
                 raise ValueError("must contain only printable characters")
+            if _invisible(char) and not _shapes_neighbours(value, index):
+                raise ValueError("must not contain invisible or text-direction characters")
+        if value and not any(_visible(char) for char in value):
+            raise ValueError("must contain a visible character")
         return value
 
     return convert
+
+
+# Unicode's Default_Ignorable_Code_Point (zero-width spaces and joiners, direction marks, fillers,
+# variation selectors, tags) plus blanks that render as nothing (Braille blank).
+_INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x2800, 0x2800),
+    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)
+# Zero-width non-joiner and joiner shape letters in Persian, Arabic and Indic names (and join
+# emoji): allowed between two visible characters, where they do that and nothing else. Emoji
+# presentation selectors are allowed right after a symbol.
+_JOINERS = frozenset("\u200c\u200d")
+_EMOJI_SELECTORS = frozenset("\ufe0e\ufe0f")
+
+
+def _invisible(char: str) -> bool:
+    point = ord(char)
+    return any(low <= point <= high for low, high in _INVISIBLE_RANGES)
+
+
+def _shapes_neighbours(value: str, index: int) -> bool:
+    char, before = value[index], value[index - 1] if index else ""
+    if char in _EMOJI_SELECTORS:
+        return bool(before) and unicodedata.category(before) == "So"
+    if char not in _JOINERS or not before or index == len(value) - 1:
+        return False
+    after = value[index + 1]
+    return all(unicodedata.category(c)[0] in "LMS" and not _invisible(c) for c in (before, after))
+
+
+def _visible(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LNPS" and not _invisible(char)
 
 
 def identifier(value: Any) -> str:
@@ -144,6 +190,13 @@ def identifier(value: Any) -> str:
 def stripe_id(value: Any) -> str:
     if not isinstance(value, str) or not _STRIPE_ID.match(value):
         raise ValueError("must be a Stripe id such as pi_3Mtw...")
+    return value
+
+
+def stripe_account(value: Any) -> str:
+    """A connected Stripe account's id: `acct_` and Stripe's id alphabet (ASCII letters and digits)."""
+    if not isinstance(value, str) or not _STRIPE_ACCOUNT.fullmatch(value):
+        raise ValueError("must be a Stripe account id (acct_ followed by letters and digits)")
     return value
 
 
@@ -180,35 +233,44 @@ def currency(value: Any) -> str:
 
 
 def timezone_name(value: Any) -> str:
+    """A canonical IANA zone: one that tzdata's zone.tab lists for a country, or UTC. Links kept
+    for old names (US/Eastern, Asia/Calcutta), POSIX-style rules (EST5EDT), `Factory` and the
+    host's `localtime` are refused: they may vanish or change meaning between tzdata releases."""
     if not isinstance(value, str) or value not in _timezones():
-        raise ValueError("must be an IANA time zone, e.g. Europe/London")
+        raise ValueError("must be a canonical IANA time zone, e.g. Europe/London")
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("must be an IANA time zone, e.g. Europe/London") from None
+        raise ValueError("must be a canonical IANA time zone, e.g. Europe/London") from None
     return value
 
 
 def timestamp(value: Any) -> datetime:
-    return parse_rfc3339(value)
+    moment = parse_rfc3339(value)
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"must be a time in the years {EARLIEST.year} to {LATEST_DAY.year}")
+    return moment
 
 
 def calendar_date(value: Any) -> date:
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         raise ValueError("must be a date, YYYY-MM-DD")
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValueError("must be a real date, YYYY-MM-DD") from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValueError(f"must be a date in the years {EARLIEST_DAY.year} to {LATEST_DAY.year}")
+    return day
 
 
 def calendar_month(value: Any) -> date:
     """`YYYY-MM`, as the first day of that month; only months a venue can have slots in."""
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}", value):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}", value):
         raise ValueError("must be a month, YYYY-MM")
     year, month = int(value[:4]), int(value[5:])
-    if not (1 <= month <= 12 and 1970 <= year < 2200):
-        raise ValueError("must be a real month between 1970-01 and 2199-12")
+    if not (1 <= month <= 12 and EARLIEST_DAY.year <= year <= LATEST_DAY.year):
+        raise ValueError(f"must be a real month in the years {EARLIEST_DAY.year} to {LATEST_DAY.year}")
     return date(year, month, 1)
 
 
@@ -259,5 +321,9 @@ _TIMEZONES: set[str] | None = None
 def _timezones() -> set[str]:
     global _TIMEZONES
     if _TIMEZONES is None:
-        _TIMEZONES = available_timezones()
+        from importlib.resources import files
+
+        table = files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8")
+        listed = {line.split("\t")[2] for line in table.splitlines() if line and not line.startswith("#")}
+        _TIMEZONES = (listed | {"UTC"}) & available_timezones()
     return _TIMEZONES

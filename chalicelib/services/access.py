@@ -65,5 +65,7 @@ def guest_token(venue_id: str, guest_id: str, now: datetime) -> tuple[str, datet
     return auth.issue_token(secret("TOKEN_SECRET"), venue_id, guest_id, now, config().token_ttl_seconds)
 
 
-def webhook_secret() -> str:
-    return secret("STRIPE_WEBHOOK_SECRET")
+def webhook_secrets() -> list[str]:
+    """The signing secrets of our Stripe webhook endpoints, comma-separated in one secret: the
+    platform account's endpoint and the Connect endpoint (events of connected accounts) each have one."""
+    return [part.strip() for part in secret("STRIPE_WEBHOOK_SECRET").split(",") if part.strip()]

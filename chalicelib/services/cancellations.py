@@ -129,6 +129,7 @@ def _apply(plan: CancellationPlan) -> Cancellation:
             amount=plan.refund_amount,
             currency=receipt.transaction.currency, status="pending",
             session_ids=sorted(plan.refundable_ids), payment_intent_id=receipt.transaction.payment_intent_id,
+            stripe_account=receipt.transaction.stripe_account,
             created_at=now, updated_at=now, venue_status=f"{receipt.venue.venue_id}#pending",
             pending_shard=shard_of(refund_id, REFUND_SHARDS), key_generation=1)
     after = []

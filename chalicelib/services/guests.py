@@ -1,6 +1,8 @@
-"""Guest accounts: creation by the venue, and login with throttling of repeated failures."""
+"""Guest accounts: creation by the venue, and login with throttling of repeated failures per
+email and client address."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -8,7 +10,7 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib import auth
 from chalicelib.config import config
-from chalicelib.errors import Conflict, InvalidCredentials, TooManyAttempts
+from chalicelib.errors import Busy, Conflict, InvalidCredentials, TooManyAttempts
 from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.services.access import guest_token
@@ -35,30 +37,69 @@ def create_guest(venue: VenueRecord, email: str, password: str, name: str, now: 
     return guest
 
 
-def login(venue_id: str, email: str, password: str, now: datetime) -> Login:
+def login(venue_id: str, email: str, password: str, now: datetime, client_address: str | None = None) -> Login:
     """A token for the guest; an unknown venue, unknown email and wrong password all get the
-    same answer in about the same time, and repeated failures for one email are throttled."""
-    attempts_key = f"{venue_id}#{email}"
+    same answer in about the same time.
+
+    Failures are throttled per (email, client address): one address guessing locks out only
+    itself, never the guest at their own address. Across all addresses an email has a looser
+    ceiling; past it the email is under attack, and an address that has not logged in as this
+    guest lately gets one try per window instead of several. That slows a spread-out attack to
+    one guess per address per window and never locks out the guest, who gets in with the right
+    password at the first try from anywhere."""
+    email_key = f"{venue_id}#{email}"
+    address_key = f"{email_key}#{_address_digest(client_address)}"
     # Count the attempt before checking the password: requests sent in parallel each see the
     # count including the others, so they cannot all slip under the limit together.
-    _count_attempt(attempts_key, now)
+    attempts = _count_attempt(address_key, now)
+    if attempts.failures > 1 and _under_attack(email_key, now) and not _known_address(address_key, now):
+        log_event("login_throttled", venue_id=venue_id, reason="email_under_attack")
+        raise _too_many(attempts, now)
     try:
         guest: GuestRecord | None = GuestRecord.get(venue_id, email)
     except GuestRecord.DoesNotExist:
         guest = None
-    if not auth.verify_password(guest.password_hash if guest else None, password) or guest is None:
+    try:
+        verified = auth.verify_password(guest.password_hash if guest else None, password)
+    except Busy:
+        _forget_attempt(address_key, now)  # the password was never checked: not a failure
+        raise
+    if not verified or guest is None:
+        _count_window(email_key, now)
         log_event("login_failed", venue_id=venue_id)
         raise InvalidCredentials("the email or password is not right")
-    _forget_attempt(attempts_key, now)  # a success is not a failure
+    _forget_attempt(address_key, now)  # a success is not a failure
+    _remember_address(address_key, now)
     token, expires_at = guest_token(venue_id, guest.guest_id, now)
     log_event("login_succeeded", venue_id=venue_id, guest_id=guest.guest_id)
     return Login(token=token, expires_at=expires_at, guest=guest)
 
 
-def _count_attempt(key: str, now: datetime) -> None:
-    """One atomic ADD per attempt; past the limit, 429 before any password is hashed. The
-    lockout window starts with the first attempt and the record expires with it (DynamoDB TTL),
-    so counts are shared by every Lambda instance."""
+def _address_digest(client_address: str | None) -> str:
+    # Keys name the address only by a digest: the throttle needs to tell addresses apart, not
+    # to keep where guests log in from.
+    return hashlib.sha256((client_address or "unknown").encode("utf-8")).hexdigest()[:32]
+
+
+def _count_attempt(key: str, now: datetime, limit: int | None = None) -> LoginAttempts:
+    """Counts one attempt under `key`; past `limit` (the per-address limit unless given), 429
+    before any password is hashed."""
+    attempts = _count_window(key, now)
+    if attempts.failures > (config().login_max_failures if limit is None else limit):
+        log_event("login_throttled", reason="too_many_failures")
+        raise _too_many(attempts, now)
+    return attempts
+
+
+def _too_many(attempts: LoginAttempts, now: datetime) -> TooManyAttempts:
+    retry_after = max(1, int(attempts.expires_at.timestamp() - now.timestamp()))
+    return TooManyAttempts("too many failed logins for this email; try again later", retry_after)
+
+
+def _count_window(key: str, now: datetime) -> LoginAttempts:
+    """One atomic ADD per attempt in the window open under `key`. The window starts with the
+    first attempt and the record expires with it (DynamoDB TTL), so counts are shared by every
+    Lambda instance."""
     attempts = LoginAttempts(key)
     try:
         attempts.update(actions=[LoginAttempts.failures.add(1)], condition=LoginAttempts.expires_at > now)
@@ -75,9 +116,28 @@ def _count_attempt(key: str, now: datetime) -> None:
                 raise
             attempts = LoginAttempts(key)
             attempts.update(actions=[LoginAttempts.failures.add(1)])
-    if attempts.failures > config().login_max_failures:
-        retry_after = max(1, int(attempts.expires_at.timestamp() - now.timestamp()))
-        raise TooManyAttempts("too many failed logins for this email; try again later", retry_after)
+    return attempts
+
+
+def _under_attack(email_key: str, now: datetime) -> bool:
+    try:
+        failures = LoginAttempts.get(email_key, consistent_read=True)
+    except LoginAttempts.DoesNotExist:
+        return False
+    return failures.expires_at > now and failures.failures >= config().login_email_max_failures
+
+
+def _known_address(address_key: str, now: datetime) -> bool:
+    try:
+        known = LoginAttempts.get(f"{address_key}#known", consistent_read=True)
+    except LoginAttempts.DoesNotExist:
+        return False
+    return known.expires_at > now
+
+
+def _remember_address(address_key: str, now: datetime) -> None:
+    LoginAttempts(f"{address_key}#known", failures=0,
+                  expires_at=now + timedelta(days=config().login_known_address_days)).save()
 
 
 def _forget_attempt(key: str, now: datetime) -> None:

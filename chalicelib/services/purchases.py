@@ -64,7 +64,9 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
     guest = _guest_of_venue(venue.venue_id, guest_id)
     slots = _open_slots(venue, {order.slot_id for order in orders}, now)
     total = sum(order.amount for order in orders)
-    _check_payment(payment_intent_id, currency, total)
+    # Checked, recorded and later refunded on the account the venue takes payments into now.
+    stripe_account = venue.stripe_account
+    _check_payment(payment_intent_id, currency, total, stripe_account)
 
     transaction_id = new_id()
     settings = venue.settings()
@@ -82,7 +84,7 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
     transaction = TransactionRecord(
         transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest.guest_id,
         purchased_at=now, currency=currency, total=total, payment_intent_id=payment_intent_id,
-        session_count=len(orders), guest_name=guest.name, guest_email=guest.email,
+        session_count=len(orders), stripe_account=stripe_account, guest_name=guest.name, guest_email=guest.email,
         summary=summaries.of_sessions(sessions))
     write = AtomicWrite()
     write.put("payment", IdempotencyRecord(key=f"payment_intent#{payment_intent_id}", request_hash=transaction_id,
@@ -107,7 +109,8 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
         full = sorted(label.split(":", 1)[1] for label in failure.failed if label.startswith("slot:"))
         raise SlotFull("a slot has no seat left for this purchase", {"slot_ids": full}) from None
     log_event("purchase_recorded", venue_id=venue.venue_id, transaction_id=transaction_id,
-              guest_id=guest.guest_id, payment_intent_id=payment_intent_id, total=total, sessions=len(sessions))
+              guest_id=guest.guest_id, payment_intent_id=payment_intent_id, stripe_account=stripe_account,
+              total=total, sessions=len(sessions))
     return Receipt(venue=venue, transaction=transaction, sessions=sessions, refunds=[])
 
 
@@ -129,15 +132,17 @@ def _open_slots(venue: VenueRecord, slot_ids: set[str], now: datetime) -> dict[s
     return found
 
 
-def _check_payment(payment_intent_id: str, currency: str, total: int) -> None:
+def _check_payment(payment_intent_id: str, currency: str, total: int, stripe_account: str | None) -> None:
     from chalicelib.payments import PaymentError
 
     try:
-        intent = stripe_gateway().get_payment_intent(payment_intent_id)
+        intent = stripe_gateway().get_payment_intent(payment_intent_id, stripe_account=stripe_account)
     except PaymentError as error:
         raise ServiceUnavailable("the payment could not be checked with Stripe; try again") from error
     if intent is None:
-        raise PaymentNotAccepted("Stripe knows no such payment intent", {"payment_intent_id": payment_intent_id})
+        # Also a payment of another venue's (or the platform's) account: Stripe shows it to no one else.
+        raise PaymentNotAccepted("the venue's Stripe account has no such payment intent",
+                                 {"payment_intent_id": payment_intent_id})
     if intent.status != "succeeded":
         raise PaymentNotAccepted("the payment has not succeeded", {"payment_status": intent.status})
     if intent.currency != currency:

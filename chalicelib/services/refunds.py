@@ -5,6 +5,11 @@ idempotency key that is the same on every retry of one key generation; every sta
 conditional on the state it leaves, so duplicates, races and crashes pay once. States:
 pending -> refunded | failed; failed -> pending (admin retry, next key generation);
 refunded -> failed (Stripe reports a late failure).
+
+Every Stripe call about a refund is made on the Stripe account its purchase was paid on.
+Stripe's webhook events are applied once each (by event id), only to the Stripe refund we
+recorded (or, before we recorded one, to a refund made under our current key generation), and only
+when they come from the purchase's account.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from chalicelib.config import config
-from chalicelib.errors import NotFound, RefundNotRetryable, ServiceUnavailable
+from chalicelib.errors import InvalidRequest, NotFound, RefundNotRetryable, ServiceUnavailable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib import queues
@@ -24,6 +29,7 @@ from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
     HistoryEvent,
+    IdempotencyRecord,
     PendingRefunds,
     RefundRecord,
     SessionRecord,
@@ -35,6 +41,10 @@ from chalicelib.storage.shards import shard_of
 REFUND_SHARDS = 4
 PAID_AT_STRIPE = ("succeeded", "pending", "requires_action")
 GAVE_UP = "retries_exhausted"  # our own verdict, not Stripe's
+REFUND_EVENTS = frozenset({"refund.updated", "refund.failed", "refund.created", "charge.refund.updated"})
+# Stripe retries a webhook for three days and keeps events for thirty: an event applied is
+# remembered as long as it could come again.
+STRIPE_EVENT_MEMORY = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ def pay(message: RefundMessage, now: datetime) -> str:
         log_error("refund_unknown", **ids)
         return "unknown"
     ids["venue_id"] = refund.venue_id
+    ids["stripe_account"] = refund.stripe_account
     if refund.status != "pending":
         log_event("refund_already_settled", status=refund.status, **ids)
         return "already_settled"
@@ -80,7 +91,8 @@ def pay(message: RefundMessage, now: datetime) -> str:
             payment_intent_id=refund.payment_intent_id, amount=int(refund.amount),
             idempotency_key=idempotency_key(refund),
             metadata={"refund_id": refund.refund_id, "transaction_id": refund.transaction_id,
-                      "venue_id": refund.venue_id})
+                      "venue_id": refund.venue_id, "key_generation": str(int(refund.key_generation))},
+            stripe_account=refund.stripe_account)
     except FinalPaymentError as error:
         settle_failed(refund, error.code or "stripe_error", error.message, now, from_status="pending")
         return "failed"
@@ -130,12 +142,16 @@ def settle_failed(refund: RefundRecord, code: str, message: str, now: datetime, 
 
 def _transition(refund: RefundRecord, from_status: str, to_status: str, now: datetime,
                 stripe_refund_id: str | None = None, failure_code: str | None = None,
-                failure_message: str | None = None, actor: str = "system") -> bool:
+                failure_message: str | None = None, actor: str = "system",
+                stripe_event_id: str | None = None) -> bool:
     actions = [RefundRecord.status.set(to_status), RefundRecord.updated_at.set(now),
                RefundRecord.venue_status.set(f"{refund.venue_id}#{to_status}")]
     if to_status == "pending":
         actions.append(RefundRecord.pending_shard.set(shard_of(refund.refund_id, REFUND_SHARDS)))
         actions += [RefundRecord.failure_code.remove(), RefundRecord.failure_message.remove()]
+        if not stripe_refund_id:
+            # A new key generation makes a new Stripe refund: events about the old one no longer match.
+            actions.append(RefundRecord.stripe_refund_id.remove())
     else:
         actions.append(RefundRecord.pending_shard.remove())
     if stripe_refund_id:
@@ -161,6 +177,11 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
         after={"refund_id": refund.refund_id, "status": to_status, "amount": int(refund.amount),
                **({"stripe_refund_id": stripe_refund_id} if stripe_refund_id else {}),
                **({"failure_code": failure_code} if failure_code else {})}))
+    if stripe_event_id is not None:
+        # Remembered in the same write as its effect, so a re-delivered event can never apply twice.
+        write.put("stripe_event", IdempotencyRecord(
+            key=_event_key(stripe_event_id), request_hash=refund.refund_id, state="completed",
+            expires_at=now + STRIPE_EVENT_MEMORY), condition=IdempotencyRecord.key.does_not_exist())
     try:
         write.commit()
     except AtomicWriteFailed:
@@ -170,7 +191,8 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
     event = {"refunded": "refund_succeeded", "failed": "refund_failed", "pending": "refund_retried"}[to_status]
     log_event(event, refund_id=refund.refund_id, transaction_id=refund.transaction_id, venue_id=refund.venue_id,
               amount=int(refund.amount), currency=refund.currency, stripe_refund_id=stripe_refund_id,
-              failure_code=failure_code, key_generation=int(refund.key_generation))
+              stripe_account=refund.stripe_account, failure_code=failure_code,
+              key_generation=int(refund.key_generation))
     return True
 
 
@@ -249,7 +271,7 @@ def retry(refund: RefundRecord, actor: str, now: datetime) -> RefundRecord:
         raise RefundNotRetryable("only a failed refund can be retried", {"status": refund.status})
     try:
         existing = stripe_gateway().find_refund(payment_intent_id=refund.payment_intent_id,
-                                                refund_id=refund.refund_id)
+                                                refund_id=refund.refund_id, stripe_account=refund.stripe_account)
     except PaymentError as error:
         raise ServiceUnavailable("Stripe could not be asked about this refund; try again") from error
     if existing is not None and existing.status in PAID_AT_STRIPE:
@@ -266,38 +288,119 @@ def retry(refund: RefundRecord, actor: str, now: datetime) -> RefundRecord:
     return load(refund.transaction_id, refund.refund_id) or refund
 
 
-def apply_stripe_event(event: dict[str, Any], now: datetime) -> str:
+@dataclass(frozen=True)
+class StripeEvent:
+    """The parts of a verified Stripe event we act on. `account` is the connected account it
+    happened on (Connect events carry it); None for the platform's own account."""
+
+    event_id: str
+    type: str
+    account: str | None
+    refund: dict[str, Any]  # data.object, a refund when `type` is one of REFUND_EVENTS
+    metadata: dict[str, Any]
+
+    @classmethod
+    def parse(cls, event: dict[str, Any]) -> StripeEvent:
+        """The event, or InvalidRequest naming what is malformed: Stripe never sends such an event,
+        so its sender gets a 400 and nothing changes."""
+        problems: dict[str, str] = {}
+        for name in ("id", "type"):
+            if not isinstance(event.get(name), str) or not event[name]:
+                problems[name] = "must be a non-empty string"
+        account = event.get("account")
+        if account is not None and not isinstance(account, str):
+            problems["account"] = "must be a string or null"
+        data = event.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+            problems["data"] = "must be an object holding an object"
+        obj = data["object"] if "data" not in problems else {}
+        metadata = obj.get("metadata")
+        if "type" not in problems and event["type"] in REFUND_EVENTS and "data" not in problems:
+            if not isinstance(obj.get("id"), str):
+                problems["data.object.id"] = "must be a string"
+            if metadata is not None and not isinstance(metadata, dict):
+                problems["data.object.metadata"] = "must be an object"
+            if obj.get("status") is not None and not isinstance(obj.get("status"), str):
+                problems["data.object.status"] = "must be a string"
+        if problems:
+            raise InvalidRequest("the Stripe event is malformed", {"fields": problems})
+        return cls(event_id=event["id"], type=event["type"], account=account or None, refund=obj,
+                   metadata=metadata if isinstance(metadata, dict) else {})
+
+
+def apply_stripe_event(raw_event: dict[str, Any], now: datetime) -> str:
     """A verified Stripe webhook: a refund Stripe accepted can still fail later, and Stripe may
-    tell us of a success before our own worker recorded it."""
-    if event.get("type") not in ("refund.updated", "refund.failed", "refund.created", "charge.refund.updated"):
+    tell us of a success before our own worker recorded it. Returns what happened."""
+    event = StripeEvent.parse(raw_event)
+    if event.type not in REFUND_EVENTS:
         return "ignored"
-    data = (event.get("data") or {}).get("object") or {}
-    metadata = data.get("metadata") or {}
-    refund_id, transaction_id = metadata.get("refund_id"), metadata.get("transaction_id")
+    refund_id, transaction_id = event.metadata.get("refund_id"), event.metadata.get("transaction_id")
     if not isinstance(refund_id, str) or not isinstance(transaction_id, str):
         return "ignored"
-    refund = load(transaction_id, refund_id)
-    if refund is None:
-        return "ignored"
+    ids = {"stripe_event_id": event.event_id, "refund_id": refund_id, "transaction_id": transaction_id,
+           "stripe_account": event.account, "stripe_refund_id": event.refund["id"]}
     for _ in range(3):
-        outcome = _apply_stripe_status(refund, data, now)
-        if outcome is not None:
-            return outcome
-        # Our write lost a race (the worker settled it meanwhile): decide again on what is there now.
+        if _already_applied(event.event_id):
+            log_event("stripe_event_duplicate", **ids)
+            return "duplicate"
         refund = load(transaction_id, refund_id)
         if refund is None:
             return "ignored"
+        if refund.stripe_account != event.account:
+            # Only the account the purchase was paid on speaks for its refunds; an account we do
+            # not know (or another venue's) is acknowledged and ignored.
+            log_event("stripe_event_other_account", venue_id=refund.venue_id,
+                      purchase_stripe_account=refund.stripe_account, **ids)
+            return "ignored"
+        if not _about_current_attempt(refund, event):
+            log_event("stripe_event_stale", venue_id=refund.venue_id, status=refund.status,
+                      recorded_stripe_refund_id=refund.stripe_refund_id, **ids)
+            return "ignored"
+        outcome = _apply_stripe_status(refund, event, now)
+        if outcome is not None:
+            return outcome
+        # Our write lost a race (the worker settled it meanwhile, or the same event was applied
+        # by a concurrent delivery): decide again on what is there now.
     raise ServiceUnavailable("the refund kept changing; Stripe will send the event again")
 
 
-def _apply_stripe_status(refund: RefundRecord, data: dict[str, Any], now: datetime) -> str | None:
-    """What Stripe's refund object says, applied to our record; None if the record changed under us."""
+def _event_key(stripe_event_id: str) -> str:
+    return f"stripe_event#{stripe_event_id}"
+
+
+def _already_applied(stripe_event_id: str) -> bool:
+    try:
+        IdempotencyRecord.get(_event_key(stripe_event_id), consistent_read=True)
+    except IdempotencyRecord.DoesNotExist:
+        return False
+    return True
+
+
+def _about_current_attempt(refund: RefundRecord, event: StripeEvent) -> bool:
+    """Whether the event is about the Stripe refund of our refund's current attempt, not one an
+    earlier attempt made (an admin's retry makes a new Stripe refund; Stripe may deliver the old
+    one's events late or again)."""
+    if refund.stripe_refund_id:
+        return bool(event.refund["id"] == refund.stripe_refund_id)
+    generation = event.metadata.get("key_generation")
+    if generation is None:  # a refund made before Stripe refunds carried their generation
+        return int(refund.key_generation) == 1
+    return bool(generation == str(int(refund.key_generation)))
+
+
+def _apply_stripe_status(refund: RefundRecord, event: StripeEvent, now: datetime) -> str | None:
+    """What Stripe's refund object says, applied to our record; None if the record changed under us.
+    A failure is final at Stripe, so no later-arriving older event turns it back into a success."""
+    data = event.refund
     status = data.get("status")
     if status == "failed" and refund.status in ("pending", "refunded"):
-        written = settle_failed(refund, str(data.get("failure_reason") or "refund_failed"),
-                                "Stripe reported that the refund failed", now, from_status=refund.status,
-                                stripe_refund_id=data.get("id"))
+        written = _transition(refund, refund.status, "failed", now,
+                              failure_code=str(data.get("failure_reason") or "refund_failed"),
+                              failure_message="Stripe reported that the refund failed",
+                              stripe_refund_id=data["id"], stripe_event_id=event.event_id)
         return "failed" if written else None
     if status in ("succeeded", "pending") and refund.status == "pending":
-        return "refunded" if settle_refunded(refund, str(data.get("id")), now) else None
+        written = _transition(refund, "pending", "refunded", now, stripe_refund_id=data["id"],
+                              stripe_event_id=event.event_id)
+        return "refunded" if written else None
     return "unchanged"

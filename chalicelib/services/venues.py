@@ -1,4 +1,5 @@
-"""Venues, their API keys and their settings (the two switches and the refund cutoff)."""
+"""Venues, their API keys, their settings (the two switches and the refund cutoff) and the Stripe
+account their guests pay into."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,12 +17,12 @@ from chalicelib import queues
 
 
 def create_venue(admin: Admin, name: str, timezone: str, currency: str, now: datetime,
-                 venue_id: str | None = None) -> VenueRecord:
+                 venue_id: str | None = None, stripe_account: str | None = None) -> VenueRecord:
     require_platform(admin)
     venue = VenueRecord(
         venue_id=venue_id or new_id(), name=name, timezone=timezone, currency=currency,
         allow_guest_modify=False, refund_on_cancel=False, refund_cutoff_hours=24,
-        settings_version=1, settings_updated_at=now, created_at=now,
+        settings_version=1, settings_updated_at=now, created_at=now, stripe_account=stripe_account,
     )
     try:
         venue.save(condition=VenueRecord.venue_id.does_not_exist())
@@ -29,7 +30,20 @@ def create_venue(admin: Admin, name: str, timezone: str, currency: str, now: dat
         if error.cause_response_code == "ConditionalCheckFailedException":
             raise Conflict("a venue with this venue_id exists", {"venue_id": venue.venue_id}) from None
         raise
-    log_event("venue_created", venue_id=venue.venue_id, actor=admin.actor)
+    log_event("venue_created", venue_id=venue.venue_id, actor=admin.actor, stripe_account=stripe_account)
+    return venue
+
+
+def connect_stripe_account(admin: Admin, venue: VenueRecord, stripe_account: str | None) -> VenueRecord:
+    """Purchases recorded from now on are checked and refunded on `stripe_account` (None: the
+    platform's own); those recorded before keep the account they were paid on."""
+    require_platform(admin)
+    action = (VenueRecord.stripe_account.set(stripe_account) if stripe_account
+              else VenueRecord.stripe_account.remove())
+    previous = venue.stripe_account
+    venue.update(actions=[action], condition=VenueRecord.venue_id.exists())
+    log_event("venue_stripe_account_changed", venue_id=venue.venue_id, actor=admin.actor,
+              stripe_account=stripe_account, previous_stripe_account=previous)
     return venue
 
 

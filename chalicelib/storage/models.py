@@ -43,6 +43,8 @@ class VenueRecord(Model):
     settings_version = NumberAttribute(default=1)
     settings_updated_at = UTCDateTimeAttribute()
     created_at = UTCDateTimeAttribute()
+    # The venue's own Stripe account (Connect), for purchases recorded from now on; None: the platform's.
+    stripe_account = UnicodeAttribute(null=True)
 
     def settings(self) -> VenueSettings:
         return VenueSettings(allow_guest_modify=bool(self.allow_guest_modify),
@@ -217,6 +219,8 @@ class TransactionRecord(BookingItem, discriminator="transaction"):
     # guest's list of purchases shows, kept current by every write that changes it
     # (chalicelib/storage/summaries.py).
     summary = MapAttribute(null=True)  # type: ignore[var-annotated]
+    # The Stripe account the payment was made on, whatever the venue's account is later; None: the platform's.
+    stripe_account = UnicodeAttribute(null=True)
 
 
 class SessionRecord(BookingItem, discriminator="session"):
@@ -248,6 +252,7 @@ class RefundRecord(BookingItem, discriminator="refund"):
     status = UnicodeAttribute()  # pending | refunded | failed
     session_ids = ListAttribute(of=UnicodeAttribute)
     payment_intent_id = UnicodeAttribute()
+    stripe_account = UnicodeAttribute(null=True)  # the purchase's, copied so the worker reads one item
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     venue_status = UnicodeAttribute()
@@ -287,10 +292,12 @@ class IdempotencyRecord(Model):
 
 
 class LoginAttempts(Model):
-    """Failed logins for one email at one venue, expiring with the lockout window."""
+    """Failed logins, expiring with the lockout window: per email at one venue, and per email and
+    client address; and, for 30 days, the addresses a guest logged in from."""
 
     Meta = _meta("login-attempts")
-    key = UnicodeAttribute(hash_key=True)  # "<venue_id>#<email>"
+    # "<venue_id>#<email>", "<venue_id>#<email>#<address digest>", "<...address digest>#known"
+    key = UnicodeAttribute(hash_key=True)
     failures = NumberAttribute(default=0)
     expires_at = TTLAttribute()
 

@@ -1,5 +1,7 @@
 """The demo `make run SEED=1` prints: a venue with both guest features on, two weeks of slots (some
-nearly full, one full), a guest and a paid purchase of three sessions, one inside the refund cutoff.
+nearly full, one full), a guest and a paid purchase of three sessions, one inside the refund cutoff;
+one such venue takes payments on the platform's Stripe account, a second on its own connected
+account (Stripe Connect), so its payments and refunds live on that account in the stand-in.
 
 Everything is made through the public HTTP API and the Stripe stand-in, as a venue's store would.
 """
@@ -15,6 +17,8 @@ import requests
 
 STRIPE_TEST_KEY = "sk_test_local_standin"
 GUEST_PASSWORD = "bounce-demo-2024"
+# The second demo venue's own Stripe account; any `acct_` id works with the stand-in.
+CONNECTED_ACCOUNT = "acct_1RebookDemoVenue"
 
 
 class Stack(Protocol):
@@ -47,6 +51,7 @@ class Demo:
     guest_password: str
     guest_id: str
     transaction_id: str
+    stripe_account: str | None = None
     sessions: list[dict[str, Any]] = field(default_factory=list)
     slots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by product id, in start order
 
@@ -77,20 +82,26 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def paid_intent(stack: Stack, amount: int, currency: str) -> str:
+def paid_intent(stack: Stack, amount: int, currency: str, stripe_account: str | None = None) -> str:
+    """A guest's payment, made on the venue's connected account when it has one (as its store would)."""
+    headers = {"Authorization": f"Bearer {STRIPE_TEST_KEY}"}
+    if stripe_account:
+        headers["Stripe-Account"] = stripe_account
     answer = requests.post(f"{stack.stripe_url}/v1/payment_intents", timeout=30,
                            data={"amount": amount, "currency": currency, "confirm": "true",
                                  "payment_method": "pm_card_visa"},
-                           headers={"Authorization": f"Bearer {STRIPE_TEST_KEY}"})
+                           headers=headers)
     answer.raise_for_status()
     return str(answer.json()["id"])
 
 
 def build_demo(stack: Stack, *, name: str = "Bounce Park (demo)", timezone_name: str = "Europe/London",
-               currency: str = "gbp", guest_email: str | None = None, now: datetime | None = None) -> Demo:
+               currency: str = "gbp", guest_email: str | None = None, now: datetime | None = None,
+               stripe_account: str | None = None) -> Demo:
     """Make the demo venue and its data; returns what a person (or a browser test) needs to log in."""
     platform = DemoApi(stack.url, stack.admin_key)
-    venue = platform.post("/v1/admin/venues", {"name": name, "timezone": timezone_name, "currency": currency})
+    venue = platform.post("/v1/admin/venues", {"name": name, "timezone": timezone_name, "currency": currency,
+                                                "stripe_account": stripe_account})
     venue_id = venue["venue_id"]
     key = platform.post(f"/v1/admin/venues/{venue_id}/api-keys", {})["api_key"]
     admin = DemoApi(stack.url, key)
@@ -126,15 +137,16 @@ def build_demo(stack: Stack, *, name: str = "Bounce Park (demo)", timezone_name:
                         (on(5, time(16)), 11), (on(2, time(9, 30), TODDLERS), TODDLERS.capacity - 1)):
         amount = JUMP.amount if slot["product_id"] == JUMP.product_id else TODDLERS.amount
         purchase(stack, admin, base, party["guest_id"], currency,
-                 [(slot, f"Party guest {n + 1}", amount) for n in range(seats)])
+                 [(slot, f"Party guest {n + 1}", amount) for n in range(seats)], stripe_account)
 
     receipt = purchase(stack, admin, base, guest["guest_id"], currency, [
-        (soon_slot, "Sam", JUMP.amount), (on(3, time(10)), "Mia", JUMP.amount), (on(4, time(14)), "Leo", JUMP.amount)])
+        (soon_slot, "Sam", JUMP.amount), (on(3, time(10)), "Mia", JUMP.amount), (on(4, time(14)), "Leo", JUMP.amount)],
+        stripe_account)
     for product_slots in slots.values():
         product_slots.sort(key=lambda s: s["start"])
     return Demo(venue_id=venue_id, venue_key=key, timezone=timezone_name, currency=currency, guest_email=email,
                 guest_password=GUEST_PASSWORD, guest_id=guest["guest_id"], transaction_id=receipt["transaction_id"],
-                sessions=receipt["sessions"], slots=slots)
+                stripe_account=stripe_account, sessions=receipt["sessions"], slots=slots)
 
 
 def make_slot(admin: DemoApi, base: str, product: Product, start: datetime) -> dict[str, Any]:
@@ -144,24 +156,34 @@ def make_slot(admin: DemoApi, base: str, product: Product, start: datetime) -> d
 
 
 def purchase(stack: Stack, admin: DemoApi, base: str, guest_id: str, currency: str,
-             sessions: list[tuple[dict[str, Any], str, int]]) -> Any:
+             sessions: list[tuple[dict[str, Any], str, int]], stripe_account: str | None = None) -> Any:
     total = sum(amount for _, _, amount in sessions)
     return admin.post(f"{base}/transactions", {
-        "guest_id": guest_id, "payment_intent_id": paid_intent(stack, total, currency), "currency": currency,
+        "guest_id": guest_id, "payment_intent_id": paid_intent(stack, total, currency, stripe_account),
+        "currency": currency,
         "sessions": [{"slot_id": slot["slot_id"], "participant_name": name, "amount": amount}
                      for slot, name, amount in sessions]})
 
 
 def seed_demo(stack: Stack) -> list[str]:
-    demo = build_demo(stack)
-    return [
-        "",
-        f"Demo venue {demo.venue_id} ({demo.timezone}, {demo.currency.upper()}), guest editing and refunds on, 24 h cutoff:",
-        f"  guest portal:   {stack.url}/?venue={demo.venue_id}",
-        f"  guest email:    {demo.guest_email}",
-        f"  guest password: {demo.guest_password}",
-        f"  admin page:     {stack.url}/admin.html?venue={demo.venue_id}",
-        f"  venue API key:  {demo.venue_key}",
-        "The guest has one purchase of three sessions; the first starts within 24 hours, so cancelling it refunds nothing.",
+    lines: list[str] = []
+    for demo in (build_demo(stack),
+                 build_demo(stack, name="Bounce Park Riverside (demo, own Stripe account)",
+                            stripe_account=CONNECTED_ACCOUNT)):
+        account = (f"its own connected Stripe account {demo.stripe_account}" if demo.stripe_account
+                   else "the platform's Stripe account")
+        lines += [
+            "",
+            f"Demo venue {demo.venue_id} ({demo.timezone}, {demo.currency.upper()}), guest editing and refunds on, "
+            f"24 h cutoff, payments on {account}:",
+            f"  guest portal:   {stack.url}/?venue={demo.venue_id}",
+            f"  guest email:    {demo.guest_email}",
+            f"  guest password: {demo.guest_password}",
+            f"  admin page:     {stack.url}/admin.html?venue={demo.venue_id}",
+            f"  venue API key:  {demo.venue_key}",
+        ]
+    return lines + [
+        "Each guest has one purchase of three sessions; the first starts within 24 hours, so cancelling it refunds "
+        "nothing.",
         "",
     ]

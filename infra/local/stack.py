@@ -10,21 +10,26 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
+import re
 import secrets
 import signal
 import socket
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+from infra.portal import portal_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTAL = ROOT / "portal"
 LOCAL_REGION = "us-east-1"
+_REFUSED = object()  # a request the front has already answered with an error
 
 
 def port_is_free(port: int) -> bool:
@@ -166,6 +171,7 @@ class LocalStack:
             CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
             app.__class__ = CustomLocalChalice
         gateway = LocalGateway(app, Config.create(chalice_stage="dev", lambda_timeout=60, lambda_memory_size=512))
+        give_client_addresses(gateway, app)
         handler = type("Handler", (ApiGatewayFront,), {"gateway": gateway})
         server_class = type("Front", (ThreadingHTTPServer,), {"request_queue_size": 128})  # bursts of clients
         self._http = server_class(("127.0.0.1", self.port), handler)
@@ -230,6 +236,39 @@ class LocalStack:
                 function(scheduled_event(), lambda_context(function.__name__ if hasattr(function, "__name__") else "schedule"))
             except Exception as error:
                 print(json.dumps({"level": "ERROR", "event": "local_schedule_error", "error": repr(error)}), flush=True)
+
+
+# --- The caller's address, as API Gateway gives it ------------------------------------------
+
+_caller = threading.local()
+
+
+@contextmanager
+def from_address(address: str) -> Iterator[None]:
+    """Requests made in this thread inside the block come from `address` (tests of per-client
+    throttling use it with the Chalice test client; the front sets each connection's peer)."""
+    before = getattr(_caller, "address", None)
+    _caller.address = address
+    try:
+        yield
+    finally:
+        _caller.address = before
+
+
+def give_client_addresses(gateway: Any, app: Any) -> None:
+    """API Gateway puts the caller's address in `requestContext.identity.sourceIp`; chalice's
+    local gateway always says 127.0.0.1. This makes a gateway say the address of the thread's
+    current caller (127.0.0.1 when none is set)."""
+    from chalice.local import LambdaEventConverter, RouteMatcher
+
+    class CallerAddressEvents(LambdaEventConverter):
+        def create_lambda_event(self, method: str, path: str, headers: dict[str, str],
+                                body: bytes | None = None) -> dict[str, Any]:
+            event = super().create_lambda_event(method, path, headers, body)
+            event["requestContext"]["identity"]["sourceIp"] = getattr(_caller, "address", None) or self.LOCAL_SOURCE_IP
+            return event
+
+    gateway.event_converter = CallerAddressEvents(RouteMatcher(list(app.routes)), app.api.binary_types)
 
 
 def deliver_batch(sqs: Any, queue_url: str, queue_name: str, handler: Callable[..., Any], wait_seconds: int = 0) -> bool:
@@ -297,6 +336,7 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
 
     def _gateway_error(self, status: int, kind: str | None = None) -> None:
         from chalicelib.api.errors import GATEWAY_RESPONSES, error_body, generic_error
+        from chalicelib.api.headers import API_ANSWER_HEADERS
 
         if kind:
             status, code, message = GATEWAY_RESPONSES[kind]
@@ -304,26 +344,24 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
         else:
             body = generic_error(status)
         self.close_connection = True
-        self._send(status, {"Content-Type": "application/json", "Connection": "close"}, json.dumps(body).encode())
+        self._send(status, {"Content-Type": "application/json", "Connection": "close", **API_ANSWER_HEADERS},
+                   json.dumps(body).encode())
 
     def _handle(self) -> None:
         from chalice.local import LocalGatewayException
 
-        try:
-            length = int(self.headers.get("content-length") or 0)
-        except ValueError:
-            return self._gateway_error(400)
-        if length < 0:
-            return self._gateway_error(400)
-        if length > self.max_body_bytes:
-            return self._gateway_error(413, "REQUEST_TOO_LARGE")
-        body = self.rfile.read(length) if length else None
+        body = self._body()
+        if body is _REFUSED:
+            return None
         path = self.path
         if not path.startswith("/v1/") and self.command in ("GET", "HEAD"):
             return self._static(path)
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        headers = {k.lower(): v for k, v in self.headers.items() if k.lower() != "transfer-encoding"}
+        if body:
+            headers["content-length"] = str(len(body))
         try:
-            response = self.gateway.handle_request(method=self.command, path=path, headers=headers, body=body)
+            with from_address(self.client_address[0]):
+                response = self.gateway.handle_request(method=self.command, path=path, headers=headers, body=body)
         except LocalGatewayException:
             return self._gateway_error(404, "MISSING_AUTHENTICATION_TOKEN")
         payload = response.get("body") or b""
@@ -331,15 +369,67 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
             payload = payload.encode("utf-8")
         self._send(response["statusCode"], response.get("headers") or {}, payload)
 
+    def _body(self) -> bytes | None | object:
+        """The request body, by Content-Length or chunked, or _REFUSED once the answer is sent.
+        A request that frames its body two ways (or a length twice) is how a second request is
+        smuggled inside the first: refused, and the connection closed, never guessed."""
+        lengths = self.headers.get_all("content-length") or []
+        codings = self.headers.get_all("transfer-encoding") or []
+        if codings:
+            if lengths or len(codings) != 1 or codings[0].strip().lower() != "chunked":
+                self._gateway_error(400)
+                return _REFUSED
+            return self._chunked_body()
+        if len(lengths) > 1 or (lengths and not re.fullmatch(r"[0-9]{1,12}", lengths[0].strip())):
+            self._gateway_error(400)
+            return _REFUSED
+        length = int(lengths[0]) if lengths else 0
+        if length > self.max_body_bytes:
+            self._gateway_error(413, "REQUEST_TOO_LARGE")
+            return _REFUSED
+        return self.rfile.read(length) if length else None
+
+    def _chunked_body(self) -> bytes | object:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            match = re.fullmatch(rb"([0-9A-Fa-f]{1,8})(;[^\r\n]*)?\r?\n", line)
+            if not match:
+                self._gateway_error(400)
+                return _REFUSED
+            size = int(match[1], 16)
+            total += size
+            if total > self.max_body_bytes:
+                self._gateway_error(413, "REQUEST_TOO_LARGE")
+                return _REFUSED
+            if size == 0:
+                break
+            chunk = self.rfile.read(size)
+            if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                self._gateway_error(400)
+                return _REFUSED
+            chunks.append(chunk)
+        for _ in range(100):  # trailer fields, ignored, up to the empty line
+            if self.rfile.readline(8192) in (b"\r\n", b"\n", b""):
+                return b"".join(chunks) or None
+        self._gateway_error(400)
+        return _REFUSED
+
     def _static(self, path: str) -> None:
         relative = path.split("?", 1)[0].lstrip("/") or "index.html"
-        target = (PORTAL / relative).resolve()
-        if target.is_dir():
-            target = target / "index.html"
-        if PORTAL.resolve() not in target.parents or not target.is_file() or target.suffix not in self.static_types:
+        try:
+            target = (PORTAL / relative).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            found = PORTAL.resolve() in target.parents and target.is_file() and target.suffix in self.static_types
+        except (OSError, ValueError):  # a name over 255 bytes, a NUL: no such file
+            found = False
+        if not found:
             return self._gateway_error(404, "RESOURCE_NOT_FOUND")
         content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        self._send(200, {"Content-Type": content_type, "Cache-Control": "no-store"}, target.read_bytes())
+        self._send(200, {"Content-Type": content_type, "Cache-Control": "no-store", **portal_headers("'self'")},
+                   target.read_bytes())
 
     def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
         try:

@@ -2,6 +2,9 @@
 
 It owns payment intents, refunds, Stripe's idempotent replay and its wire formats, plus the faults
 tests inject (failed requests, answers lost after processing, declines) and a record of traffic.
+Like Stripe under Connect, every object belongs to one account: the platform's (no header) or the
+connected account named by the `Stripe-Account` header. An object of another account is
+`resource_missing`, and idempotency keys are kept per account.
 """
 from __future__ import annotations
 
@@ -126,6 +129,10 @@ def _lists_from_indexed(node: Any) -> Any:
     return converted
 
 
+# What a connected account's id looks like; anything else in `Stripe-Account` is refused.
+_ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9]{1,250}")
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
@@ -218,24 +225,42 @@ class StripeStandIn:
         with self._lock:
             return copy.deepcopy(self._requests)
 
-    def refunds(self) -> list[dict[str, Any]]:
-        """Every refund created, once each and in creation order, however often it was replayed."""
+    def refunds(self, account: str | None | Literal["any"] = "any") -> list[dict[str, Any]]:
+        """Every refund created, once each and in creation order, however often it was replayed;
+        only those of `account` (None: the platform's own) when it is given."""
         with self._lock:
-            return copy.deepcopy([self._refunds[refund_id] for refund_id in self._refund_order])
+            return copy.deepcopy([self._refunds[refund_id] for refund_id in self._refund_order
+                                  if account == "any" or self._owner[refund_id] == account])
+
+    def account_of(self, object_id: str) -> str | None:
+        """The connected account an object belongs to; None for the platform's own."""
+        with self._lock:
+            return self._owner[object_id]
 
     def create_payment_intent(self, amount: int, currency: str = "eur", *, succeeded: bool = True,
-                              metadata: dict[str, str] | None = None) -> dict[str, Any]:
-        """Seed a payment intent without going through HTTP."""
+                              metadata: dict[str, str] | None = None, account: str | None = None) -> dict[str, Any]:
+        """Seed a payment intent without going through HTTP, on `account` (None: the platform's)."""
         with self._lock:
-            return copy.deepcopy(self._new_payment_intent(amount, currency, succeeded, metadata or {}))
+            return copy.deepcopy(self._new_payment_intent(amount, currency, succeeded, metadata or {}, account))
+
+    def fail_refund(self, refund_id: str, reason: str = "expired_or_canceled_card") -> dict[str, Any]:
+        """A refund Stripe accepted fails later (the card was closed): its money is refundable again.
+        Returns the refund as the `refund.failed` event's `data.object` carries it."""
+        with self._lock:
+            refund = self._refunds[refund_id]
+            if refund["status"] != "failed":
+                refund["status"], refund["failure_reason"] = "failed", reason
+                self._refunded[refund["payment_intent"]] -= refund["amount"]
+            return copy.deepcopy(refund)
 
     def _clear(self) -> None:
         self._intents: dict[str, dict[str, Any]] = {}
         self._refunded: dict[str, int] = {}
         self._refunds: dict[str, dict[str, Any]] = {}
         self._refund_order: list[str] = []
-        self._stored: dict[tuple[str, str], _Stored] = {}
-        self._in_flight: set[tuple[str, str]] = set()
+        self._owner: dict[str, str | None] = {}  # object id -> its connected account, None: the platform's
+        self._stored: dict[tuple[str, str | None, str], _Stored] = {}
+        self._in_flight: set[tuple[str, str | None, str]] = set()
         self._faults: list[_Fault] = []
         self._requests: list[dict[str, Any]] = []
 
@@ -250,8 +275,10 @@ class StripeStandIn:
                    headers: dict[str, str]) -> tuple[_Response, bool]:
         """Answer one /v1 request; the flag says to drop the connection instead of answering."""
         idempotency_key = headers.get("idempotency-key") or None
+        account = headers.get("stripe-account") or None
         record: dict[str, Any] = {"method": method, "path": path, "params": {}, "idempotency_key": idempotency_key,
-                                  "status": None, "replayed": False, "dropped": False, "fault": None}
+                                  "account": account, "status": None, "replayed": False, "dropped": False,
+                                  "fault": None}
         drop = False
         try:
             api_key = _api_key(headers.get("authorization"))
@@ -261,13 +288,18 @@ class StripeStandIn:
             fault = self._take_fault(method, path)
             record["fault"] = fault.kind if fault else None
             drop = fault is not None and fault.kind == "drop"
+            if account is not None and not _ACCOUNT_ID.fullmatch(account):
+                raise StandInError(403, "invalid_request_error",
+                                   f"The provided key does not have access to account '{account}' (or that account "
+                                   f"does not exist). Application access may have been revoked.",
+                                   "account_invalid", storable=False)
             if fault is not None and fault.kind == "status":
                 response = status_error(fault.status)
             elif method == "POST" and idempotency_key:
-                response = self._idempotent(api_key, idempotency_key, method, path, params, fault)
+                response = self._idempotent(api_key, account, idempotency_key, method, path, params, fault)
                 record["replayed"] = response.headers.get("Idempotent-Replayed") == "true"
             else:
-                response = self._execute(method, path, params, fault)
+                response = self._execute(method, path, params, fault, account)
         except StandInError as exc:
             response = exc.response
         except Exception:  # noqa: BLE001 - a stand-in bug should look like Stripe's 500, not kill the thread
@@ -282,9 +314,9 @@ class StripeStandIn:
             self._requests.append(record)
         return response, drop
 
-    def _idempotent(self, api_key: str, key: str, method: str, path: str, params: dict[str, Any],
-                    fault: _Fault | None) -> _Response:
-        scope = (api_key, key)
+    def _idempotent(self, api_key: str, account: str | None, key: str, method: str, path: str,
+                    params: dict[str, Any], fault: _Fault | None) -> _Response:
+        scope = (api_key, account, key)
         fingerprint = json.dumps([method, path, params], sort_keys=True)
         with self._lock:
             stored = self._stored.get(scope)
@@ -305,7 +337,7 @@ class StripeStandIn:
             self._in_flight.add(scope)
         try:
             try:
-                response = self._execute(method, path, params, fault)
+                response = self._execute(method, path, params, fault, account)
             except StandInError as exc:
                 response = exc.response
             if response.storable:
@@ -319,7 +351,8 @@ class StripeStandIn:
             with self._lock:
                 self._in_flight.discard(scope)
 
-    def _execute(self, method: str, path: str, params: dict[str, Any], fault: _Fault | None) -> _Response:
+    def _execute(self, method: str, path: str, params: dict[str, Any], fault: _Fault | None,
+                 account: str | None = None) -> _Response:
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)  # outside the lock: other requests go on meanwhile
         if fault is not None and fault.kind == "decline":
@@ -328,20 +361,26 @@ class StripeStandIn:
         parts = path.strip("/").split("/")
         with self._lock:
             if method == "POST" and parts == ["v1", "payment_intents"]:
-                return _Response(200, copy.deepcopy(self._create_payment_intent(params)))
+                return _Response(200, copy.deepcopy(self._create_payment_intent(params, account)))
             if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "payment_intents"]:
-                return _Response(200, copy.deepcopy(self._find("payment_intent", self._intents, parts[2], "intent", 404)))
+                return _Response(200, copy.deepcopy(
+                    self._find("payment_intent", self._of(self._intents, account), parts[2], "intent", 404)))
             if method == "POST" and parts == ["v1", "refunds"]:
-                return _Response(200, copy.deepcopy(self._create_refund(params)))
+                return _Response(200, copy.deepcopy(self._create_refund(params, account)))
             if method == "GET" and parts == ["v1", "refunds"]:
-                return _Response(200, self._list_refunds(params))
+                return _Response(200, self._list_refunds(params, account))
             if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "refunds"]:
-                return _Response(200, copy.deepcopy(self._find("refund", self._refunds, parts[2], "id", 404)))
+                return _Response(200, copy.deepcopy(
+                    self._find("refund", self._of(self._refunds, account), parts[2], "id", 404)))
         raise StandInError(404, "invalid_request_error",
                            f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs or "
                            f"we can help at https://support.stripe.com/.", storable=False)
 
     # The resource methods below expect the caller to hold the lock.
+
+    def _of(self, table: dict[str, dict[str, Any]], account: str | None) -> dict[str, dict[str, Any]]:
+        """The objects of `table` that `account` can see: its own, never another account's."""
+        return {object_id: found for object_id, found in table.items() if self._owner[object_id] == account}
 
     @staticmethod
     def _find(kind: str, table: dict[str, dict[str, Any]], object_id: str, param: str, status: int) -> dict[str, Any]:
@@ -351,7 +390,7 @@ class StripeStandIn:
                                "resource_missing", param)
         return found
 
-    def _create_payment_intent(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _create_payment_intent(self, params: dict[str, Any], account: str | None) -> dict[str, Any]:
         if "amount" not in params:
             raise _bad_parameter("Missing required param: amount.", "amount", "parameter_missing")
         amount = _positive_int(params["amount"], "amount")
@@ -362,13 +401,13 @@ class StripeStandIn:
         if not isinstance(metadata, dict):
             raise _bad_parameter("Invalid object", "metadata", "parameter_invalid_string")
         succeeded = params.get("confirm") == "true"
-        intent = self._new_payment_intent(amount, currency, succeeded, metadata)
+        intent = self._new_payment_intent(amount, currency, succeeded, metadata, account)
         if params.get("payment_method"):
             intent["payment_method"] = params["payment_method"]
         return intent
 
     def _new_payment_intent(self, amount: int, currency: str, succeeded: bool,
-                            metadata: dict[str, str]) -> dict[str, Any]:
+                            metadata: dict[str, str], account: str | None = None) -> dict[str, Any]:
         intent_id = _new_id("pi")
         intent = {
             "id": intent_id,
@@ -389,11 +428,12 @@ class StripeStandIn:
             "status": "succeeded" if succeeded else "requires_payment_method",
         }
         self._intents[intent_id] = intent
+        self._owner[intent_id] = account
         self._refunded[intent_id] = 0
         return intent
 
-    def _create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
-        intent = self._intent_to_refund(params)
+    def _create_refund(self, params: dict[str, Any], account: str | None) -> dict[str, Any]:
+        intent = self._intent_to_refund(params, account)
         remaining = intent["amount_received"] - self._refunded[intent["id"]]
         if remaining <= 0:
             raise StandInError(400, "invalid_request_error", f"Charge {intent['latest_charge']} has already been refunded.",
@@ -429,14 +469,16 @@ class StripeStandIn:
         }
         self._refunded[intent["id"]] += amount
         self._refunds[refund["id"]] = refund
+        self._owner[refund["id"]] = account
         self._refund_order.append(refund["id"])
         return refund
 
-    def _intent_to_refund(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _intent_to_refund(self, params: dict[str, Any], account: str | None) -> dict[str, Any]:
+        intents = self._of(self._intents, account)
         if params.get("payment_intent"):
-            intent = self._find("payment_intent", self._intents, params["payment_intent"], "payment_intent", 400)
+            intent = self._find("payment_intent", intents, params["payment_intent"], "payment_intent", 400)
         elif params.get("charge"):
-            by_charge = {i["latest_charge"]: i for i in self._intents.values() if i["latest_charge"]}
+            by_charge = {i["latest_charge"]: i for i in intents.values() if i["latest_charge"]}
             intent = self._find("charge", by_charge, params["charge"], "charge", 400)
         else:
             raise _bad_parameter("One of the following params should be provided for this request: "
@@ -447,11 +489,11 @@ class StripeStandIn:
                                "payment_intent_unexpected_state", "payment_intent")
         return intent
 
-    def _list_refunds(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _list_refunds(self, params: dict[str, Any], account: str | None) -> dict[str, Any]:
         limit = _positive_int(params.get("limit", "10"), "limit")
         if limit > 100:
             raise _bad_parameter("This value must be less than or equal to 100.", "limit")
-        newest_first = [self._refunds[r] for r in reversed(self._refund_order)]
+        newest_first = [self._refunds[r] for r in reversed(self._refund_order) if self._owner[r] == account]
         if params.get("payment_intent"):
             newest_first = [r for r in newest_first if r["payment_intent"] == params["payment_intent"]]
         if params.get("charge"):
@@ -508,7 +550,9 @@ class StripeStandIn:
             elif action == "payment_intents":
                 return 200, self.create_payment_intent(int(args["amount"]), args.get("currency", "eur"),
                                                        succeeded=bool(args.get("succeeded", True)),
-                                                       metadata=args.get("metadata"))
+                                                       metadata=args.get("metadata"), account=args.get("account"))
+            elif action == "fail_refund":
+                return 200, self.fail_refund(str(args["refund_id"]), args.get("reason", "expired_or_canceled_card"))
             else:
                 return 404, {"error": f"no control endpoint {method} {path}"}
         except (KeyError, TypeError, ValueError) as exc:

@@ -15,7 +15,7 @@ from aws_cdk.assertions import Match
 from chalicelib.api.errors import GATEWAY_RESPONSES
 from chalicelib.config import QUEUES
 from chalicelib.storage.models import ALL_MODELS
-from infra.portal import hosted_copy
+from infra.portal import hosted_copy, portal_csp, portal_headers
 from infra.stack import ACCESS, SECRETS, logical_id
 from tests.infra.conftest import ENV, VENUE_PORTAL_ORIGIN, Synthesised
 
@@ -201,6 +201,8 @@ def test_gateway_answers_in_the_contracts_error_shape(dev: Synthesised) -> None:
         body = json.loads(response["ResponseTemplates"]["application/json"])
         assert body == {"error": {"code": code, "message": message}}
         assert response["ResponseParameters"]["Headers"]["Content-Type"] == "'application/json'"
+        assert response["ResponseParameters"]["Headers"]["Cache-Control"] == "'no-store'"
+        assert response["ResponseParameters"]["Headers"]["X-Content-Type-Options"] == "'nosniff'"
         if response_type.startswith("DEFAULT_"):
             assert "StatusCode" not in response, response_type
         else:
@@ -286,6 +288,16 @@ def test_the_portal_is_served_over_https_with_its_security_headers(dev: Synthesi
     assert headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 365 * 24 * 3600
     assert headers["ContentTypeOptions"]["Override"] is True
     assert _csp(dev)["Override"] is True
+    # The local front sends the same headers (tests/e2e/test_local_front.py checks it does).
+    local = portal_headers("'self'")
+    assert headers["FrameOptions"]["FrameOption"] == local["X-Frame-Options"]
+    assert headers["ReferrerPolicy"]["ReferrerPolicy"] == local["Referrer-Policy"]
+    assert local["X-Content-Type-Options"] == "nosniff"
+    custom = policy["Properties"]["ResponseHeadersPolicyConfig"]["CustomHeadersConfig"]["Items"]
+    assert {h["Header"]: h["Value"] for h in custom} == {"Permissions-Policy": local["Permissions-Policy"]}
+    csp = "".join(p if isinstance(p, str) else "<ref>" for p in _csp(dev)["ContentSecurityPolicy"]["Fn::Join"][1])
+    connect = re.search(r"connect-src ([^;]*)", csp)[1]  # type: ignore[index]
+    assert csp == portal_csp(connect)
 
 
 def test_the_portal_csp_allows_its_own_files_and_the_api_only(dev: Synthesised, venue_portal: Synthesised) -> None:
@@ -460,3 +472,29 @@ def test_cfn_lint_finds_nothing_in_either_stage(dev: Synthesised, prod: Synthesi
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     linted = subprocess.run([str(cfn_lint), *paths], capture_output=True, text=True)
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+# --- Throttling ------------------------------------------------------------------------------
+
+def test_the_api_is_throttled_per_stage_and_tighter_on_password_routes(dev: Synthesised, prod: Synthesised) -> None:
+    from infra.stack import PASSWORD_ROUTE_THROTTLE, STAGE_THROTTLE
+
+    for stack in (dev, prod):
+        (api,) = stack.resources("AWS::Serverless::Api").values()
+        settings = {(s["HttpMethod"], s["ResourcePath"]): s for s in api["Properties"]["MethodSettings"]}
+        stage = settings[("*", "/*")]
+        login = settings[("POST", "/~1v1~1venues~1{venue_id}~1login")]
+        assert stage["ThrottlingRateLimit"] == STAGE_THROTTLE["ThrottlingRateLimit"] > 0
+        assert stage["ThrottlingBurstLimit"] == STAGE_THROTTLE["ThrottlingBurstLimit"] > 0
+        assert 0 < login["ThrottlingRateLimit"] == PASSWORD_ROUTE_THROTTLE["ThrottlingRateLimit"] \
+            < stage["ThrottlingRateLimit"]
+        assert 0 < login["ThrottlingBurstLimit"] < stage["ThrottlingBurstLimit"]
+        # Every setting names a route the API has, so none silently applies to nothing.
+        paths = api["Properties"]["DefinitionBody"]["paths"]
+        for method, resource in settings:
+            if resource != "/*":
+                assert method.lower() in paths[resource[1:].replace("~1", "/")], resource
+        # The gateway's own 429 is in the contract's shape.
+        throttled = api["Properties"]["GatewayResponses"]["THROTTLED"]
+        assert throttled["StatusCode"] == "429"
+        assert json.loads(throttled["ResponseTemplates"]["application/json"])["error"]["code"] == "too_many_requests"

@@ -226,3 +226,95 @@ def test_faults_can_be_injected_over_http(gateway: StripeGateway, standin: Strip
     assert recorded["id"] == made.id
     statuses = [(r["status"], r["dropped"], r["replayed"]) for r in control(standin, "requests")]
     assert statuses == [(503, False, False), (200, True, False), (200, False, True)]
+
+
+# --- Connect: every object belongs to one account, as at Stripe --------------------------------
+
+VENUE_ACCOUNT = "acct_1VenueOwnAccount"
+OTHER_ACCOUNT = "acct_1SomebodyElse"
+
+
+def test_a_payment_on_a_connected_account_is_found_on_that_account_only(gateway: StripeGateway,
+                                                                        standin: StripeStandIn) -> None:
+    paid_there = standin.create_payment_intent(4000, "eur", account=VENUE_ACCOUNT)["id"]
+
+    assert gateway.get_payment_intent(paid_there, stripe_account=VENUE_ACCOUNT).amount_received == 4000
+    assert gateway.get_payment_intent(paid_there) is None
+    assert gateway.get_payment_intent(paid_there, stripe_account=OTHER_ACCOUNT) is None
+    [lookup] = [r for r in standin.requests() if r["account"] == VENUE_ACCOUNT]
+    assert (lookup["method"], lookup["path"], lookup["status"]) == ("GET", f"/v1/payment_intents/{paid_there}", 200)
+
+
+def test_a_platform_payment_is_not_found_on_a_connected_account(gateway: StripeGateway, paid: str) -> None:
+    assert gateway.get_payment_intent(paid, stripe_account=VENUE_ACCOUNT) is None
+
+
+def test_a_refund_on_a_connected_account_is_paid_on_that_account(gateway: StripeGateway,
+                                                                 standin: StripeStandIn) -> None:
+    paid_there = standin.create_payment_intent(4000, "eur", account=VENUE_ACCOUNT)["id"]
+
+    made = gateway.create_refund(payment_intent_id=paid_there, amount=1500, idempotency_key="k1",
+                                 metadata={"refund_id": "r1"}, stripe_account=VENUE_ACCOUNT)
+
+    assert [r["id"] for r in standin.refunds(account=VENUE_ACCOUNT)] == [made.id]
+    assert standin.refunds(account=None) == [] and standin.account_of(made.id) == VENUE_ACCOUNT
+
+
+def test_refunding_another_accounts_payment_is_refused_as_missing(gateway: StripeGateway,
+                                                                  standin: StripeStandIn, paid: str) -> None:
+    paid_there = standin.create_payment_intent(4000, "eur", account=VENUE_ACCOUNT)["id"]
+
+    for payment, account in ((paid_there, None), (paid_there, OTHER_ACCOUNT), (paid, VENUE_ACCOUNT)):
+        with pytest.raises(FinalPaymentError) as refused:
+            gateway.create_refund(payment_intent_id=payment, amount=100, idempotency_key=f"k-{account}",
+                                  metadata={"refund_id": "r1"}, stripe_account=account)
+        assert (refused.value.code, refused.value.http_status) == ("resource_missing", 400)
+    assert standin.refunds() == []
+
+
+def test_idempotency_keys_are_kept_per_account(gateway: StripeGateway, standin: StripeStandIn, paid: str) -> None:
+    paid_there = standin.create_payment_intent(4000, "eur", account=VENUE_ACCOUNT)["id"]
+
+    on_platform = refund(gateway, paid, 2000, key="same-key")
+    on_venue = gateway.create_refund(payment_intent_id=paid_there, amount=1000, idempotency_key="same-key",
+                                     metadata={"refund_id": "r1"}, stripe_account=VENUE_ACCOUNT)
+    replayed = gateway.create_refund(payment_intent_id=paid_there, amount=1000, idempotency_key="same-key",
+                                     metadata={"refund_id": "r1"}, stripe_account=VENUE_ACCOUNT)
+
+    assert on_venue.id != on_platform.id and replayed == on_venue
+    assert [r["replayed"] for r in standin.requests() if r["method"] == "POST"] == [False, False, True]
+    assert len(standin.refunds()) == 2
+
+
+def test_our_refund_is_found_among_a_connected_accounts_refunds_across_pages(
+        gateway: StripeGateway, standin: StripeStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(payments, "_REFUND_PAGE_SIZE", 2)
+    paid_there = standin.create_payment_intent(5000, "eur", account=VENUE_ACCOUNT)["id"]
+    made = [gateway.create_refund(payment_intent_id=paid_there, amount=500, idempotency_key=f"k{i}",
+                                  metadata={"refund_id": f"r{i}"}, stripe_account=VENUE_ACCOUNT) for i in range(5)]
+
+    assert gateway.find_refund(payment_intent_id=paid_there, refund_id="r0", stripe_account=VENUE_ACCOUNT) == made[0]
+    assert gateway.find_refund(payment_intent_id=paid_there, refund_id="r0") is None
+    listed = [r for r in standin.requests() if r["method"] == "GET" and r["path"] == "/v1/refunds"]
+    assert len(listed) == 4 and [r["account"] for r in listed] == [VENUE_ACCOUNT] * 3 + [None]
+
+
+def test_an_account_id_stripe_could_not_have_issued_is_refused(gateway: StripeGateway, paid: str) -> None:
+    with pytest.raises(FinalPaymentError) as refused:
+        gateway.get_payment_intent(paid, stripe_account="acct_../../v1")
+
+    assert (refused.value.code, refused.value.http_status) == ("account_invalid", 403)
+
+
+def test_a_connected_payment_and_a_late_refund_failure_can_be_made_over_http(
+        gateway: StripeGateway, standin: StripeStandIn) -> None:
+    intent = control(standin, "payment_intents", {"amount": 3000, "currency": "eur", "account": VENUE_ACCOUNT})
+    made = gateway.create_refund(payment_intent_id=intent["id"], amount=3000, idempotency_key="k1",
+                                 metadata={"refund_id": "r1"}, stripe_account=VENUE_ACCOUNT)
+
+    failed = control(standin, "fail_refund", {"refund_id": made.id})
+
+    assert (failed["status"], failed["failure_reason"]) == ("failed", "expired_or_canceled_card")
+    again = gateway.create_refund(payment_intent_id=intent["id"], amount=3000, idempotency_key="k2",
+                                  metadata={"refund_id": "r1"}, stripe_account=VENUE_ACCOUNT)
+    assert again.status == "succeeded"  # the failed refund's money could be refunded again

@@ -175,7 +175,7 @@ def test_availability_leaves_out_slots_that_have_started(world: World) -> None:
 def test_availability_refuses_bad_months_and_unknown_venues(world: World) -> None:
     venue = world.venue()
     guest = world.guest(venue, login=False)
-    for month in ("2026-13", "2026-1", "1969-12", "2200-01", "december"):
+    for month in ("2026-13", "2026-1", "1969-12", "2201-01", "２０２６-12", "december"):
         answer = guest.api.get(f"/v1/venues/{venue.venue_id}/availability?product_id=jump-60&month={month}")
         assert answer.status == 400 and answer.error_code == "invalid_request", month
     assert guest.api.get(f"/v1/venues/{venue.venue_id}/availability?product_id=jump-60").status == 400

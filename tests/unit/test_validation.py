@@ -1,9 +1,12 @@
 """Request validation: strict types, ranges, offsets on times, and every bad field named."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from chalicelib.api import validation as v
 from chalicelib.errors import InvalidRequest, PayloadTooLarge
@@ -53,6 +56,7 @@ def test_times_with_offsets_become_utc_and_print_with_z() -> None:
     assert parsed == datetime(2027, 1, 1, 8, 0, tzinfo=timezone.utc)
     assert format_utc(parsed) == "2027-01-01T08:00:00Z"
     assert format_utc(parse_rfc3339("2027-01-01T10:00:00.123456789z")) == "2027-01-01T10:00:00.123456Z"
+    assert format_utc(parse_rfc3339("0933-07-11T02:25:15+11:12")) == "0933-07-10T15:13:15Z"  # zero-padded year
 
 
 @pytest.mark.parametrize("value", ["", " ", "a" * 101, "tab\there", "new\nline", "nul\u0000", "bidi\u202e"])
@@ -85,3 +89,35 @@ def test_session_id_lists_are_bounded_and_unique() -> None:
     for bad in ([], ["a"] * 2, ["x"] * 31, "a", [1]):
         with pytest.raises(ValueError):
             ids(bad)
+
+
+# --- Messages in our own words (issue 12, point 17) -------------------------------------------------
+
+# Ours all say what the value must be (or how to use it), in plain ASCII; Python's own name types,
+# functions and the value it choked on.
+OUR_WORDS = re.compile(r"(must|use) [A-Za-z0-9 ,.'()+:_/-]+", re.ASCII)
+PYTHON_WORDS = ("isoformat", "timedelta", "strictly between", "must be in 0..", "out of range", "invalid literal",
+                "NoneType", "object has", "int()", "'str'", "base 10", "unconverted")
+CONVERTERS = {
+    "timestamp": v.timestamp, "calendar_date": v.calendar_date, "integer_text": v.integer_text(1, 100),
+    "text": v.text(100), "timezone_name": v.timezone_name, "email": v.email, "identifier": v.identifier,
+    "cursor": v.cursor, "currency": v.currency, "integer": v.integer(0, 8760),
+}
+# Text shaped like what each converter reads, with digits, offsets and characters from anywhere.
+LOOKALIKES = st.one_of(
+    st.text(),
+    st.from_regex(r"\A[0-9\u0660-\u0669\uff10-\uff19]{4}-[0-9\u0660-\u0669]{2}-[0-9\uff10-\uff19]{2}\Z"),
+    st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,12})?(Z|[+-][0-9]{2}:[0-9]{2})\Z"),
+    st.integers(), st.floats(), st.booleans(), st.none(), st.lists(st.integers(), max_size=3),
+)
+
+
+@pytest.mark.parametrize("name", sorted(CONVERTERS))
+@hypothesis.settings(max_examples=300, deadline=None, database=None)
+@hypothesis.given(value=LOOKALIKES)
+def test_a_refusal_is_always_one_of_our_own_sentences(value: object, name: str) -> None:
+    try:
+        CONVERTERS[name](value)
+    except ValueError as error:
+        message = str(error)
+        assert OUR_WORDS.fullmatch(message) and not [w for w in PYTHON_WORDS if w in message], (name, value, message)

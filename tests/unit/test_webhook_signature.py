@@ -81,3 +81,13 @@ def test_a_signed_payload_that_is_not_json_is_rejected() -> None:
     payload = b"not json"
     with pytest.raises(InvalidWebhook):
         verify_webhook(payload, f"t={int(NOW)},v1={sign(payload)}", SECRET, now=NOW)
+
+
+def test_an_event_signed_by_either_of_our_endpoints_is_believed() -> None:
+    """The platform account's endpoint and the Connect endpoint each sign with their own secret."""
+    connect = "whsec_connect_endpoint"
+    header = f"t={int(NOW)},v1={sign(EVENT, secret=connect)}"
+
+    assert verify_webhook(EVENT, header, [SECRET, connect], now=NOW)["id"] == "evt_1"
+    with pytest.raises(InvalidWebhook):
+        verify_webhook(EVENT, header, [SECRET], now=NOW)
