@@ -52,4 +52,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache chalice.out cdk.out
+	rm -rf $(VENV) .pytest_cache .cache chalice.out cdk.out

@@ -203,3 +203,11 @@ def test_a_month_in_a_zone_ahead_of_utc_starts_at_its_own_midnight(world: World)
     previous = local - timedelta(days=1)
     answer = venue.admin.get(f"/v1/venues/{venue.venue_id}/availability?product_id=jump-60&month={previous:%Y-%m}")
     assert answer.json["days"] == []
+
+
+def test_the_first_and_last_usable_months_answer_empty_in_every_zone(world: World) -> None:
+    for zone in ("Pacific/Auckland", "America/New_York", "UTC"):
+        venue = world.venue(timezone_name=zone)
+        for month in ("1970-01", "2200-12"):
+            answer = venue.admin.get(f"/v1/venues/{venue.venue_id}/availability?product_id=jump-60&month={month}")
+            assert (answer.status, answer.json["days"]) == (200, []), (zone, month)
