@@ -158,11 +158,13 @@ def pick_day(window: Any, day: date) -> None:
     expect(button).to_have_attribute("aria-pressed", "true")
 
 
-def start_cancelling(page: Any, *participants: str) -> Any:
+def start_cancelling(page: Any, *participants: str, axe: Axe | None = None) -> Any:
     """Article steps 6 and 7: "Edit Sessions", tick, "Cancel Session(s)"; returns the confirmation."""
     page.get_by_role("button", name="Edit Sessions", exact=True).click()
     for participant in participants:
         session_card(page, participant).get_by_label("Select to cancel").check()
+    if axe:
+        axe(page, "the receipt with sessions ticked to cancel")
     page.get_by_role("button", name="Cancel Session(s)").click()
     confirm = page.get_by_role("dialog", name="Cancel Session(s)")
     expect(confirm.locator("#cancel-total")).to_be_visible()
@@ -248,7 +250,7 @@ def test_a_guest_follows_the_article_to_move_rename_and_cancel(device: Any, live
     expect(session_card(page, "Leo Smith")).to_have_count(1)
 
     # Cancel Sam (inside the 24-hour cutoff: no refund) and Mia (refunded).
-    confirm = start_cancelling(page, "Sam", "Mia")
+    confirm = start_cancelling(page, "Sam", "Mia", axe=axe)
     expect(confirm.locator("#cancel-total")).to_contain_text("Total refund: £15.00")
     expect(confirm.locator("li", has_text="Sam")).to_contain_text("No refund")
     expect(confirm.locator("li", has_text="Sam")).to_contain_text("Refunds end 24 hours before a session starts")
@@ -299,6 +301,12 @@ def test_a_guest_follows_the_article_to_move_rename_and_cancel(device: Any, live
 # --- Names, reasons and errors ---------------------------------------------------------------------
 
 def test_an_unknown_venue_says_so(device: Any, live_stack: RunningStack, axe: Axe) -> None:
+    device.goto(f"{live_stack.url}/")
+    expect(device.get_by_role("heading", name="Manage your bookings")).to_be_visible()
+    axe(device, "the venue form")
+    device.get_by_role("button", name="Continue").click()
+    expect(device.get_by_label("Venue ID")).to_have_attribute("aria-invalid", "true")
+    expect(device.locator("#venue-id-error")).to_have_text("Enter the venue ID from your booking confirmation.")
     device.goto(f"{live_stack.url}/?venue=01ARZ3NDEKTSV4RRFFQ69G5FAV")
     field = device.get_by_label("Venue ID")
     expect(field).to_have_attribute("aria-invalid", "true")
@@ -330,7 +338,8 @@ def test_reasons_when_the_venue_switches_editing_and_refunds_off(device: Any, li
     expect(confirm.locator("#cancel-total")).to_contain_text("No refund is due")
 
 
-def test_a_session_that_has_started_says_why_it_cannot_change(page: Any, live_stack: RunningStack, axe: Axe) -> None:
+def test_a_session_that_has_started_says_why_it_cannot_change(device: Any, live_stack: RunningStack, axe: Axe) -> None:
+    page = device
     demo = demo_venue(live_stack)
     admin = DemoApi(live_stack.url, demo.venue_key)
     base = f"/v1/admin/venues/{demo.venue_id}"
