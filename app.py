@@ -18,7 +18,7 @@ from chalicelib.api.headers import private_answers
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.observability import log_context
-from chalicelib.rules import MAX_CUTOFF_HOURS, VenueSettings
+from chalicelib.rules import MAX_CUTOFF_HOURS, MAX_FEE_FIXED, MAX_FEE_PERCENT
 from chalicelib.services import (
     access,
     batches,
@@ -122,8 +122,13 @@ def get_settings(venue_id: str) -> dict[str, Any]:
 def put_settings(venue_id: str) -> dict[str, Any]:
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
     body = _body({"allow_guest_modify": v.boolean, "refund_on_cancel": v.boolean,
-                  "refund_cutoff_hours": v.integer(0, MAX_CUTOFF_HOURS)})
-    return shape.settings(venues.update_settings(admin, venue, VenueSettings(**body), utc_now()))
+                  "refund_cutoff_hours": v.integer(0, MAX_CUTOFF_HOURS),
+                  # Optional: an absent field keeps its value.
+                  "modify_cutoff_hours": v.optional(v.integer(0, MAX_CUTOFF_HOURS), null_is_absent=False),
+                  "cancellation_fee_fixed": v.optional(v.integer(0, MAX_FEE_FIXED), null_is_absent=False),
+                  "cancellation_fee_percent": v.optional(v.integer(0, MAX_FEE_PERCENT), null_is_absent=False),
+                  "notify_guests": v.optional(v.boolean, null_is_absent=False)})
+    return shape.settings(venues.update_settings(admin, venue, body, utc_now()))
 
 
 # --- Admin: slots and guests ----------------------------------------------------------------
@@ -233,6 +238,8 @@ def edit_my_session(transaction_id: str, session_id: str) -> dict[str, Any]:
 # --- Guests: cancelling ---------------------------------------------------------------------
 
 _SESSION_IDS = {"session_ids": v.list_of(v.identifier, 1, cancellations.MAX_SESSIONS, unique=True)}
+_CANCELLATION = {**_SESSION_IDS, "expected_refund_amount": v.optional(
+    v.integer(0, MAX_FEE_FIXED * cancellations.MAX_SESSIONS), null_is_absent=False)}
 
 
 @app.route("/v1/me/transactions/{transaction_id}/cancellation-quote", methods=["POST"])
@@ -247,12 +254,13 @@ def cancellation_quote(transaction_id: str) -> dict[str, Any]:
 def cancel_sessions(transaction_id: str) -> dict[str, Any]:
     now = utc_now()
     claims = access.authenticate_guest(_auth(), now)
-    session_ids = _body(_SESSION_IDS)["session_ids"]
+    body = _body(_CANCELLATION)
     key = _request().headers.get("idempotency-key")
     if key is not None and not cancellations.idempotency_key_valid(key):
         raise InvalidRequest("the Idempotency-Key header must be 1 to 255 printable characters",
                              {"fields": {"Idempotency-Key": "invalid"}})
-    return cancellations.cancel(claims, _id(transaction_id), session_ids, now, key, render=shape.cancellation)
+    return cancellations.cancel(claims, _id(transaction_id), body["session_ids"], now, key, render=shape.cancellation,
+                                expected_refund_amount=body.get("expected_refund_amount"), render_quote=shape.quote)
 
 
 # --- Admin: refunds -------------------------------------------------------------------------

@@ -71,6 +71,12 @@ class IdempotencyConflict(RebookError):
     code = "idempotency_conflict"
 
 
+class QuoteChanged(RebookError):
+    """The refund due now is not the amount the guest confirmed; `details.quote` is the new one."""
+
+    code = "quote_changed"
+
+
 class PaymentNotAccepted(RebookError):
     """The store asked us to record a purchase that its Stripe payment does not back."""
 

@@ -9,6 +9,8 @@ from enum import Enum
 from zoneinfo import ZoneInfo
 
 MAX_CUTOFF_HOURS = 8760
+MAX_FEE_PERCENT = 100
+MAX_FEE_FIXED = 100_000_000  # the largest amount a session can have
 
 
 @dataclass(frozen=True)
@@ -16,12 +18,18 @@ class VenueSettings:
     allow_guest_modify: bool = False
     refund_on_cancel: bool = False
     refund_cutoff_hours: int = 24
+    modify_cutoff_hours: int = 0  # 0: guests may edit until the start
+    cancellation_fee_fixed: int = 0  # minor units kept from each refundable session's refund
+    cancellation_fee_percent: int = 0  # percent of the session's amount kept from its refund
+    notify_guests: bool = True
 
 
 @dataclass(frozen=True)
 class SessionState:
     start: datetime
     status: str  # "booked" | "cancelled"
+    # Moved after its refund deadline: no later move or settings change makes it refundable again.
+    refund_forfeited: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,29 +47,90 @@ class Refusal(str, Enum):
     STARTED = "started"
     OTHER_PRODUCT = "other_product"
     SLOT_STARTED = "slot_started"
+    MODIFY_CUTOFF = "modify_cutoff"
 
 
-def refund_deadline(settings: VenueSettings, start: datetime) -> datetime | None:
-    """The last instant at which cancelling still refunds; None when refunds are off."""
-    if not settings.refund_on_cancel:
-        return None
+class RefundMode(str, Enum):
+    """How much a cancellation gives back: the venue's rule (`policy`, fee included), the whole
+    amount (`full`, staff only) or nothing (`none`, staff only)."""
+
+    POLICY = "policy"
+    FULL = "full"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class SessionRefund:
+    """What cancelling one session gives back and what the venue keeps; refund + fee = amount
+    when refundable, both 0 when not."""
+
+    refundable: bool
+    refund_amount: int
+    fee_amount: int
+
+
+def _hours_before(start: datetime, hours: int) -> datetime:
     # In UTC: Python subtracts wall-clock time between datetimes of one zone, and on a
-    # daylight-saving night that is not the elapsed hours the rule promises.
-    return start.astimezone(timezone.utc) - timedelta(hours=settings.refund_cutoff_hours)
+    # daylight-saving night that is not the elapsed hours the rules promise.
+    return start.astimezone(timezone.utc) - timedelta(hours=hours)
+
+
+def refund_deadline(settings: VenueSettings, start: datetime, forfeited: bool = False) -> datetime | None:
+    """The last instant at which cancelling still refunds; None when refunds are off or the
+    session forfeited its refund by a late move."""
+    if not settings.refund_on_cancel or forfeited:
+        return None
+    return _hours_before(start, settings.refund_cutoff_hours)
 
 
 def has_started(start: datetime, now: datetime) -> bool:
     return now >= start
 
 
-def refund_due(settings: VenueSettings, start: datetime, now: datetime) -> bool:
+def refund_due(settings: VenueSettings, start: datetime, now: datetime, forfeited: bool = False) -> bool:
     """Cancelling at `now` refunds: refunds are on and now is at or before the deadline."""
-    deadline = refund_deadline(settings, start)
+    deadline = refund_deadline(settings, start, forfeited)
     return deadline is not None and now <= deadline and not has_started(start, now)
 
 
-def refund_window(settings: VenueSettings, start: datetime, now: datetime) -> str:
-    return "open" if refund_due(settings, start, now) else "closed"
+def refund_window(settings: VenueSettings, start: datetime, now: datetime, forfeited: bool = False) -> str:
+    return "open" if refund_due(settings, start, now, forfeited) else "closed"
+
+
+def modify_deadline(settings: VenueSettings, start: datetime) -> datetime | None:
+    """The last instant at which a guest may still move or rename the session; None when the
+    cutoff is 0 (editing is then allowed until the start)."""
+    if settings.modify_cutoff_hours <= 0:
+        return None
+    return _hours_before(start, settings.modify_cutoff_hours)
+
+
+def move_forfeits_refund(settings: VenueSettings, session: SessionState, now: datetime) -> bool:
+    """A move at `now` leaves the session non-refundable for good when its refund deadline has
+    passed: otherwise moving to a later slot would reopen the window a guest had let close."""
+    if session.refund_forfeited:
+        return True
+    return settings.refund_on_cancel and not refund_due(settings, session.start, now)
+
+
+def cancellation_fee(settings: VenueSettings, amount: int) -> int:
+    """What the venue keeps of a refundable session's amount: fixed plus a percent rounded
+    down, never more than the amount itself."""
+    percent = amount * settings.cancellation_fee_percent // 100
+    return min(amount, settings.cancellation_fee_fixed + percent)
+
+
+def session_refund(settings: VenueSettings, session: SessionState, amount: int, now: datetime,
+                   mode: RefundMode = RefundMode.POLICY) -> SessionRefund:
+    """What cancelling `session` at `now` gives back, under the settings in force at `now`."""
+    if mode is RefundMode.NONE:
+        return SessionRefund(refundable=False, refund_amount=0, fee_amount=0)
+    if mode is RefundMode.FULL:
+        return SessionRefund(refundable=True, refund_amount=amount, fee_amount=0)
+    if not refund_due(settings, session.start, now, session.refund_forfeited):
+        return SessionRefund(refundable=False, refund_amount=0, fee_amount=0)
+    fee = cancellation_fee(settings, amount)
+    return SessionRefund(refundable=True, refund_amount=amount - fee, fee_amount=fee)
 
 
 def _booked_and_ahead(session: SessionState, now: datetime) -> Refusal | None:
@@ -73,9 +142,16 @@ def _booked_and_ahead(session: SessionState, now: datetime) -> Refusal | None:
 
 
 def edit_refusal(settings: VenueSettings, session: SessionState, now: datetime) -> Refusal | None:
+    """Guests may move or rename a booked session until `start - modify_cutoff_hours` (inclusive)."""
     if not settings.allow_guest_modify:
         return Refusal.FEATURE_DISABLED
-    return _booked_and_ahead(session, now)
+    refusal = _booked_and_ahead(session, now)
+    if refusal is not None:
+        return refusal
+    deadline = modify_deadline(settings, session.start)
+    if deadline is not None and now > deadline:
+        return Refusal.MODIFY_CUTOFF
+    return None
 
 
 def cancel_refusal(settings: VenueSettings, session: SessionState, now: datetime) -> Refusal | None:
@@ -99,7 +175,8 @@ def session_actions(settings: VenueSettings, session: SessionState, now: datetim
     return Actions(
         edit=edit_refusal(settings, session, now) is None,
         cancel=cancel_refusal(settings, session, now) is None,
-        refund_on_cancel=session.status == "booked" and refund_due(settings, session.start, now),
+        refund_on_cancel=session.status == "booked" and refund_due(settings, session.start, now,
+                                                                   session.refund_forfeited),
     )
 
 

@@ -28,6 +28,7 @@ STATUS: dict[type[errors.RebookError], int] = {
     errors.SessionNotCancellable: 409,
     errors.RefundNotRetryable: 409,
     errors.IdempotencyConflict: 409,
+    errors.QuoteChanged: 409,
     errors.PayloadTooLarge: 413,
     errors.PaymentNotAccepted: 422,
     errors.TooManyAttempts: 429,

@@ -40,9 +40,17 @@ def settings(record: VenueRecord) -> dict[str, Any]:
         "allow_guest_modify": bool(record.allow_guest_modify),
         "refund_on_cancel": bool(record.refund_on_cancel),
         "refund_cutoff_hours": int(record.refund_cutoff_hours),
+        **_policy(record.settings()),
         "updated_at": format_utc(record.settings_updated_at),
         "version": int(record.settings_version),
     }
+
+
+def _policy(venue_settings: rules.VenueSettings) -> dict[str, Any]:
+    return {"modify_cutoff_hours": venue_settings.modify_cutoff_hours,
+            "cancellation_fee_fixed": venue_settings.cancellation_fee_fixed,
+            "cancellation_fee_percent": venue_settings.cancellation_fee_percent,
+            "notify_guests": venue_settings.notify_guests}
 
 
 def slot(record: SlotRecord) -> dict[str, Any]:
@@ -58,7 +66,8 @@ def guest(record: GuestRecord) -> dict[str, Any]:
 
 
 def session(record: SessionRecord, venue_settings: rules.VenueSettings, now: datetime) -> dict[str, Any]:
-    state = rules.SessionState(start=record.start, status=record.status)
+    forfeited = bool(record.refund_forfeited)
+    state = rules.SessionState(start=record.start, status=record.status, refund_forfeited=forfeited)
     actions = rules.session_actions(venue_settings, state, now)
     booked = record.status == "booked"
     return {
@@ -66,9 +75,11 @@ def session(record: SessionRecord, venue_settings: rules.VenueSettings, now: dat
         "product_name": record.product_name, "start": format_utc(record.start), "end": format_utc(record.end),
         "participant_name": record.participant_name, "amount": int(record.amount), "status": record.status,
         "refund_status": record.refund_status,
-        "refund_deadline": format_utc(rules.refund_deadline(venue_settings, record.start)) if booked else None,
+        "refund_deadline": format_utc(rules.refund_deadline(venue_settings, record.start, forfeited))
+        if booked else None,
         # The stored projection may lag a settings change; the rule is always current.
-        "refund_window": rules.refund_window(venue_settings, record.start, now) if booked else "closed",
+        "refund_window": rules.refund_window(venue_settings, record.start, now, forfeited) if booked else "closed",
+        "modify_deadline": format_utc(rules.modify_deadline(venue_settings, record.start)) if booked else None,
         "actions": {"edit": actions.edit, "cancel": actions.cancel, "refund_on_cancel": actions.refund_on_cancel},
     }
 
@@ -138,9 +149,13 @@ def history_event(record: HistoryEvent) -> dict[str, Any]:
 
 
 def quote(plan: CancellationPlan) -> dict[str, Any]:
-    """What the confirm dialog shows: per session, whether it would be refunded, and the sum."""
-    return {"refund_amount": plan.refund_amount, "currency": plan.receipt.transaction.currency,
-            "sessions": [{"session_id": s.session_id, "refundable": s.session_id in plan.refundable_ids,
+    """What the confirm dialog shows: per session, whether it would be refunded, the refund and
+    the fee kept, and the sums."""
+    return {"refund_amount": plan.refund_amount, "fee_amount": plan.fee_amount,
+            "currency": plan.receipt.transaction.currency,
+            "sessions": [{"session_id": s.session_id, "refundable": plan.refunds[s.session_id].refundable,
+                          "refund_amount": plan.refunds[s.session_id].refund_amount,
+                          "fee_amount": plan.refunds[s.session_id].fee_amount,
                           "amount": int(s.amount)} for s in plan.sessions]}
 
 

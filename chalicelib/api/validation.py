@@ -23,14 +23,16 @@ _CURSOR = re.compile(r"^[A-Za-z0-9_=-]{1,1024}$")
 
 
 class Optional_:
-    """Marks a field that may be absent (but, if present, must convert)."""
+    """Marks a field that may be absent (but, if present, must convert). Null reads as absent
+    unless `null_is_absent` is false, when it must convert like any other value."""
 
-    def __init__(self, convert: Converter) -> None:
+    def __init__(self, convert: Converter, null_is_absent: bool = True) -> None:
         self.convert = convert
+        self.null_is_absent = null_is_absent
 
 
-def optional(convert: Converter) -> Optional_:
-    return Optional_(convert)
+def optional(convert: Converter, null_is_absent: bool = True) -> Optional_:
+    return Optional_(convert, null_is_absent)
 
 
 def nullable(convert: Converter) -> Converter:
@@ -75,7 +77,7 @@ def fields(body: Mapping[str, Any], spec: Mapping[str, Converter | Optional_]) -
     values: dict[str, Any] = {}
     for name, rule in spec.items():
         convert = rule.convert if isinstance(rule, Optional_) else rule
-        if name not in body or (isinstance(rule, Optional_) and body[name] is None):
+        if name not in body or (isinstance(rule, Optional_) and rule.null_is_absent and body[name] is None):
             if not isinstance(rule, Optional_):
                 problems[name] = "required"
             continue

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from chalicelib import rules
 from chalicelib.auth import GuestClaims
-from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, SessionNotCancellable
+from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, QuoteChanged, SessionNotCancellable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib import queues
@@ -33,18 +33,35 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 REFUND_SHARDS = 4
 
 
+RefusalRule = Callable[[rules.VenueSettings, rules.SessionState, datetime], "rules.Refusal | None"]
+
+
 @dataclass(frozen=True)
 class CancellationPlan:
-    """What cancelling would do: which sessions go, which of them are refunded, and for how much."""
+    """What cancelling would do: which sessions go and, per session, what is refunded and what
+    the venue keeps. The quote shows exactly this; the cancellation carries exactly this out."""
 
     receipt: Receipt
     sessions: list[SessionRecord]
-    refundable_ids: frozenset[str]
+    refunds: dict[str, rules.SessionRefund]  # by session id
     now: datetime
 
     @property
+    def refundable_ids(self) -> frozenset[str]:
+        return frozenset(sid for sid, refund in self.refunds.items() if refund.refundable)
+
+    @property
+    def refunded_ids(self) -> list[str]:
+        """The sessions the refund pays for: a session whose own refund is 0 gets none."""
+        return sorted(sid for sid, refund in self.refunds.items() if refund.refund_amount > 0)
+
+    @property
     def refund_amount(self) -> int:
-        return sum(int(s.amount) for s in self.sessions if s.session_id in self.refundable_ids)
+        return sum(refund.refund_amount for refund in self.refunds.values())
+
+    @property
+    def fee_amount(self) -> int:
+        return sum(refund.fee_amount for refund in self.refunds.values())
 
 
 @dataclass(frozen=True)
@@ -54,22 +71,26 @@ class Cancellation:
     sessions_after: list[SessionRecord]
 
 
-def plan_cancellation(receipt: Receipt, session_ids: list[str], now: datetime) -> CancellationPlan:
-    """Decide, changing nothing. All or nothing: one session that cannot go refuses them all."""
+def plan_cancellation(receipt: Receipt, session_ids: list[str], now: datetime,
+                      refund: rules.RefundMode = rules.RefundMode.POLICY,
+                      refusal: RefusalRule = rules.cancel_refusal) -> CancellationPlan:
+    """Decide, changing nothing: the one computation behind both the quote and the cancellation,
+    so the two agree to the cent. All or nothing: one session that cannot go refuses them all.
+    `refund` and `refusal` let a staff cancellation use its own choice and its own rule."""
     by_id = {s.session_id: s for s in receipt.sessions}
     missing = [sid for sid in session_ids if sid not in by_id]
     if missing:
         raise NotFound("no such session in this transaction", {"session_ids": missing})
     settings = receipt.venue.settings()
-    refusals = {sid: rules.cancel_refusal(settings, _state(by_id[sid]), now) for sid in session_ids}
+    refusals = {sid: refusal(settings, _state(by_id[sid]), now) for sid in session_ids}
     if any(reason is rules.Refusal.FEATURE_DISABLED for reason in refusals.values()):
         raise FeatureDisabled("this venue does not let guests cancel sessions online")
     refused = {sid: reason.value for sid, reason in refusals.items() if reason is not None}
     if refused:
         raise SessionNotCancellable("some sessions cannot be cancelled now", {"sessions": refused})
     sessions = [by_id[sid] for sid in session_ids]
-    refundable = frozenset(s.session_id for s in sessions if rules.refund_due(settings, s.start, now))
-    return CancellationPlan(receipt=receipt, sessions=sessions, refundable_ids=refundable, now=now)
+    refunds = {s.session_id: rules.session_refund(settings, _state(s), int(s.amount), now, refund) for s in sessions}
+    return CancellationPlan(receipt=receipt, sessions=sessions, refunds=refunds, now=now)
 
 
 def quote(claims: GuestClaims, transaction_id: str, session_ids: list[str], now: datetime) -> CancellationPlan:
@@ -77,16 +98,24 @@ def quote(claims: GuestClaims, transaction_id: str, session_ids: list[str], now:
 
 
 def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now: datetime,
-           idempotency_key: str | None, render: Callable[[Cancellation], dict[str, Any]]) -> dict[str, Any]:
+           idempotency_key: str | None, render: Callable[[Cancellation], dict[str, Any]],
+           expected_refund_amount: int | None = None,
+           render_quote: Callable[[CancellationPlan], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Cancel and answer with `render(...)`. With an Idempotency-Key, a repeat of the same
-    request gets the first answer again; the answer is stored in the same atomic write."""
-    request_hash = _request_hash(transaction_id, session_ids)
+    request gets the first answer again; the answer is stored in the same atomic write. With
+    `expected_refund_amount` (what the guest was quoted), a different amount due now refuses
+    the cancellation with the new quote (`render_quote(...)`), changing nothing."""
+    request_hash = _request_hash(transaction_id, session_ids, expected_refund_amount)
     record_key = f"cancel#{claims.guest_id}#{idempotency_key}" if idempotency_key else None
     if record_key:
         earlier = _earlier_answer(record_key, request_hash)
         if earlier is not None:
             return earlier
     plan = plan_cancellation(guest_receipt(claims, transaction_id), session_ids, now)
+    if expected_refund_amount is not None:
+        if render_quote is None:
+            raise ValueError("an expected_refund_amount needs render_quote, to answer a changed quote")
+        check_quote(plan, expected_refund_amount, render_quote)
     cancellation = _apply(plan)
     answer = render(cancellation)
     write = _cancellation_write(cancellation)
@@ -107,7 +136,7 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
     refund = cancellation.refund
     log_event("sessions_cancelled", venue_id=plan.receipt.venue.venue_id, transaction_id=transaction_id,
               guest_id=claims.guest_id, session_ids=session_ids, refund_id=refund.refund_id if refund else None,
-              refund_amount=plan.refund_amount)
+              refund_amount=plan.refund_amount, fee_amount=plan.fee_amount)
     if refund is not None:
         try:
             queues.send_refund(transaction_id, refund.refund_id)
@@ -117,24 +146,36 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
     return answer
 
 
+def check_quote(plan: CancellationPlan, expected_refund_amount: int,
+                render_quote: Callable[[CancellationPlan], dict[str, Any]]) -> None:
+    """Refuse when the guest confirmed another amount than is due now (settings changed, or the
+    deadline passed, since the quote)."""
+    if expected_refund_amount == plan.refund_amount:
+        return
+    raise QuoteChanged("the refund due has changed since the quote; confirm the new amount",
+                       {"quote": render_quote(plan), "expected_refund_amount": expected_refund_amount})
+
+
 def _apply(plan: CancellationPlan) -> Cancellation:
-    """The records as they will be after the cancellation (nothing written yet)."""
+    """The records as they will be after the cancellation (nothing written yet). Refunds that
+    add up to 0 make no refund record, so nothing is queued and Stripe is never called."""
     receipt, now = plan.receipt, plan.now
     refund = None
-    if plan.refundable_ids:
+    if plan.refund_amount > 0:
         refund_id = new_id()
         refund = RefundRecord(
             transaction_id=receipt.transaction.transaction_id, item=f"refund#{refund_id}",
             venue_id=receipt.venue.venue_id, refund_id=refund_id, refund_key=refund_id,
             amount=plan.refund_amount,
             currency=receipt.transaction.currency, status="pending",
-            session_ids=sorted(plan.refundable_ids), payment_intent_id=receipt.transaction.payment_intent_id,
+            session_ids=plan.refunded_ids, payment_intent_id=receipt.transaction.payment_intent_id,
             stripe_account=receipt.transaction.stripe_account,
             created_at=now, updated_at=now, venue_status=f"{receipt.venue.venue_id}#pending",
             pending_shard=shard_of(refund_id, REFUND_SHARDS), key_generation=1)
+    paid = set(plan.refunded_ids)
     after = []
     for session in plan.sessions:
-        refunded = session.session_id in plan.refundable_ids
+        refunded = session.session_id in paid
         cancelled = SessionRecord.from_raw_data(session.serialize())
         cancelled.status, cancelled.cancelled_at = "cancelled", now
         cancelled.refund_status = "pending" if refunded else "not_refunded"
@@ -158,10 +199,13 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         condition = ((SessionRecord.status == "booked") & (SessionRecord.slot_id == before.slot_id)
                      & (SessionRecord.start > now))
         write.update(f"session:{before.session_id}", before, actions=actions, condition=condition)
+        refund = plan.refunds[before.session_id]
         write.put(f"history:{before.session_id}", HistoryEvent(
             transaction_id=before.transaction_id, event_id=new_id(), venue_id=venue_id, at=now,
             actor=_actor(cancellation), action="session_cancelled", session_id=before.session_id,
-            before={"status": "booked"}, after={"status": "cancelled", "refund_status": after.refund_status}))
+            before={"status": "booked"}, after={"status": "cancelled", "refund_status": after.refund_status,
+                                                "refund_amount": refund.refund_amount,
+                                                "fee_amount": refund.fee_amount}))
     for slot_id, seats in Counter(s.slot_id for s in plan.sessions).items():
         write.update(f"slot:{slot_id}", SlotRecord(venue_id, slot_id),
                      actions=[SlotRecord.remaining.add(seats), SlotRecord.booked.add(-seats)],
@@ -178,11 +222,15 @@ def _actor(cancellation: Cancellation) -> str:
 
 
 def _state(session: SessionRecord) -> rules.SessionState:
-    return rules.SessionState(start=session.start, status=session.status)
+    return rules.SessionState(start=session.start, status=session.status,
+                              refund_forfeited=bool(session.refund_forfeited))
 
 
-def _request_hash(transaction_id: str, session_ids: list[str]) -> str:
-    canonical = json.dumps({"transaction_id": transaction_id, "session_ids": sorted(session_ids)})
+def _request_hash(transaction_id: str, session_ids: list[str], expected_refund_amount: int | None = None) -> str:
+    request: dict[str, Any] = {"transaction_id": transaction_id, "session_ids": sorted(session_ids)}
+    if expected_refund_amount is not None:  # absent, the hash stays what it was before the field existed
+        request["expected_refund_amount"] = expected_refund_amount
+    canonical = json.dumps(request)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -56,6 +56,8 @@ class EditPlan:
     participant_name: str | None  # the new name; None when the name stays
     before: dict[str, Any]
     after: dict[str, Any]
+    # The move comes after the session's refund deadline: it stays non-refundable in its new slot.
+    forfeits_refund: bool = False
 
     @property
     def changes_nothing(self) -> bool:
@@ -79,11 +81,12 @@ def plan_edit(settings: rules.VenueSettings, session: SessionRecord, target: Slo
               slot_id: str | None, participant_name: str | None, now: datetime) -> EditPlan:
     """Decide the edit, or raise the domain error that refuses it. No I/O: `target` is the slot
     named by `slot_id` as read at this venue (None if there is no such slot)."""
-    refusal = rules.edit_refusal(settings, rules.SessionState(start=session.start, status=session.status), now)
+    state = _state(session)
+    refusal = rules.edit_refusal(settings, state, now)
     if refusal is rules.Refusal.FEATURE_DISABLED:
         raise FeatureDisabled("this venue does not let guests edit their sessions")
     if refusal is not None:
-        raise SessionNotEditable(_REASONS[refusal], {"reason": refusal.value})
+        raise _not_editable(refusal, settings, session)
 
     move = None
     if slot_id is not None and slot_id != session.slot_id:
@@ -110,14 +113,31 @@ def plan_edit(settings: rules.VenueSettings, session: SessionRecord, target: Slo
             before["product_name"], after["product_name"] = session.product_name, move.product_name
     if rename is not None:
         before["participant_name"], after["participant_name"] = session.participant_name, rename
-    return EditPlan(session_id=session.session_id, move=move, participant_name=rename, before=before, after=after)
+    forfeits = move is not None and not session.refund_forfeited and rules.move_forfeits_refund(settings, state, now)
+    if forfeits:
+        before["refund_forfeited"], after["refund_forfeited"] = False, True
+    return EditPlan(session_id=session.session_id, move=move, participant_name=rename, before=before, after=after,
+                    forfeits_refund=forfeits)
 
 
 _REASONS = {
     rules.Refusal.CANCELLED: "the session is cancelled",
     rules.Refusal.STARTED: "the session has started",
     rules.Refusal.SLOT_STARTED: "the slot has already started",
+    rules.Refusal.MODIFY_CUTOFF: "the session can no longer be changed this close to its start",
 }
+
+
+def _state(session: SessionRecord) -> rules.SessionState:
+    return rules.SessionState(start=session.start, status=session.status,
+                              refund_forfeited=bool(session.refund_forfeited))
+
+
+def _not_editable(refusal: rules.Refusal, settings: rules.VenueSettings, session: SessionRecord) -> SessionNotEditable:
+    details: dict[str, Any] = {"reason": refusal.value}
+    if refusal is rules.Refusal.MODIFY_CUTOFF:  # so the guest learns from when, not only that
+        details["modify_deadline"] = format_utc(rules.modify_deadline(settings, session.start))
+    return SessionNotEditable(_REASONS[refusal], details)
 
 
 def edit_session(claims: GuestClaims, transaction_id: str, session_id: str, now: datetime,
@@ -167,9 +187,12 @@ def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSett
     actions: list[Any] = [SessionRecord.version.add(1)]
     if plan.move:
         move = plan.move
+        forfeited = bool(session.refund_forfeited) or plan.forfeits_refund
         actions += [SessionRecord.slot_id.set(move.to_slot_id), SessionRecord.start.set(move.start),
                     SessionRecord.end.set(move.end), SessionRecord.product_name.set(move.product_name),
-                    *window_actions(projected_window(settings, session.session_id, move.start, now))]
+                    *window_actions(projected_window(settings, session.session_id, move.start, now, forfeited))]
+        if plan.forfeits_refund:
+            actions.append(SessionRecord.refund_forfeited.set(True))
         write.update(f"slot:{move.to_slot_id}", SlotRecord(session.venue_id, move.to_slot_id),
                      actions=[SlotRecord.remaining.add(-1), SlotRecord.booked.add(1)],
                      condition=(SlotRecord.remaining >= 1) & (SlotRecord.start > now))
@@ -213,9 +236,9 @@ def _refusal_now(session: SessionRecord, settings: rules.VenueSettings) -> Sessi
         current = SessionRecord.get(session.transaction_id, session.item, consistent_read=True)
     except SessionRecord.DoesNotExist:
         return SessionNotEditable("the session no longer exists", {"reason": "changed"})
-    refusal = rules.edit_refusal(settings, rules.SessionState(start=current.start, status=current.status), utc_now())
+    refusal = rules.edit_refusal(settings, _state(current), utc_now())
     if refusal is not None and refusal in _REASONS:
-        return SessionNotEditable(_REASONS[refusal], {"reason": refusal.value})
+        return _not_editable(refusal, settings, current)
     return SessionNotEditable("the session was changed meanwhile; read it again", {"reason": "changed"})
 
 
@@ -224,7 +247,10 @@ def _applied(plan: EditPlan, session: SessionRecord, settings: rules.VenueSettin
     if plan.move:
         session.slot_id, session.start, session.end = plan.move.to_slot_id, plan.move.start, plan.move.end
         session.product_name = plan.move.product_name
-        for name, value in projected_window(settings, session.session_id, plan.move.start, now).items():
+        if plan.forfeits_refund:
+            session.refund_forfeited = True
+        forfeited = bool(session.refund_forfeited)
+        for name, value in projected_window(settings, session.session_id, plan.move.start, now, forfeited).items():
             setattr(session, name, value)
     if plan.participant_name is not None:
         session.participant_name = plan.participant_name

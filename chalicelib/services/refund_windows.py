@@ -55,7 +55,7 @@ class ReprojectResult:
     sessions_read: int = 0
     updated: int = 0
     unchanged: int = 0
-    skipped: int = 0  # cancelled, or moved since the index was read
+    skipped: int = 0  # cancelled, moved since the index was read, or its refund forfeited
     rounds: int = 0
 
 
@@ -219,6 +219,10 @@ def _venue_id(body: str) -> str | None:
 def _write(update: WindowUpdate, condition: Any = None) -> bool:
     """Store the planned window if the session is still booked and has not moved; False if not."""
     guard = (SessionRecord.status == "booked") & (SessionRecord.start == update.seen_start)
+    if not update.closes:
+        # Neither index projects the forfeit (a move after the deadline), so the write checks it:
+        # a forfeited session's window never reopens, whatever the settings say.
+        guard &= SessionRecord.refund_forfeited.does_not_exist()
     if condition is not None:
         guard &= condition
     try:

@@ -1,8 +1,10 @@
-"""Venues, their API keys, their settings (the two switches and the refund cutoff) and the Stripe
+"""Venues, their API keys, their settings (the two switches, the cutoffs, the fee) and the Stripe
 account their guests pay into."""
 from __future__ import annotations
 
+from dataclasses import asdict, fields
 from datetime import datetime
+from typing import Any, Mapping
 
 from pynamodb.exceptions import PutError
 
@@ -56,19 +58,24 @@ def mint_api_key(admin: Admin, venue: VenueRecord, now: datetime) -> auth.NewApi
     return key
 
 
-def update_settings(admin: Admin, venue: VenueRecord, settings: VenueSettings, now: datetime) -> VenueRecord:
-    """Save the settings (they apply to the next request at once), then ask the background job
-    to bring the stored refund deadlines of the venue's future sessions up to date."""
+SETTINGS_FIELDS = frozenset(field.name for field in fields(VenueSettings))
+
+
+def update_settings(admin: Admin, venue: VenueRecord, changes: Mapping[str, Any], now: datetime) -> VenueRecord:
+    """Save the settings named in `changes`; the others keep their values (written field by
+    field, so two admins changing different fields do not undo each other). They apply to the
+    next request at once; then the background job brings the stored refund deadlines of the
+    venue's future sessions up to date."""
+    unknown = set(changes) - SETTINGS_FIELDS
+    if unknown:
+        raise ValueError(f"not venue settings: {sorted(unknown)}")
     venue.update(actions=[
-        VenueRecord.allow_guest_modify.set(settings.allow_guest_modify),
-        VenueRecord.refund_on_cancel.set(settings.refund_on_cancel),
-        VenueRecord.refund_cutoff_hours.set(settings.refund_cutoff_hours),
+        *(getattr(VenueRecord, name).set(value) for name, value in sorted(changes.items())),
         VenueRecord.settings_version.add(1),
         VenueRecord.settings_updated_at.set(now),
     ], condition=VenueRecord.venue_id.exists())
     log_event("settings_updated", venue_id=venue.venue_id, actor=admin.actor,
-              settings_version=venue.settings_version, allow_guest_modify=settings.allow_guest_modify,
-              refund_on_cancel=settings.refund_on_cancel, refund_cutoff_hours=settings.refund_cutoff_hours)
+              settings_version=venue.settings_version, changed=sorted(changes), **asdict(venue.settings()))
     try:
         queues.send_deadline_update(venue.venue_id, int(venue.settings_version))
     except Exception as error:  # the window closer re-checks settings, so a lost send only delays

@@ -40,6 +40,11 @@ class VenueRecord(Model):
     allow_guest_modify = BooleanAttribute(default=False)
     refund_on_cancel = BooleanAttribute(default=False)
     refund_cutoff_hours = NumberAttribute(default=24)
+    # Added in the second round: venues saved before it read these defaults.
+    modify_cutoff_hours = NumberAttribute(default=0)
+    cancellation_fee_fixed = NumberAttribute(default=0)
+    cancellation_fee_percent = NumberAttribute(default=0)
+    notify_guests = BooleanAttribute(default=True)
     settings_version = NumberAttribute(default=1)
     settings_updated_at = UTCDateTimeAttribute()
     created_at = UTCDateTimeAttribute()
@@ -49,7 +54,11 @@ class VenueRecord(Model):
     def settings(self) -> VenueSettings:
         return VenueSettings(allow_guest_modify=bool(self.allow_guest_modify),
                              refund_on_cancel=bool(self.refund_on_cancel),
-                             refund_cutoff_hours=int(self.refund_cutoff_hours))
+                             refund_cutoff_hours=int(self.refund_cutoff_hours),
+                             modify_cutoff_hours=int(self.modify_cutoff_hours or 0),
+                             cancellation_fee_fixed=int(self.cancellation_fee_fixed or 0),
+                             cancellation_fee_percent=int(self.cancellation_fee_percent or 0),
+                             notify_guests=self.notify_guests is not False)
 
 
 class ApiKeyRecord(Model):
@@ -240,6 +249,8 @@ class SessionRecord(BookingItem, discriminator="session"):
     refund_deadline = UTCDateTimeAttribute(null=True)
     refund_window = UnicodeAttribute(default="closed")  # open | closed
     window_shard = NumberAttribute(null=True)
+    # Set (only ever to true) by a move after the refund deadline; absent on every other session.
+    refund_forfeited = BooleanAttribute(null=True)
     session_venue_id = UnicodeAttribute(null=True)
     version = NumberAttribute(default=1)
 

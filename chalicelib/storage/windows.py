@@ -16,10 +16,10 @@ def window_shard(session_id: str) -> int:
 
 
 def projected_window(settings: rules.VenueSettings, session_id: str, start: datetime,
-                     now: datetime) -> dict[str, Any]:
+                     now: datetime, forfeited: bool = False) -> dict[str, Any]:
     """The stored fields of the window: deadline, open/closed, and the index shard while open."""
-    deadline = rules.refund_deadline(settings, start)
-    is_open = rules.refund_window(settings, start, now) == "open"
+    deadline = rules.refund_deadline(settings, start, forfeited)
+    is_open = rules.refund_window(settings, start, now, forfeited) == "open"
     return {"refund_deadline": deadline, "refund_window": "open" if is_open else "closed",
             "window_shard": window_shard(session_id) if is_open else None}
 
