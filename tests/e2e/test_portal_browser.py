@@ -632,3 +632,86 @@ def test_admin_sees_whose_refund_failed_and_why_and_the_list_follows_a_retry(dev
     expect(device.locator("#refunds-message")).to_contain_text("sent to Stripe again")
     # Nobody presses Refresh: the list follows the pending refund until Stripe has answered.
     expect(device.locator("#refunds tr[data-refund-status=refunded]")).to_have_count(1, timeout=REFUND_WAIT_MS)
+
+
+# --- Issue 13: the venue's cut-off and fees, as a guest and the admin see them ---------------------
+
+def test_the_confirmation_shows_each_sessions_fee_and_refund(device: Any, live_stack: RunningStack, axe: Axe) -> None:
+    demo = demo_venue(live_stack, cancellation_fee_fixed=100, cancellation_fee_percent=10)
+    log_in(device, live_stack, demo)
+    open_receipt(device)
+    confirm = start_cancelling(device, "Mia", "Sam")
+    mia = confirm.locator("li", has_text="Mia")
+    expect(mia).to_contain_text("Refund £12.50")  # 15.00 - 1.00 - 10 %
+    expect(mia).to_contain_text("Paid £15.00, fee £2.50")
+    expect(confirm.locator("li", has_text="Sam")).to_contain_text("No refund")
+    expect(confirm.locator("#cancel-total")).to_contain_text("Total refund: £12.50 (after £2.50 in cancellation fees)")
+    axe(device, "the confirmation with a fee")
+    confirm.get_by_role("button", name="Confirm Cancellations").click()
+    expect(confirm).to_be_hidden()
+    expect(device.locator("#receipt-message")).to_contain_text("A refund of £12.50 is on its way")
+
+
+def test_a_changed_quote_is_shown_again_before_anything_is_cancelled(device: Any, live_stack: RunningStack) -> None:
+    page = device
+    demo = demo_venue(live_stack)
+    log_in(page, live_stack, demo)
+    open_receipt(page)
+    confirm = start_cancelling(page, "Mia")
+    expect(confirm.locator("#cancel-total")).to_contain_text("Total refund: £15.00")
+    put_settings(live_stack, demo, cancellation_fee_percent=20)  # the venue adds a fee meanwhile
+    confirm.get_by_role("button", name="Confirm Cancellations").click()
+    expect(confirm.locator("#cancel-error")).to_contain_text("The refund has changed since this was shown")
+    expect(confirm.locator("#cancel-total")).to_contain_text("Total refund: £12.00")
+    assert receipt_via_api(live_stack, demo)["refunds"] == []  # nothing cancelled yet
+    confirm.get_by_role("button", name="Confirm Cancellations").click()
+    expect(confirm).to_be_hidden()
+    expect(page.locator("#receipt-message")).to_contain_text("A refund of £12.00 is on its way")
+
+
+def test_after_the_edit_cutoff_the_page_says_since_when_and_whom_to_ask(device: Any, live_stack: RunningStack, axe: Axe) -> None:
+    demo = demo_venue(live_stack, modify_cutoff_hours=2000)
+    log_in(device, live_stack, demo)
+    open_receipt(device)
+    expect(device.get_by_role("button", name="Edit Session", exact=True)).to_have_count(0)
+    expect(session_card(device, "Mia")).to_contain_text(re.compile(
+        r"Changes closed at .+, 2000 hours before the start\. To change it now, contact Bounce Park \(demo\)\."))
+    expect(device.get_by_role("button", name="Edit Sessions", exact=True)).to_be_visible()  # cancelling still works
+    axe(device, "a receipt past the edit cut-off")
+
+
+def test_admin_sets_the_cutoff_fees_and_emails_with_help_and_validation(device: Any, live_stack: RunningStack, axe: Axe) -> None:
+    page = device
+    demo = demo_venue(live_stack)
+    connect_admin(page, live_stack, demo)
+    cutoff = page.get_by_label("Guests can change a session until this many hours before it")
+    fixed = page.get_by_label(re.compile("^Fixed cancellation fee per session"))
+    percent = page.get_by_label("Cancellation fee, percent of the session's price")
+    emails = page.get_by_label("Email guests about changes, cancellations and refunds")
+    expect(cutoff).to_have_value("0")
+    expect(fixed).to_have_value("0.00")
+    expect(percent).to_have_value("0")
+    expect(emails).to_be_checked()
+    for field in (cutoff, fixed, percent):
+        assert field.get_attribute("aria-describedby"), "each field has its sentence of help"
+    percent.fill("150")
+    fixed.fill("2.5.0")
+    page.get_by_role("button", name="Save").click()
+    expect(fixed).to_have_attribute("aria-invalid", "true")
+    expect(percent).to_have_attribute("aria-invalid", "true")
+    expect(fixed).to_be_focused()
+    expect(page.locator("#fee-percent-error")).to_have_text("Enter a whole percent from 0 to 100.")
+    axe(page, "the admin settings with invalid fees")
+    cutoff.fill("6")
+    fixed.fill("2.50")
+    percent.fill("10")
+    emails.uncheck()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#saved-version")).to_contain_text("Settings saved.")
+    focused_on(page, "save")
+    saved = requests.get(f"{live_stack.url}/v1/admin/venues/{demo.venue_id}/settings", timeout=10,
+                         headers=admin_headers(demo)).json()
+    assert (saved["modify_cutoff_hours"], saved["cancellation_fee_fixed"], saved["cancellation_fee_percent"],
+            saved["notify_guests"]) == (6, 250, 10, False)
+    if not is_phone(page):
+        screenshot(page, "07-admin-settings", full_page=True)
