@@ -302,7 +302,8 @@ def stripe_webhook() -> dict[str, Any]:
 @app.on_sqs_message(queue_arn=config().queue_arn("refunds"), batch_size=10)
 def handle_refunds(event: SQSEvent) -> dict[str, Any]:
     return batches.each_message(event.to_dict(), event.context,
-                                lambda record: refunds.pay(refunds.RefundMessage.parse(record.body), utc_now()))
+                                lambda record: refunds.pay(refunds.RefundMessage.parse(record.body), utc_now()),
+                                needs_ms=refunds.time_needed_ms())
 
 
 @app.on_sqs_message(queue_arn=config().queue_arn("refunds-dlq"), batch_size=10)

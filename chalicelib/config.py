@@ -2,13 +2,17 @@
 
 Values come from the environment, which `.chalice/config.json` and `infra/` set in AWS and the
 local stack sets on one machine. Secrets may be given directly (`TOKEN_SECRET=...`) or by the
-ARN of a Secrets Manager secret (`TOKEN_SECRET_ARN=...`), read once per Lambda container.
+ARN of a Secrets Manager secret (`TOKEN_SECRET_ARN=...`), read again once older than
+`SECRET_MAX_AGE_SECONDS`, so a rotated secret reaches every warm container.
 """
 from __future__ import annotations
 
 import functools
 import os
+import threading
+import time
 from dataclasses import dataclass
+from typing import Any
 
 # Logical queue names; each work queue has a dead-letter queue "<name>-dlq".
 QUEUES = ("refunds", "deadline-updates")
@@ -29,6 +33,9 @@ class Config:
     login_email_max_failures: int  # per email from all addresses; past it, unknown addresses get one try
     login_known_address_days: int  # how long an address that logged in counts as the guest's own
     max_body_bytes: int
+    # A few seconds, well inside the worker's Lambda timeout (15 s), which must also cover DynamoDB.
+    stripe_timeout_seconds: float
+    secret_max_age_seconds: int
     # argon2id takes 64 MiB a hash: at most this many at once per process, the rest answered 429.
     password_hash_concurrency: int
 
@@ -67,6 +74,8 @@ def config() -> Config:
         login_email_max_failures=int(env.get("LOGIN_EMAIL_MAX_FAILURES", "50")),
         login_known_address_days=int(env.get("LOGIN_KNOWN_ADDRESS_DAYS", "30")),
         max_body_bytes=int(env.get("MAX_BODY_BYTES", str(64 * 1024))),
+        stripe_timeout_seconds=float(env.get("STRIPE_TIMEOUT_SECONDS", "5")),
+        secret_max_age_seconds=int(env.get("SECRET_MAX_AGE_SECONDS", "300")),
         password_hash_concurrency=int(env.get("PASSWORD_HASH_CONCURRENCY", "4")),
         queue_arn_prefix=env.get("QUEUE_ARN_PREFIX", "arn:aws:sqs:us-east-1:000000000000"),
         portal_origin=env.get("PORTAL_ORIGIN") or None,
@@ -77,15 +86,37 @@ class MissingSecret(RuntimeError):
     pass
 
 
-@functools.lru_cache(maxsize=None)
+_secrets: dict[str, tuple[str, float]] = {}
+_secrets_lock = threading.Lock()
+
+
 def secret(name: str) -> str:
-    """The secret `name`, from the environment or from Secrets Manager by `<name>_ARN`."""
+    """The secret `name`, from the environment or from Secrets Manager by `<name>_ARN`; a value read
+    from Secrets Manager is kept for `secret_max_age_seconds`."""
     value = os.environ.get(name)
     if value:
         return value
     arn = os.environ.get(f"{name}_ARN")
     if not arn:
         raise MissingSecret(f"{name} is not configured (set {name} or {name}_ARN)")
-    import boto3  # only containers that read a secret pay for the client
+    with _secrets_lock:
+        cached = _secrets.get(name)
+    if cached is not None and time.monotonic() - cached[1] < config().secret_max_age_seconds:
+        return cached[0]
+    value = _secrets_manager().get_secret_value(SecretId=arn)["SecretString"]
+    with _secrets_lock:
+        _secrets[name] = (value, time.monotonic())
+    return value
 
-    return boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+
+def forget_secret(name: str) -> None:
+    """Read `name` again on its next use (it was refused: it may have been rotated)."""
+    with _secrets_lock:
+        _secrets.pop(name, None)
+
+
+@functools.lru_cache(maxsize=1)
+def _secrets_manager() -> Any:
+    import boto3  # only containers that read a secret by ARN pay for it, once, not once per read
+
+    return boto3.client("secretsmanager")

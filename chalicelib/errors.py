@@ -105,3 +105,13 @@ class ServiceUnavailable(RebookError):
     """A dependency (Stripe, usually) could not be reached; the client may try again."""
 
     code = "service_unavailable"
+
+
+class TemporarilyUnavailable(RebookError):
+    """DynamoDB stayed busy (conflicting writes, throttling) through every retry; nothing changed."""
+
+    code = "temporarily_unavailable"
+
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

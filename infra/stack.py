@@ -60,7 +60,8 @@ ACCESS: dict[str, Access] = {
     API_FUNCTION: Access(write=ALL_TABLES, send=("refunds", "deadline-updates"), secrets=SECRETS),
     "handle_refunds": Access(read=("venues",), write=("bookings", "history"), consumes="refunds",
                              partial_batch=True, secrets=("STRIPE_API_KEY",)),
-    "handle_refund_dead_letters": Access(write=("bookings", "history"), consumes="refunds-dlq"),
+    "handle_refund_dead_letters": Access(write=("bookings", "history"), consumes="refunds-dlq",
+                                         partial_batch=True),
     "handle_deadline_updates": Access(read=("venues",), write=("bookings", "history"), send=("deadline-updates",),
                                       consumes="deadline-updates", partial_batch=True),
     "close_refund_windows": Access(read=("venues",), write=("bookings", "history")),
@@ -460,7 +461,8 @@ class RebookStack(cdk.Stack):
                 evaluation_periods=periods, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
 
         namespace = f"rebook/{self.settings.stage}"
-        for event, metric_name in (("refund_succeeded", "RefundsSucceeded"), ("refund_failed", "RefundsFailed")):
+        for event, metric_name in (("refund_succeeded", "RefundsSucceeded"), ("refund_failed", "RefundsFailed"),
+                                   ("stripe_key_rejected", "StripeKeyRejected")):
             for function_name, log_group in self.log_groups.items():
                 logs.MetricFilter(self, f"Metric{metric_name}{logical_id(function_name)}", log_group=log_group,
                                   metric_namespace=namespace, metric_name=metric_name, metric_value="1",
@@ -470,6 +472,15 @@ class RebookStack(cdk.Stack):
         alarms.append(refunds_failed.create_alarm(
             self, "AlarmRefundsFailed", alarm_name=f"{self.settings.prefix}-refunds-failed",
             alarm_description="A refund was marked failed: a guest is waiting for money an operator must see to",
+            threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
+
+        key_rejected = cloudwatch.Metric(namespace=namespace, metric_name="StripeKeyRejected", statistic="Sum",
+                                         period=cdk.Duration.minutes(5))
+        alarms.append(key_rejected.create_alarm(
+            self, "AlarmStripeKeyRejected", alarm_name=f"{self.settings.prefix}-stripe-key-rejected",
+            alarm_description="Stripe refused our own key (revoked, rotated or lacking permission): refunds wait "
+                              "pending until the STRIPE_API_KEY secret holds a working key",
             threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
 

@@ -27,6 +27,15 @@ def stack() -> Iterator[LocalStack]:
     local.stop()
 
 
+@pytest.fixture
+def faults(stack: LocalStack) -> Iterator[Any]:
+    """The fault switch where requests reach moto (infra/local/faults.py): `faults.set(FaultRates(...))`,
+    `faults.conflict_next(n)`, ...; off again after the test."""
+    stack.faults.off()
+    yield stack.faults
+    stack.faults.off()
+
+
 @pytest.fixture(scope="session")
 def client(stack: LocalStack) -> Any:
     from chalice.test import Client

@@ -34,6 +34,7 @@ STATUS: dict[type[errors.RebookError], int] = {
     errors.TooManyAttempts: 429,
     errors.Busy: 429,
     errors.ServiceUnavailable: 503,
+    errors.TemporarilyUnavailable: 503,
 }
 
 # What a status means when something other than our code produced it (Chalice, API Gateway).
@@ -78,8 +79,9 @@ def error_response(error: errors.RebookError) -> Response:
         log_error("unmapped_error", error=type(error).__name__)
         return Response(body=generic_error(500), status_code=500, headers={"Content-Type": "application/json"})
     headers = {"Content-Type": "application/json"}
-    if isinstance(error, errors.TooManyAttempts):
-        headers["Retry-After"] = str(error.retry_after_seconds)
+    retry_after = getattr(error, "retry_after_seconds", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return Response(body=error_body(error.code, error.message, error.details), status_code=status, headers=headers)
 
 

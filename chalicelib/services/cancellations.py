@@ -22,6 +22,7 @@ from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     HistoryEvent,
     IdempotencyRecord,
+    Locator,
     RefundRecord,
     SessionRecord,
     SlotRecord,
@@ -108,7 +109,7 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
     request_hash = _request_hash(transaction_id, session_ids, expected_refund_amount)
     record_key = f"cancel#{claims.guest_id}#{idempotency_key}" if idempotency_key else None
     if record_key:
-        earlier = _earlier_answer(record_key, request_hash)
+        earlier = _earlier_answer(record_key, request_hash, now)
         if earlier is not None:
             return earlier
     plan = plan_cancellation(guest_receipt(claims, transaction_id), session_ids, now)
@@ -122,17 +123,19 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
     if record_key:
         write.put("idempotency", IdempotencyRecord(
             key=record_key, request_hash=request_hash, state="completed", status_code=200, response=answer,
-            expires_at=now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.key.does_not_exist())
+            expires_at=now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.unused(now))
     try:
-        write.commit()
+        write.commit()  # conflicts and throttles are retried inside; a failure here is a real refusal
     except AtomicWriteFailed as failure:
         if record_key and "idempotency" in failure.failed:  # the same request, a moment earlier
-            earlier = _earlier_answer(record_key, request_hash)
+            earlier = _earlier_answer(record_key, request_hash, now)
             if earlier is not None:
                 return earlier
+        changed = {label.split(":", 1)[1]: "changed" for label in failure.failed if label.startswith("session:")}
+        if not changed:
+            raise
         raise SessionNotCancellable("some sessions changed meanwhile; reload and try again",
-                                    {"sessions": {label.split(":", 1)[1]: "changed" for label in failure.failed
-                                                  if label.startswith("session:")}}) from None
+                                    {"sessions": changed}) from None
     refund = cancellation.refund
     log_event("sessions_cancelled", venue_id=plan.receipt.venue.venue_id, transaction_id=transaction_id,
               guest_id=claims.guest_id, session_ids=session_ids, refund_id=refund.refund_id if refund else None,
@@ -211,7 +214,11 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
                      actions=[SlotRecord.remaining.add(seats), SlotRecord.booked.add(-seats)],
                      condition=SlotRecord.slot_id.exists())
     if cancellation.refund is not None:
-        write.put("refund", cancellation.refund, condition=RefundRecord.item.does_not_exist())
+        refund = cancellation.refund
+        write.put("refund", refund, condition=RefundRecord.item.does_not_exist())
+        # An admin's retry names the refund alone: found by key, not through a lagging index.
+        write.put("refund_locator", Locator(f"refund#{refund.refund_id}", venue_id=venue_id,
+                                            transaction_id=refund.transaction_id))
     summaries.update(write, plan.receipt.transaction.transaction_id, {
         s.session_id: {"status": "cancelled", "refund_status": s.refund_status} for s in cancellation.sessions_after})
     return write
@@ -234,10 +241,12 @@ def _request_hash(transaction_id: str, session_ids: list[str], expected_refund_a
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _earlier_answer(record_key: str, request_hash: str) -> dict[str, Any] | None:
+def _earlier_answer(record_key: str, request_hash: str, now: datetime) -> dict[str, Any] | None:
     try:
         record = IdempotencyRecord.get(record_key, consistent_read=True)
     except IdempotencyRecord.DoesNotExist:
+        return None
+    if record.expired(now):
         return None
     if record.request_hash != request_hash:
         raise IdempotencyConflict("this Idempotency-Key was used with another request")

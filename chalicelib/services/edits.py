@@ -3,8 +3,6 @@ participant, or both. `plan_edit` decides what changes; `edit_session` carries i
 atomic write (session, both slots' seats, history event) or changes nothing."""
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +13,6 @@ from chalicelib.errors import (
     FeatureDisabled,
     InvalidRequest,
     NotFound,
-    ServiceUnavailable,
     SessionNotEditable,
     SlotFull,
 )
@@ -34,8 +31,6 @@ from chalicelib.storage.models import (
 from chalicelib.storage.reads import Key, read_together
 from chalicelib.storage.windows import projected_window, window_actions
 from chalicelib.times import format_utc, utc_now
-
-_ATTEMPTS = 3  # a write that lost a race on an item (TransactionConflict) is tried again
 
 
 @dataclass(frozen=True)
@@ -212,22 +207,17 @@ def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSett
         transaction_id=session.transaction_id, event_id=new_id(), venue_id=session.venue_id, at=now, actor=actor,
         action=plan.action, session_id=session.session_id, before=plan.before, after=plan.after))
 
-    for attempt in range(_ATTEMPTS):
-        try:
-            write.commit()
-            return
-        except AtomicWriteFailed as failure:
-            if "session" in failure.failed:
-                raise _refusal_now(session, settings) from None
-            if plan.move and f"slot:{plan.move.to_slot_id}" in failure.failed:
-                if rules.has_started(plan.move.start, utc_now()):
-                    raise SessionNotEditable(_REASONS[rules.Refusal.SLOT_STARTED], {
-                        "reason": rules.Refusal.SLOT_STARTED.value, "slot_id": plan.move.to_slot_id}) from None
-                raise SlotFull("the slot has no seat left", {"slot_id": plan.move.to_slot_id}) from None
-            if failure.failed:  # the old slot is gone: nothing a guest can fix
-                raise
-        time.sleep(random.uniform(0.01, 0.05 * 2 ** attempt))
-    raise ServiceUnavailable("the session is being changed by another request; try again")
+    try:
+        write.commit()  # conflicts and throttles are retried inside; a failure here is a real refusal
+    except AtomicWriteFailed as failure:
+        if "session" in failure.failed:
+            raise _refusal_now(session, settings) from None
+        if plan.move and f"slot:{plan.move.to_slot_id}" in failure.failed:
+            if rules.has_started(plan.move.start, utc_now()):
+                raise SessionNotEditable(_REASONS[rules.Refusal.SLOT_STARTED], {
+                    "reason": rules.Refusal.SLOT_STARTED.value, "slot_id": plan.move.to_slot_id}) from None
+            raise SlotFull("the slot has no seat left", {"slot_id": plan.move.to_slot_id}) from None
+        raise  # the old slot is gone: nothing a guest can fix
 
 
 def _refusal_now(session: SessionRecord, settings: rules.VenueSettings) -> SessionNotEditable:

@@ -1,21 +1,42 @@
-"""The one Stripe gateway of a container, built on first use so cold starts never import Stripe."""
+"""The one Stripe gateway of a container, built on first use so cold starts never import Stripe,
+and built again when our Stripe key changes (rotated in Secrets Manager)."""
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 from typing import TYPE_CHECKING
 
-from chalicelib.config import config, secret
+from chalicelib.config import config, forget_secret, secret
 
 if TYPE_CHECKING:
     from chalicelib.payments import StripeGateway
 
+_KEY = "STRIPE_API_KEY"
+_built: dict[str, StripeGateway] = {}  # our current key -> its gateway (one entry)
+_lock = threading.Lock()
 
-@lru_cache(maxsize=1)
+
 def stripe_gateway() -> StripeGateway:
-    import stripe
+    key = secret(_KEY)
+    with _lock:
+        gateway = _built.get(key)
+        if gateway is None:
+            import stripe
 
-    from chalicelib.payments import StripeGateway
+            from chalicelib.payments import StripeGateway
 
-    # A bounded wait: a hung Stripe call must end well inside the worker's Lambda timeout.
-    return StripeGateway(api_key=secret("STRIPE_API_KEY"), api_base=config().stripe_api_base,
-                         http_client=stripe.RequestsClient(timeout=20))
+            _built.clear()
+            # A bounded wait of a few seconds: a hung Stripe call must end well inside the
+            # worker's Lambda timeout, which takes a message only with this much time left.
+            gateway = _built[key] = StripeGateway(
+                api_key=key, api_base=config().stripe_api_base,
+                http_client=stripe.RequestsClient(timeout=config().stripe_timeout_seconds))
+        return gateway
+
+
+def refresh_stripe_key() -> bool:
+    """Stripe refused our key: read it again now. True when another key is now configured, so
+    the refused call is worth making once more."""
+    with _lock:
+        current = next(iter(_built), None)
+    forget_secret(_KEY)
+    return secret(_KEY) != current

@@ -16,20 +16,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound, RefundNotRetryable, ServiceUnavailable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib import queues
-from chalicelib.services.gateways import stripe_gateway
+from chalicelib.services.gateways import refresh_stripe_key, stripe_gateway
 from chalicelib.storage import summaries
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
     HistoryEvent,
     IdempotencyRecord,
+    Locator,
     PendingRefunds,
     RefundRecord,
     SessionRecord,
@@ -38,6 +39,9 @@ from chalicelib.storage.models import (
 from chalicelib.storage.reads import MAX_KEYS, Key, read_together
 from chalicelib.storage.shards import shard_of
 
+if TYPE_CHECKING:
+    from chalicelib.payments import StripeRefund
+
 REFUND_SHARDS = 4
 PAID_AT_STRIPE = ("succeeded", "pending", "requires_action")
 GAVE_UP = "retries_exhausted"  # our own verdict, not Stripe's
@@ -45,6 +49,15 @@ REFUND_EVENTS = frozenset({"refund.updated", "refund.failed", "refund.created", 
 # Stripe retries a webhook for three days and keeps events for thirty: an event applied is
 # remembered as long as it could come again.
 STRIPE_EVENT_MEMORY = timedelta(days=30)
+# Stripe keeps an idempotency key for 24 hours, then the same key creates a new refund: a refund
+# whose key generation is older than this is looked up at Stripe before it is created again.
+KEY_LOOKUP_AFTER = timedelta(hours=12)
+# What the worker must have left to take a message: Stripe's timeout plus our reads and writes.
+DYNAMODB_MARGIN_MS = 2_000
+
+
+def time_needed_ms() -> int:
+    return int(config().stripe_timeout_seconds * 1000) + DYNAMODB_MARGIN_MS
 
 
 @dataclass(frozen=True)
@@ -87,13 +100,13 @@ def pay(message: RefundMessage, now: datetime) -> str:
         log_event("refund_already_settled", status=refund.status, **ids)
         return "already_settled"
     try:
-        paid = stripe_gateway().create_refund(
-            payment_intent_id=refund.payment_intent_id, amount=int(refund.amount),
-            idempotency_key=idempotency_key(refund),
-            metadata={"refund_id": refund.refund_id, "transaction_id": refund.transaction_id,
-                      "venue_id": refund.venue_id, "key_generation": str(int(refund.key_generation))},
-            stripe_account=refund.stripe_account)
+        paid = _pay_at_stripe(refund, now)
     except FinalPaymentError as error:
+        if error.operational:
+            # Our key was refused (revoked, rotated, lacking permission): no guest's fault. The
+            # refund stays pending, an alarm pages, and the reconciler sends it again later.
+            log_error("stripe_key_rejected", code=error.code, http_status=error.http_status, **ids)
+            return "key_rejected"
         settle_failed(refund, error.code or "stripe_error", error.message, now, from_status="pending")
         return "failed"
     if paid.status == "failed":
@@ -104,6 +117,32 @@ def pay(message: RefundMessage, now: datetime) -> str:
     if not settle_refunded(refund, paid.id, now):
         _record_late_success(refund, paid.id, now)
     return "refunded"
+
+
+def _pay_at_stripe(refund: RefundRecord, now: datetime) -> StripeRefund:
+    """Stripe's refund for ours: the one it already holds when our key may have expired there,
+    else one created under our idempotency key (once more with a fresh key if ours was refused)."""
+    from chalicelib.payments import FinalPaymentError
+
+    gateway = stripe_gateway()
+    if now - refund.updated_at > KEY_LOOKUP_AFTER:  # updated_at: when this key generation began
+        found = gateway.find_refund(payment_intent_id=refund.payment_intent_id, refund_id=refund.refund_id,
+                                    stripe_account=refund.stripe_account)
+        if found is not None and found.status in PAID_AT_STRIPE:
+            log_event("refund_found_at_stripe", refund_id=refund.refund_id, transaction_id=refund.transaction_id,
+                      venue_id=refund.venue_id, stripe_refund_id=found.id)
+            return found
+    request = {"payment_intent_id": refund.payment_intent_id, "amount": int(refund.amount),
+               "idempotency_key": idempotency_key(refund),
+               "metadata": {"refund_id": refund.refund_id, "transaction_id": refund.transaction_id,
+                            "venue_id": refund.venue_id, "key_generation": str(int(refund.key_generation))},
+               "stripe_account": refund.stripe_account}
+    try:
+        return gateway.create_refund(**request)
+    except FinalPaymentError as error:
+        if not error.operational or not refresh_stripe_key():
+            raise
+    return stripe_gateway().create_refund(**request)
 
 
 class SettlementNotWritten(Exception):
@@ -181,7 +220,7 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
         # Remembered in the same write as its effect, so a re-delivered event can never apply twice.
         write.put("stripe_event", IdempotencyRecord(
             key=_event_key(stripe_event_id), request_hash=refund.refund_id, state="completed",
-            expires_at=now + STRIPE_EVENT_MEMORY), condition=IdempotencyRecord.key.does_not_exist())
+            expires_at=now + STRIPE_EVENT_MEMORY), condition=IdempotencyRecord.unused(now))
     try:
         write.commit()
     except AtomicWriteFailed:
@@ -255,6 +294,14 @@ def purchases_of(found: list[RefundRecord]) -> dict[str, TransactionRecord]:
 
 
 def find(venue_id: str, refund_id: str) -> RefundRecord:
+    """The venue's refund `refund_id`, decided on reads by key for every refund made with a
+    locator; older refunds are found through the refund-id index, long caught up with them."""
+    locator = Locator.find(f"refund#{refund_id}")
+    if locator is not None:
+        refund = load(str(locator.transaction_id), refund_id) if locator.venue_id == venue_id else None
+        if refund is None:
+            raise NotFound("no such refund")
+        return refund
     for key in BookingItem.refunds_by_id.query(refund_id, limit=1):
         refund = load(key.transaction_id, refund_id)
         if refund is not None and refund.venue_id == venue_id:
@@ -340,7 +387,7 @@ def apply_stripe_event(raw_event: dict[str, Any], now: datetime) -> str:
     ids = {"stripe_event_id": event.event_id, "refund_id": refund_id, "transaction_id": transaction_id,
            "stripe_account": event.account, "stripe_refund_id": event.refund["id"]}
     for _ in range(3):
-        if _already_applied(event.event_id):
+        if _already_applied(event.event_id, now):
             log_event("stripe_event_duplicate", **ids)
             return "duplicate"
         refund = load(transaction_id, refund_id)
@@ -368,12 +415,12 @@ def _event_key(stripe_event_id: str) -> str:
     return f"stripe_event#{stripe_event_id}"
 
 
-def _already_applied(stripe_event_id: str) -> bool:
+def _already_applied(stripe_event_id: str, now: datetime) -> bool:
     try:
-        IdempotencyRecord.get(_event_key(stripe_event_id), consistent_read=True)
+        record = IdempotencyRecord.get(_event_key(stripe_event_id), consistent_read=True)
     except IdempotencyRecord.DoesNotExist:
         return False
-    return True
+    return not record.expired(now)
 
 
 def _about_current_attempt(refund: RefundRecord, event: StripeEvent) -> bool:

@@ -5,6 +5,8 @@ tables from these classes, so the deployed key schemas cannot drift from the cod
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from pynamodb.attributes import (
     BooleanAttribute,
     DiscriminatorAttribute,
@@ -16,6 +18,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
@@ -300,6 +303,35 @@ class IdempotencyRecord(Model):
     status_code = NumberAttribute(null=True)
     response = JSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+
+    @classmethod
+    def unused(cls, now: datetime) -> Condition:
+        """The put condition of a record: none yet, or only one past its `expires_at` that DynamoDB's
+        TTL has not deleted yet (it deletes up to days late), as Powertools' idempotency does."""
+        return cls.key.does_not_exist() | (cls.expires_at < now)
+
+    def expired(self, now: datetime) -> bool:
+        """Past its `expires_at`: to be treated as absent, whether or not TTL has deleted it yet."""
+        return self.expires_at is not None and self.expires_at <= now
+
+
+class Locator(Model):
+    """Where the record of an id that is given on its own lives: `guest#<guest_id>` -> its venue,
+    `refund#<refund_id>` -> its transaction. Written with the record, in the same atomic write,
+    and read by key (consistently), where a global index could still lag the write. It shares
+    the idempotency table (no attribute of its own collides) and is not in ALL_MODELS."""
+
+    Meta = _meta("idempotency")
+    key = UnicodeAttribute(hash_key=True)
+    venue_id = UnicodeAttribute()
+    transaction_id = UnicodeAttribute(null=True)
+
+    @classmethod
+    def find(cls, key: str) -> Locator | None:
+        try:
+            return cls.get(key, consistent_read=True)
+        except cls.DoesNotExist:
+            return None
 
 
 class LoginAttempts(Model):

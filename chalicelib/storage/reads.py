@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from pynamodb.models import Model
 
-from chalicelib.errors import ServiceUnavailable
+from chalicelib.errors import TemporarilyUnavailable
 from chalicelib.storage.atomic import connection
 
 MAX_KEYS = 100  # DynamoDB's limit for one BatchGetItem
@@ -44,7 +44,7 @@ def read_together(keys: Sequence[Key], consistent: bool = True) -> list[Model | 
     """The item under each key, in the order asked, None where there is none.
 
     Keys DynamoDB leaves unprocessed (throttling) are asked again a few times; if they still
-    are not read, the caller gets ServiceUnavailable rather than a silently missing item."""
+    are not read, the caller gets TemporarilyUnavailable rather than a silently missing item."""
     if len(keys) > MAX_KEYS:
         raise ValueError(f"one read holds at most {MAX_KEYS} keys, not {len(keys)}")
     by_identity = {_identity(k.table, k.serialized()): k for k in keys}
@@ -66,5 +66,5 @@ def read_together(keys: Sequence[Key], consistent: bool = True) -> list[Model | 
             break
         time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
     else:
-        raise ServiceUnavailable("the data could not be read in time; try again")
+        raise TemporarilyUnavailable("the data could not be read in time; try again")
     return [found.get(_identity(k.table, k.serialized())) for k in keys]

@@ -57,6 +57,7 @@ class LocalStack:
     visibility_timeout_seconds: int = 3
     max_receive_count: int = 5
     background: bool = True  # serve HTTP, pump queues and run schedules (tests drive them instead)
+    faults: Any = None  # FaultRates at start (None: LOCAL_FAULTS, else none); then the live FaultSwitch
     admin_key: str = ""
     env: dict[str, str] = field(default_factory=dict)
     url: str = ""
@@ -72,9 +73,12 @@ class LocalStack:
         import logging
 
         from infra.local.embedded_aws import EmbeddedAws
+        from infra.local.faults import FaultRates
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log would drown ours
-        self._moto = EmbeddedAws().start()
+        rates = self.faults if self.faults is not None else FaultRates.parse(os.environ.get("LOCAL_FAULTS", ""))
+        self._moto = EmbeddedAws(faults=rates).start()
+        self.faults = self._moto.faults
         self.admin_key = self.admin_key or os.environ.get("ADMIN_API_KEY") or f"rbk_platform_{secrets.token_urlsafe(24)}"
         env = {
             "AWS_ENDPOINT_URL": self._moto.url,
@@ -206,7 +210,8 @@ class LocalStack:
         handlers = [(self.queue_url(name), name, handler) for name, handler in self.queue_handlers()]
         batches = 0
         for _ in range(max_rounds):
-            delivered = [deliver_batch(sqs, url, name, handler) for url, name, handler in handlers]
+            delivered = [deliver_batch(sqs, url, name, handler, timeout_ms=self.lambda_timeout_ms)
+                         for url, name, handler in handlers]
             if not any(delivered):
                 break
             batches += sum(delivered)
@@ -219,12 +224,16 @@ class LocalStack:
             busy = False
             for url, name, handler in handlers:
                 try:
-                    busy |= deliver_batch(sqs, url, name, handler)
+                    busy |= deliver_batch(sqs, url, name, handler, timeout_ms=self.lambda_timeout_ms)
                 except Exception as error:  # keep pumping; the handler's own logs say what failed
                     print(json.dumps({"level": "ERROR", "event": "local_pump_error", "queue": name,
                                       "error": repr(error)}), flush=True)
             if not busy:
                 self._stop.wait(0.2)
+
+    @property
+    def lambda_timeout_ms(self) -> int:
+        return int(self.faults.rates.lambda_timeout_ms)
 
     def _run_schedules(self) -> None:
         while not self._stop.wait(self.schedule_seconds):
@@ -233,7 +242,8 @@ class LocalStack:
     def run_schedules_once(self) -> None:
         for function in self.scheduled_functions():
             try:
-                function(scheduled_event(), lambda_context(function.__name__ if hasattr(function, "__name__") else "schedule"))
+                function(scheduled_event(), lambda_context(getattr(function, "__name__", "schedule"),
+                                                           self.lambda_timeout_ms))
             except Exception as error:
                 print(json.dumps({"level": "ERROR", "event": "local_schedule_error", "error": repr(error)}), flush=True)
 
@@ -271,7 +281,8 @@ def give_client_addresses(gateway: Any, app: Any) -> None:
     gateway.event_converter = CallerAddressEvents(RouteMatcher(list(app.routes)), app.api.binary_types)
 
 
-def deliver_batch(sqs: Any, queue_url: str, queue_name: str, handler: Callable[..., Any], wait_seconds: int = 0) -> bool:
+def deliver_batch(sqs: Any, queue_url: str, queue_name: str, handler: Callable[..., Any], wait_seconds: int = 0,
+                  timeout_ms: int = 60_000) -> bool:
     """Receive up to 10 messages, hand them to `handler` as Lambda would, and delete those it
     did not report as failed. Returns whether anything was received."""
     answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
@@ -282,7 +293,7 @@ def deliver_batch(sqs: Any, queue_url: str, queue_name: str, handler: Callable[.
     arn = f"arn:aws:sqs:{LOCAL_REGION}:000000000000:{queue_name}"
     event = {"Records": [sqs_record(message, arn) for message in messages]}
     try:
-        result = handler(event, lambda_context(queue_name))
+        result = handler(event, lambda_context(queue_name, timeout_ms))
     except Exception:
         return True  # the whole batch failed: every message comes back after its visibility timeout
     failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
@@ -308,10 +319,11 @@ def scheduled_event() -> dict[str, Any]:
             "region": LOCAL_REGION, "resources": [], "detail": {}}
 
 
-def lambda_context(function_name: str) -> Any:
+def lambda_context(function_name: str, timeout_ms: int = 60_000) -> Any:
+    """A context whose `get_remaining_time_in_millis()` counts down from `timeout_ms`, as Lambda's does."""
     from chalice.local import LambdaContext
 
-    return LambdaContext(function_name=function_name, memory_size=512, max_runtime_ms=60_000)
+    return LambdaContext(function_name=function_name, memory_size=512, max_runtime_ms=timeout_ms)
 
 
 class ApiGatewayFront(BaseHTTPRequestHandler):
@@ -457,6 +469,8 @@ def main() -> None:
     print(f"rebook is running at {stack.url}", flush=True)
     print(f"  platform admin key: {stack.admin_key}", flush=True)
     print(f"  Stripe API base:    {stack.stripe_url}", flush=True)
+    if stack.faults.rates.active:
+        print(f"  AWS faults on:      {stack.faults.rates}", flush=True)
     if os.environ.get("SEED") == "1":
         from infra.local.seed import seed_demo
 

@@ -217,6 +217,11 @@ class StripeStandIn:
         with self._lock:
             self._clear()
 
+    def forget_idempotent_results(self) -> None:
+        """What Stripe does 24 hours after a key's first use: the same key now makes a new object."""
+        with self._lock:
+            self._stored.clear()
+
     def reset_faults(self) -> None:
         with self._lock:
             self._faults.clear()

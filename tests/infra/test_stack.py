@@ -145,9 +145,13 @@ def test_each_worker_reads_its_queue(dev: Synthesised) -> None:
         assert _ref_id(event["Properties"]["Queue"]) == _queue_id(dev, queue), name
 
 
-def test_refund_and_deadline_workers_report_partial_batch_failures(dev: Synthesised) -> None:
-    # cfn-lint does not look inside SAM events, and Lambda ignores batchItemFailures without this.
-    for name in ("handle_refunds", "handle_deadline_updates"):
+def test_every_queue_handler_reports_partial_batch_failures(dev: Synthesised) -> None:
+    # cfn-lint does not look inside SAM events, and Lambda ignores batchItemFailures without this:
+    # it would delete every message of a batch the handler reported failures in, the dead-letter
+    # handler's included.
+    queue_handlers = [name for name, access in ACCESS.items() if access.consumes]
+    assert set(WORKERS) <= set(queue_handlers)
+    for name in queue_handlers:
         dev.template.has_resource_properties("AWS::Serverless::Function", {
             "Handler": f"app.{name}",
             "Events": {f"{logical_id(name)}SqsEventSource": {
@@ -398,11 +402,19 @@ def test_refund_outcomes_are_metrics_and_failures_page(dev: Synthesised) -> None
     filters = [f["Properties"] for f in dev.resources("AWS::Logs::MetricFilter").values()]
     patterns = {f["MetricTransformations"][0]["MetricName"]: f["FilterPattern"] for f in filters}
     assert patterns == {"RefundsFailed": '{ $.event = "refund_failed" }',
-                        "RefundsSucceeded": '{ $.event = "refund_succeeded" }'}
+                        "RefundsSucceeded": '{ $.event = "refund_succeeded" }',
+                        "StripeKeyRejected": '{ $.event = "stripe_key_rejected" }'}
     worker_group = _ref_id(dev.function("HandleRefunds")["LoggingConfig"]["LogGroup"])
     assert {f["MetricTransformations"][0]["MetricName"] for f in filters
-            if _ref_id(f["LogGroupName"]) == worker_group} == {"RefundsFailed", "RefundsSucceeded"}
+            if _ref_id(f["LogGroupName"]) == worker_group} == {"RefundsFailed", "RefundsSucceeded", "StripeKeyRejected"}
     assert any(a["MetricName"] == "RefundsFailed" and a["Threshold"] == 0 for a in _alarms(dev))
+
+
+def test_our_stripe_key_being_refused_pages(dev: Synthesised) -> None:
+    """Refunds stay pending while Stripe refuses our key: nothing else would tell anyone."""
+    [alarm] = [a for a in _alarms(dev) if a["MetricName"] == "StripeKeyRejected"]
+    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Namespace"] == "rebook/dev" and alarm["AlarmActions"]
 
 
 def test_api_5xx_rate_and_worker_errors_page(dev: Synthesised) -> None:
