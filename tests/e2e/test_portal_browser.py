@@ -330,6 +330,7 @@ def test_reasons_when_the_venue_switches_editing_and_refunds_off(device: Any, li
 
     put_settings(live_stack, demo, allow_guest_modify=False, refund_on_cancel=False)
     put_settings(live_stack, demo, allow_guest_modify=True, refund_on_cancel=False)
+    device.wait_for_load_state("networkidle")
     device.reload()
     expect(session_card(device, "Mia")).to_contain_text(
         "Bounce Park (demo) does not give refunds for sessions cancelled online. You can still cancel, without a refund.")
@@ -469,6 +470,7 @@ def test_an_expired_login_says_so_and_returns_to_the_receipt(device: Any, live_s
     log_in(device, live_stack, demo)
     open_receipt(device)
     receipt_url = device.url
+    device.wait_for_load_state("networkidle")
     # The token stops working (it expired, or was revoked): the next call answers 401.
     device.evaluate("""(venue) => {
         const key = `rebook.guest.${venue}`;
@@ -485,6 +487,8 @@ def test_an_expired_login_says_so_and_returns_to_the_receipt(device: Any, live_s
     device.get_by_role("button", name="Log in").click()
     expect(device.get_by_role("heading", name=re.compile("^Receipt"))).to_be_visible()
     assert device.url == receipt_url
+    expect(device.locator(".session")).to_have_count(3)
+    device.wait_for_load_state("networkidle")  # reload only once nothing is in flight
 
     # The same when the stored login's time is up before any call.
     device.evaluate("""(venue) => {
