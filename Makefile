@@ -19,9 +19,15 @@ run: $(STAMP)
 demo: $(STAMP)
 	SEED=1 $(PY) -m infra.local.stack
 
+# Test workers: each is a process with its own embedded stack (tests/conftest.py keeps tests that
+# share a costly fixture on one worker). TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	@start=$$(date +%s); $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
+	took=$$(( $$(date +%s) - start )); \
+	echo "make test: tests took $$((took / 60)) min $$((took % 60)) s ($(TEST_WORKERS) workers, $$(nproc) CPUs)"; \
+	exit $$status
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

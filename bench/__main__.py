@@ -13,7 +13,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bench.report import Report
@@ -61,6 +61,25 @@ def _drain(stack: LocalStack, timeout: float = 600) -> None:
         time.sleep(0.5)
 
 
+LATENCY_SIZES = tuple(int(s) for s in os.environ.get("BENCH_LATENCY_SIZES", "1000,100000").split(","))
+
+
+def _first_request(world: Any, guest: Any, venue: Any, bought: dict[str, Any]) -> Any:
+    """Cold start as in AWS: the secrets exist only in Secrets Manager (the embedded one) and the
+    fresh interpreter gets their ARNs."""
+    import boto3
+
+    from bench import cold_start
+
+    names = ("TOKEN_SECRET", "ADMIN_API_KEY", "STRIPE_WEBHOOK_SECRET")
+    secrets = boto3.client("secretsmanager")
+    arns = {f"{name}_ARN": secrets.create_secret(Name=f"bench-{name}-{bought['transaction_id']}",
+                                                 SecretString=os.environ[name])["ARN"] for name in names}
+    return cold_start.time_first_request(arns, bought["transaction_id"], guest.api.credential or "",
+                                         venue.venue_id, runs=int(os.environ.get("BENCH_IMPORT_RUNS", "7")),
+                                         without=names)
+
+
 def main() -> None:
     from bench import cold_start
     from bench.report import Report
@@ -80,6 +99,11 @@ def main() -> None:
 
     from infra.local.stack import LocalStack
 
+    from chalicelib.storage import venue_cache
+
+    # Warm-Lambda figures: every request within the venue cache's lifetime of the last read,
+    # however long the measuring between them takes.
+    venue_cache.MAX_AGE_SECONDS = 3600.0
     stack = LocalStack(background=False, schedule_seconds=3600).start()
     logging.getLogger("rebook").setLevel(logging.WARNING)  # the app's JSON lines would drown the figures
     try:
@@ -96,9 +120,9 @@ def _measure(stack: LocalStack, report: Report, sizes: tuple[int, ...]) -> None:
 
     from bench import cold_start, latency
     from bench.capacity import Meter, app_clients
-    from bench.closer import measure_closer
+    from bench.closer import fill_sessions, measure_closer
     from bench.operations import measure_operations
-    from bench.world import World, in_process, over_http
+    from bench.world import World, in_process
     from chalicelib.services import refund_windows
     from chalicelib.times import utc_now
 
@@ -115,6 +139,12 @@ def _measure(stack: LocalStack, report: Report, sizes: tuple[int, ...]) -> None:
             print(f"  {row.name}: " + (f"{m.calls} calls ({m.summary()}), {m.read_units:g} RRU, "
                                        f"{m.write_units:g} WRU" if m else "n/a (route missing)"), flush=True)
 
+        print("a scaled-down day, replayed ...", flush=True)
+        from bench import day
+
+        report.day = day.replay(world, meter, stack.deliver_all)
+        print("  " + "\n  ".join(day.markdown(report.day)[-2:]), flush=True)
+
         print("guest read path: modules loaded by import app + one receipt ...", flush=True)
         venue = world.venue()
         guest = world.guest(venue)
@@ -124,23 +154,35 @@ def _measure(stack: LocalStack, report: Report, sizes: tuple[int, ...]) -> None:
         print(f"  receipt status {report.read_path['status']}; forbidden modules loaded: "
               f"{report.read_path['forbidden_loaded'] or 'none'}", flush=True)
 
-        print("latency over HTTP, 16 clients ...", flush=True)
+        print("cold start: import app + first receipt, secrets by ARN, vs import boto3 + the same calls ...",
+              flush=True)
+        report.first_request = _first_request(world, guest, venue, bought)
+        first_boto3, first_app, _ = report.first_request
+        print(f"  boto3 {first_boto3.wall_median * 1000:.0f} ms, app {first_app.wall_median * 1000:.0f} ms, "
+              f"ratio {first_app.wall_median / first_boto3.wall_median:.2f}", flush=True)
+
+        fill_sessions(world, LATENCY_SIZES[0])
+        report.latency_sizes.append(LATENCY_SIZES[0])
+        print(f"latency over HTTP, 16 clients, {LATENCY_SIZES[0]:,} sessions in the table ...", flush=True)
         # From here on the stack serves HTTP and pumps its queues (it started without them so the
         # counts above saw no background work); LocalStack has no public switch for the pump.
         stack.serve_http()
         stack._spawn(stack._pump_queues, "queue-pump")
-        http_world = World(over_http(stack.url), stack.admin_key, stack.stripe_url)
-        report.latency = latency.measure_latency(
-            http_world, stack.url, requests_per_client=int(os.environ.get("BENCH_REQUESTS_PER_CLIENT", "12")))
-        _drain(stack)  # the cancellations above queued refunds: start from an idle pump
-        print("cancel -> refunded ...", flush=True)
-        report.refund_latency = latency.measure_refund_latency(
-            http_world, stack.url, refunds=int(os.environ.get("BENCH_REFUNDS", "200")))
+        rpc, refunds = int(os.environ.get("BENCH_REQUESTS_PER_CLIENT", "12")), int(os.environ.get("BENCH_REFUNDS", "200"))
+        report.latency, report.refund_latency = latency.measure_in_child(
+            stack.url, stack.admin_key, stack.stripe_url, rpc, refunds)
         print("waiting for the refund queue to drain ...", flush=True)
         _drain(stack)
 
         print(f"window closer as the table grows {sizes} ...", flush=True)
         report.closer = measure_closer(world, meter, sizes)
+
+        fill_sessions(world, LATENCY_SIZES[1])
+        print(f"latency over HTTP again, {LATENCY_SIZES[1]:,} sessions in the table ...", flush=True)
+        report.latency_sizes.append(LATENCY_SIZES[1])
+        report.latency_large, report.refund_latency_large = latency.measure_in_child(
+            stack.url, stack.admin_key, stack.stripe_url, rpc, refunds)
+        _drain(stack)
 
         meter.close()
 

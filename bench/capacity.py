@@ -40,6 +40,8 @@ class Metered:
     write_units: float = 0.0
     moto_reported_units: float = 0.0  # what moto put in ConsumedCapacity, for the record only
     sqs_sends: int = 0
+    # One entry per item written: (table, what the item is, WRU of the item, {index: WRU}, its key).
+    written: list[tuple[str, str, int, dict[str, int], str]] = field(default_factory=list)
 
     @property
     def calls(self) -> int:
@@ -149,8 +151,14 @@ def _projected(table: Any, index: Any, item: dict[str, Any]) -> dict[str, Any]:
 
 def _gsi_writes(table: Any, before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
     """Write units the table's global secondary indexes consume for one item changing."""
-    total = 0
+    return sum(_gsi_writes_by_index(table, before, after).values())
+
+
+def _gsi_writes_by_index(table: Any, before: dict[str, Any] | None,
+                         after: dict[str, Any] | None) -> dict[str, int]:
+    found: dict[str, int] = {}
     for index in getattr(table, "global_indexes", []) or []:
+        total = 0
         keys = index.schema_key_attrs
         was = before is not None and all(k in before for k in keys)
         now = after is not None and all(k in after for k in keys)
@@ -165,7 +173,17 @@ def _gsi_writes(table: Any, before: dict[str, Any] | None, after: dict[str, Any]
                 total += write_units(max(item_size(old), item_size(new)))
         else:
             total += write_units(item_size(old or new))
-    return total
+        if total:
+            found[index.name] = total
+    return found
+
+
+def item_label(table_name: str, key: dict[str, Any]) -> str:
+    """What an item is, in the venue's words: the table's logical name and, in the bookings
+    table, the kind of item ("bookings: session")."""
+    logical = table_name.rsplit("-", 1)[-1]
+    item = key.get("item", {}).get("S", "")
+    return f"{logical}: {item.split('#', 1)[0]}" if item else logical
 
 
 # --- the meter -----------------------------------------------------------------------------
@@ -274,9 +292,12 @@ class Meter:
             for table_name, key, _check, before in snapshot:
                 after = before if failed else _attrs(self._emulator.item(table_name, key))
                 size = max(item_size(before), item_size(after))
-                write += factor * write_units(size)
-                if not failed:
-                    write += _gsi_writes(self._emulator.table(table_name), before, after)
+                units = factor * write_units(size)
+                indexes = {} if failed else _gsi_writes_by_index(self._emulator.table(table_name), before, after)
+                write += units + sum(indexes.values())
+                with self._lock:
+                    metered.written.append((table_name, item_label(table_name, key), units, indexes,
+                                            self._key_text(key)))
         consumed = parsed.get("ConsumedCapacity")
         with self._lock:
             metered.read_units += read

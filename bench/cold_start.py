@@ -105,3 +105,61 @@ def guest_read_path(env: dict[str, str], transaction_id: str, token: str) -> dic
     found["top_level"] = sorted(tops)
     found["boto3_loaded"] = "boto3" in tops
     return found
+
+
+# A cold Lambda's first guest request, as Lambda runs it: the handler called with an API Gateway
+# proxy event (no test client), the secrets read by ARN from Secrets Manager.
+_FIRST_APP = """
+import json, sys, time
+w, c = time.perf_counter(), time.process_time()
+import app
+tx, token = sys.argv[1], sys.argv[2]
+resource = "/v1/me/transactions/{transaction_id}"
+event = {"resource": resource, "path": "/v1/me/transactions/" + tx, "httpMethod": "GET",
+         "headers": {"Authorization": "Bearer " + token}, "multiValueHeaders": {"Authorization": ["Bearer " + token]},
+         "queryStringParameters": None, "multiValueQueryStringParameters": None,
+         "pathParameters": {"transaction_id": tx}, "stageVariables": None, "body": None, "isBase64Encoded": False,
+         "requestContext": {"resourcePath": resource, "httpMethod": "GET", "path": "/api/v1/me/transactions/" + tx,
+                            "requestId": "cold-start-bench", "stage": "api", "identity": {"sourceIp": "127.0.0.1"}}}
+class Context:
+    function_name, aws_request_id, memory_limit_in_mb = "api", "cold-start-bench", 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:api"
+    def get_remaining_time_in_millis(self): return 30000
+answer = app.app(event, Context())
+assert answer["statusCode"] == 200, answer
+print(json.dumps({"wall": time.perf_counter() - w, "cpu": time.process_time() - c, "boto3": "boto3" in sys.modules}))
+"""
+
+# The same AWS work with boto3: the token secret by ARN, the transaction's Query, the venue's read.
+_FIRST_BOTO3 = """
+import json, os, sys, time
+w, c = time.perf_counter(), time.process_time()
+import boto3
+boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["TOKEN_SECRET_ARN"])["SecretString"]
+dynamodb = boto3.client("dynamodb")
+dynamodb.query(TableName=sys.argv[3], KeyConditionExpression="transaction_id = :t",
+               ExpressionAttributeValues={":t": {"S": sys.argv[1]}})
+dynamodb.get_item(TableName=sys.argv[4], Key={"venue_id": {"S": sys.argv[5]}}, ConsistentRead=True)
+print(json.dumps({"wall": time.perf_counter() - w, "cpu": time.process_time() - c}))
+"""
+
+
+def time_first_request(env: dict[str, str], transaction_id: str, token: str, venue_id: str,
+                       runs: int = 7, without: tuple[str, ...] = ()) -> tuple[ImportTimes, ImportTimes, bool]:
+    """`import boto3` + the request's AWS work against `import app` + the request, each in a
+    fresh interpreter pointed at the embedded stack, interleaved; and whether the app loaded boto3."""
+    from chalicelib.storage.models import BookingItem, VenueRecord
+
+    full_env = {k: v for k, v in {**_clean_env(), **env}.items() if k not in without}
+    args = [transaction_id, token, str(BookingItem.Meta.table_name), str(VenueRecord.Meta.table_name), venue_id]
+    boto3, app = ImportTimes("boto3 + the same AWS calls", [], []), ImportTimes("app + one receipt", [], [])
+    loaded_boto3 = False
+    for _ in range(runs):
+        for timed, code in ((boto3, _FIRST_BOTO3), (app, _FIRST_APP)):
+            out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=full_env, check=True,
+                                 capture_output=True, text=True).stdout
+            figures = json.loads(out.strip().splitlines()[-1])
+            timed.wall.append(figures["wall"])
+            timed.cpu.append(figures["cpu"])
+            loaded_boto3 = loaded_boto3 or bool(figures.get("boto3"))
+    return boto3, app, loaded_boto3

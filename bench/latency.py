@@ -183,3 +183,30 @@ def measure_refund_latency(world: World, base_url: str, refunds: int = 200, in_f
     print(f"  cancel -> refunded: n={len(result.seconds)} p50={result.p50 * 1000:.0f} ms "
           f"p95={result.p95 * 1000:.0f} ms failed/timed out={result.errors}", flush=True)
     return result
+
+
+def measure_in_child(base_url: str, admin_key: str, stripe_url: str, requests_per_client: int,
+                     refunds: int) -> tuple[list[Timings], Timings]:
+    """Both measurements from a separate process, as real clients would be: 16 client threads in
+    the stack's own interpreter would take its CPU (and GIL) from the stack they measure."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import json, sys\n"
+            "from bench import latency\n"
+            "from bench.world import World, over_http\n"
+            "url, key, stripe, rpc, refunds = sys.argv[1:6]\n"
+            "world = World(over_http(url), key, stripe)\n"
+            "timings = latency.measure_latency(world, url, requests_per_client=int(rpc))\n"
+            "refunded = latency.measure_refund_latency(world, url, refunds=int(refunds))\n"
+            "print(json.dumps([t.__dict__ for t in timings + [refunded]]))\n")
+    root = Path(__file__).resolve().parents[1]
+    child = subprocess.run([sys.executable, "-c", code, base_url, admin_key, stripe_url, str(requests_per_client),
+                            str(refunds)], cwd=root, stdout=subprocess.PIPE, text=True, check=True)
+    lines = child.stdout.strip().splitlines()
+    for line in lines[:-1]:
+        print(line, flush=True)
+    found = [Timings(**t) for t in json.loads(lines[-1])]
+    return found[:-1], found[-1]

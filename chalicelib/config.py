@@ -103,7 +103,7 @@ def secret(name: str) -> str:
         cached = _secrets.get(name)
     if cached is not None and time.monotonic() - cached[1] < config().secret_max_age_seconds:
         return cached[0]
-    value = _secrets_manager().get_secret_value(SecretId=arn)["SecretString"]
+    value = str(_secrets_manager().get_secret_value(SecretId=arn)["SecretString"])
     with _secrets_lock:
         _secrets[name] = (value, time.monotonic())
     return value
@@ -115,8 +115,9 @@ def forget_secret(name: str) -> None:
         _secrets.pop(name, None)
 
 
-@functools.lru_cache(maxsize=1)
 def _secrets_manager() -> Any:
-    import boto3  # only containers that read a secret by ARN pay for it, once, not once per read
+    # botocore's client, built once per container and only where a secret is read by ARN; no boto3
+    # on a guest's request path (chalicelib/aws.py)
+    from chalicelib import aws
 
-    return boto3.client("secretsmanager")
+    return aws.client("secretsmanager")

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
 from chalicelib.config import config
 
 
-@lru_cache(maxsize=1)
 def _sqs() -> Any:
-    import boto3  # the client is built once per container, and only by code that sends
+    from chalicelib import aws  # the client is built once per container, and only by code that sends
 
-    return boto3.client("sqs")
+    return aws.client("sqs")
 
 
 def send_refund(transaction_id: str, refund_id: str) -> None:

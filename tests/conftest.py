@@ -20,6 +20,40 @@ from infra.local.stack import LocalStack, give_client_addresses  # noqa: E402
 ADMIN_KEY = os.environ["ADMIN_API_KEY"]
 
 
+# Under `pytest -n N --dist loadgroup` (make test), tests are spread one by one over N worker
+# processes, each with its own embedded stack; tests sharing a costly fixture stay on one worker:
+# the e2e stack in a child process with its browser, a module's own stack, the CDK synthesis.
+_ONE_WORKER = {"tests/e2e/test_fuzz_api.py": "live-stack", "tests/e2e/test_portal_browser.py": "live-stack"}
+_ONE_WORKER_PER_FILE = ("tests/e2e/", "tests/infra/", "tests/integration/test_payments_gateway.py",
+                        "tests/unit/test_moto_patches.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        group = _ONE_WORKER.get(path) or (path if path.startswith(_ONE_WORKER_PER_FILE) else None)
+        if path.startswith("tests/infra/"):  # two syntheses: the stages, and a venue's own portal
+            group = "cdk-venue-portal" if "venue_portal" in getattr(item, "fixturenames", ()) else "cdk-stages"
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """argon2id at its lowest cost in this process: the real cost is ~0.4 s of CPU per guest
+    (a hash and a login), a third of the suite's time, and what tests check is who gets in, not
+    the hash's cost. tests/unit/test_password_hashing.py checks the production parameters in a
+    fresh interpreter; the e2e stack, a child process, hashes at the real cost."""
+    from argon2 import PasswordHasher
+
+    from chalicelib import auth
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        patch.setattr(auth, "_DUMMY_PASSWORD_HASH", None)
+        yield
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
     local = LocalStack(background=False, visibility_timeout_seconds=1).start()
@@ -220,5 +254,9 @@ def bought(world: World) -> tuple[World, Guest, dict[str, Any]]:
     that refunds up to 24 hours before a session."""
     venue = world.venue(allow_guest_modify=True, refund_on_cancel=True, cutoff_hours=24)
     guest = world.guest(venue)
-    slots = [world.slot(venue, start=now() + timedelta(days=d)) for d in (3, 4, 5)]
-    return world, guest, world.purchase(guest, slots, amount=2500)
+    slots = [world.slot(venue, start=now() + timedelta(days=3 + d)) for d in range(3)]
+    bought = world.purchase(guest, slots, amount=2500)
+    # Messages other tests left queued (in whatever order the workers ran them) are handled now,
+    # so the Stripe faults a story sets up meet its own refund, not someone else's.
+    world.stack.deliver_all()
+    return world, guest, bought

@@ -65,7 +65,10 @@ def guest(record: GuestRecord) -> dict[str, Any]:
     return {"guest_id": record.guest_id, "email": record.email, "name": record.name}
 
 
-def session(record: SessionRecord, venue_settings: rules.VenueSettings, now: datetime) -> dict[str, Any]:
+def session(record: SessionRecord, venue_settings: rules.VenueSettings, now: datetime,
+            refunds: list[RefundRecord] | None = None) -> dict[str, Any]:
+    """`refunds`: the transaction's refunds, when known. A refunded session shows its refund's
+    current status: the refund worker updates the refund only, never its sessions."""
     forfeited = bool(record.refund_forfeited)
     state = rules.SessionState(start=record.start, status=record.status, refund_forfeited=forfeited)
     actions = rules.session_actions(venue_settings, state, now)
@@ -74,7 +77,7 @@ def session(record: SessionRecord, venue_settings: rules.VenueSettings, now: dat
         "session_id": record.session_id, "slot_id": record.slot_id, "product_id": record.product_id,
         "product_name": record.product_name, "start": format_utc(record.start), "end": format_utc(record.end),
         "participant_name": record.participant_name, "amount": int(record.amount), "status": record.status,
-        "refund_status": record.refund_status,
+        "refund_status": session_refund_status(record, refunds or []),
         "refund_deadline": format_utc(rules.refund_deadline(venue_settings, record.start, forfeited))
         if booked else None,
         # The stored projection may lag a settings change; the rule is always current.
@@ -82,6 +85,11 @@ def session(record: SessionRecord, venue_settings: rules.VenueSettings, now: dat
         "modify_deadline": format_utc(rules.modify_deadline(venue_settings, record.start)) if booked else None,
         "actions": {"edit": actions.edit, "cancel": actions.cancel, "refund_on_cancel": actions.refund_on_cancel},
     }
+
+
+def session_refund_status(record: SessionRecord, refunds: list[RefundRecord]) -> str:
+    found = next((r for r in refunds if record.refund_id and r.refund_id == record.refund_id), None)
+    return str(found.status) if found is not None else str(record.refund_status)
 
 
 def refund(record: RefundRecord, detailed: bool = False, purchase: TransactionRecord | None = None) -> dict[str, Any]:
@@ -132,7 +140,8 @@ def receipt(venue_record: VenueRecord, transaction: TransactionRecord, sessions:
         "booking_reference": booking_reference(transaction.transaction_id), "timezone": venue_record.timezone, "purchased_at": format_utc(transaction.purchased_at),
         "currency": transaction.currency, "total": int(transaction.total),
         "payment_intent_id": transaction.payment_intent_id,
-        "sessions": [session(s, venue_settings, now) for s in sorted(sessions, key=lambda s: (s.start, s.session_id))],
+        "sessions": [session(s, venue_settings, now, refunds)
+                     for s in sorted(sessions, key=lambda s: (s.start, s.session_id))],
         "refunds": [refund(r) for r in sorted(refunds, key=lambda r: r.created_at)],
     }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -18,6 +18,7 @@ from chalicelib.observability import log_error, log_event
 from chalicelib import queues
 from chalicelib.services.purchases import Receipt, guest_receipt
 from chalicelib.storage import summaries
+from chalicelib.storage import venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     HistoryEvent,
@@ -112,30 +113,39 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
         earlier = _earlier_answer(record_key, request_hash, now)
         if earlier is not None:
             return earlier
-    plan = plan_cancellation(guest_receipt(claims, transaction_id), session_ids, now)
-    if expected_refund_amount is not None:
-        if render_quote is None:
-            raise ValueError("an expected_refund_amount needs render_quote, to answer a changed quote")
-        check_quote(plan, expected_refund_amount, render_quote)
-    cancellation = _apply(plan)
-    answer = render(cancellation)
-    write = _cancellation_write(cancellation)
-    if record_key:
-        write.put("idempotency", IdempotencyRecord(
-            key=record_key, request_hash=request_hash, state="completed", status_code=200, response=answer,
-            expires_at=now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.unused(now))
-    try:
-        write.commit()  # conflicts and throttles are retried inside; a failure here is a real refusal
-    except AtomicWriteFailed as failure:
-        if record_key and "idempotency" in failure.failed:  # the same request, a moment earlier
-            earlier = _earlier_answer(record_key, request_hash, now)
-            if earlier is not None:
-                return earlier
-        changed = {label.split(":", 1)[1]: "changed" for label in failure.failed if label.startswith("session:")}
-        if not changed:
-            raise
-        raise SessionNotCancellable("some sessions changed meanwhile; reload and try again",
-                                    {"sessions": changed}) from None
+    receipt = guest_receipt(claims, transaction_id)
+    for attempt in (1, 2):
+        plan = plan_cancellation(receipt, session_ids, now)
+        if expected_refund_amount is not None:
+            if render_quote is None:
+                raise ValueError("an expected_refund_amount needs render_quote, to answer a changed quote")
+            check_quote(plan, expected_refund_amount, render_quote)
+        cancellation = _apply(plan)
+        answer = render(cancellation)
+        write = _cancellation_write(cancellation)
+        if record_key:
+            write.put("idempotency", IdempotencyRecord(
+                key=record_key, request_hash=request_hash, state="completed", status_code=200, response=answer,
+                expires_at=now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.unused(now))
+        try:
+            write.commit()  # conflicts and throttles are retried inside; a failure here is a real refusal
+            break
+        except AtomicWriteFailed as failure:
+            if record_key and "idempotency" in failure.failed:  # the same request, a moment earlier
+                earlier = _earlier_answer(record_key, request_hash, now)
+                if earlier is not None:
+                    return earlier
+            if failure.failed == [venue_cache.SETTINGS_LABEL] and attempt == 1:
+                # The plan rested on settings that have changed since (a cached copy): decide again
+                # on the current ones, once.
+                venue_cache.forget(receipt.venue.venue_id)
+                receipt = replace(receipt, venue=venue_cache.fresh(receipt.venue.venue_id))
+                continue
+            changed = {label.split(":", 1)[1]: "changed" for label in failure.failed if label.startswith("session:")}
+            if not changed:
+                raise
+            raise SessionNotCancellable("some sessions changed meanwhile; reload and try again",
+                                        {"sessions": changed}) from None
     refund = cancellation.refund
     log_event("sessions_cancelled", venue_id=plan.receipt.venue.venue_id, transaction_id=transaction_id,
               guest_id=claims.guest_id, session_ids=session_ids, refund_id=refund.refund_id if refund else None,
@@ -219,6 +229,7 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         # An admin's retry names the refund alone: found by key, not through a lagging index.
         write.put("refund_locator", Locator(f"refund#{refund.refund_id}", venue_id=venue_id,
                                             transaction_id=refund.transaction_id))
+    venue_cache.settings_unchanged(write, plan.receipt.venue)  # the plan applied the venue's settings
     summaries.update(write, plan.receipt.transaction.transaction_id, {
         s.session_id: {"status": "cancelled", "refund_status": s.refund_status} for s in cancellation.sessions_after})
     return write

@@ -37,6 +37,7 @@ from chalicelib.storage.models import (
     TransactionRecord,
     VenueRecord,
 )
+from chalicelib.storage import venue_cache
 from chalicelib.storage.windows import projected_window
 
 MAX_SESSIONS = 30
@@ -158,13 +159,14 @@ def _check_payment(payment_intent_id: str, currency: str, total: int, stripe_acc
 
 
 def receipt(venue_id: str, transaction_id: str, guest_id: str | None = None) -> Receipt:
-    """The whole transaction in one Query. Another guest's or venue's transaction is not found,
-    exactly like one that does not exist."""
+    """The whole transaction in one Query (the venue comes from the warm Lambda's copy, see
+    storage/venue_cache.py). Another guest's or venue's transaction is not found, exactly like
+    one that does not exist."""
     items = list(BookingItem.query(transaction_id))
     transaction = next((i for i in items if isinstance(i, TransactionRecord)), None)
     if transaction is None or transaction.venue_id != venue_id or (guest_id and transaction.guest_id != guest_id):
         raise NotFound("no such transaction")
-    venue = VenueRecord.get(venue_id)
+    venue = venue_cache.venue(venue_id)  # a few seconds old at most: writes re-check the settings
     return Receipt(
         venue=venue, transaction=transaction,
         sessions=[i for i in items if isinstance(i, SessionRecord)],

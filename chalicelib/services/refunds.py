@@ -33,7 +33,6 @@ from chalicelib.storage.models import (
     Locator,
     PendingRefunds,
     RefundRecord,
-    SessionRecord,
     TransactionRecord,
 )
 from chalicelib.storage.reads import MAX_KEYS, Key, read_together
@@ -169,7 +168,7 @@ def _record_late_success(refund: RefundRecord, stripe_refund_id: str, now: datet
 
 
 def settle_refunded(refund: RefundRecord, stripe_refund_id: str, now: datetime) -> bool:
-    """pending -> refunded, with the sessions. False if another worker got there first."""
+    """pending -> refunded. False if another worker got there first."""
     return _transition(refund, "pending", "refunded", now, stripe_refund_id=stripe_refund_id)
 
 
@@ -201,13 +200,13 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
     if to_status == "pending":
         actions.append(RefundRecord.key_generation.add(1))
     write = AtomicWrite()
+    # The sessions are not rewritten: a refunded session shows its refund's status (the receipt
+    # reads both in its one Query), so a refund of 30 sessions writes one item, not 31.
     write.update("refund", refund, actions=actions,
                  condition=(RefundRecord.status == from_status)
                  & (RefundRecord.key_generation == int(refund.key_generation)))
-    for session_id in refund.session_ids:
-        write.update(f"session:{session_id}", SessionRecord(refund.transaction_id, f"session#{session_id}"),
-                     actions=[SessionRecord.refund_status.set(to_status)],
-                     condition=SessionRecord.refund_id == refund.refund_id)
+    # The sessions' refund state is read from the refund itself; the purchase summary (what
+    # the guest's list shows without reading sessions) records it in the same write.
     summaries.update(write, refund.transaction_id,
                      {session_id: {"refund_status": to_status} for session_id in refund.session_ids})
     write.put("history", HistoryEvent(

@@ -14,6 +14,7 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib.rules import VenueSettings
 from chalicelib.services.access import Admin, require_platform
+from chalicelib.storage import venue_cache
 from chalicelib.storage.models import ApiKeyRecord, VenueRecord
 from chalicelib import queues
 
@@ -74,6 +75,7 @@ def update_settings(admin: Admin, venue: VenueRecord, changes: Mapping[str, Any]
         VenueRecord.settings_version.add(1),
         VenueRecord.settings_updated_at.set(now),
     ], condition=VenueRecord.venue_id.exists())
+    venue_cache.forget(venue.venue_id)  # this Lambda's next request sees the new settings at once
     log_event("settings_updated", venue_id=venue.venue_id, actor=admin.actor,
               settings_version=venue.settings_version, changed=sorted(changes), **asdict(venue.settings()))
     try:

@@ -22,8 +22,11 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
+from chalicelib import aws
 from chalicelib.config import config
 from chalicelib.rules import VenueSettings
+
+aws.share_with_pynamodb()  # before any model makes its connection
 
 _BILLING = "PAY_PER_REQUEST"
 

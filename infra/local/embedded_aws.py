@@ -5,34 +5,104 @@ conditional TransactWriteItems can interleave their checks and writes: both "suc
 real DynamoDB never allows. Serialising requests restores DynamoDB's per-request atomicity
 (and SQS's), which the product's exactly-once guarantees are tested against. Each request passes
 the fault switch (infra/local/faults.py), which can make it answer as a busy AWS would.
+
+Under that lock, moto's TransactWriteItems backs up only the items a transaction names instead of
+deep-copying whole tables, and a Query reads only its key (infra/local/moto_patches.py), so a
+call costs the same whatever the table holds.
+
+moto's app is served here by a small HTTP/1.1 server that keeps connections open, instead of
+werkzeug's development server, which closes every connection after one answer: each DynamoDB call
+then paid a TCP handshake and a new server thread.
 """
 from __future__ import annotations
 
+import io
+import sys
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable
-
-from werkzeug.serving import BaseWSGIServer, make_server
+from urllib.parse import unquote
 
 from infra.local.faults import FaultRates, FaultSwitch
 
 
 class _OneRequestAtATime:
-    def __init__(self, app: Callable[..., Iterable[bytes]], faults: FaultSwitch) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], faults: FaultSwitch,
+                 messages_sent: threading.Event) -> None:
         self._app = app
         self._faults = faults
         self._lock = threading.Lock()
+        self._messages_sent = messages_sent
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         with self._lock:  # the body is produced inside the lock
-            return self._faults.handle(environ, start_response, self._app)
+            body = self._faults.handle(environ, start_response, self._app)
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonSQS.SendMessage"):
+            self._messages_sent.set()
+        return body
+
+
+class _WsgiHandler(BaseHTTPRequestHandler):
+    """One WSGI call per request on a kept-alive connection. Bodies are read whole by their
+    Content-Length (the AWS SDKs send no chunked bodies to DynamoDB, SQS or Secrets Manager)."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no delayed-ACK stall
+    app: Callable[..., list[bytes]]
+
+    def log_message(self, format: str, *args: Any) -> None:  # moto's access log would drown ours
+        return
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        path, _, query = self.path.partition("?")
+        host, port = self.server.server_address[:2]
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command, "SCRIPT_NAME": "", "PATH_INFO": unquote(path, "latin-1"),
+            "QUERY_STRING": query, "SERVER_NAME": str(host), "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": self.request_version, "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for name in set(self.headers.keys()):
+            if "_" in name:  # as werkzeug: an underscored header must not pass for a dashed one
+                continue
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[key] = ",".join(self.headers.get_all(name) or [])
+        answer: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            answer[:] = [status, headers]
+            return lambda data: None  # moto returns its bodies; it never calls write()
+
+        payload = b"".join(self.app(environ, start_response))
+        status, headers = answer
+        self.send_response(int(status[:3]), status[4:])
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
 
 class EmbeddedAws:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: FaultRates | None = None) -> None:
         self._host, self._port = host, port
         self.faults = FaultSwitch(faults)
-        self._server: BaseWSGIServer | None = None
+        self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # Set after every SQS send: the local queue pump waits on it instead of polling, as Lambda's
+        # poller, long-polling, would pick a message up at once (moto's own long poll would sleep
+        # holding the lock above).
+        self.messages_sent = threading.Event()
 
     @property
     def url(self) -> str:
@@ -40,10 +110,16 @@ class EmbeddedAws:
         return f"http://{self._host}:{self._server.server_address[1]}"
 
     def start(self) -> EmbeddedAws:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-        app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app), self.faults)
-        self._server = make_server(self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler)
+        from infra.local import moto_patches
+
+        moto_patches.install()
+        app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app), self.faults, self.messages_sent)
+        handler = type("Handler", (_WsgiHandler,), {"app": staticmethod(app)})
+        self._server = ThreadingHTTPServer((self._host, self._port), handler)
+        self._server.daemon_threads = True
+        self._server.block_on_close = False  # kept-alive idle connections must not hold stop()
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
         self._thread.start()
         return self

@@ -220,7 +220,9 @@ class LocalStack:
     def _pump_queues(self) -> None:
         sqs = self._sqs()
         handlers = [(self.queue_url(name), name, handler) for name, handler in self.queue_handlers()]
+        sent = self._moto.messages_sent
         while not self._stop.is_set():
+            sent.clear()  # before receiving: a message sent from here on wakes the wait below
             busy = False
             for url, name, handler in handlers:
                 try:
@@ -229,7 +231,7 @@ class LocalStack:
                     print(json.dumps({"level": "ERROR", "event": "local_pump_error", "queue": name,
                                       "error": repr(error)}), flush=True)
             if not busy:
-                self._stop.wait(0.2)
+                sent.wait(0.2)  # a new message, or 0.2 s for one whose visibility timeout ran out
 
     @property
     def lambda_timeout_ms(self) -> int:
@@ -334,6 +336,7 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
 
     gateway: Any
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
     timeout = 30  # a client that stops sending mid-request does not hold a thread for ever
     max_body_bytes = 1024 * 1024  # the app refuses far less; this only bounds what is read
     static_types = {".html", ".css", ".js", ".png", ".svg", ".ico", ".json"}

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import Guest, World, now
-from tests.dynamodb_calls import count_dynamodb_calls
 
 
 def cancel(guest: Guest, receipt: dict[str, Any], sessions: list[int], key: str | None = None) -> Any:
@@ -358,18 +357,6 @@ def test_a_refund_stripe_never_accepts_ends_failed_through_the_dead_letter_queue
     failed = world.platform.get(f"/v1/admin/venues/{receipt['venue_id']}/refunds?status=failed").json["refunds"]
     assert failed[0]["failure_code"] == "retries_exhausted"
     assert stripe_refunds_for(world, refund_id) == []
-
-
-def test_a_cancellation_costs_the_same_dynamodb_calls_for_1_or_10_sessions(world: World) -> None:
-    venue = world.venue(allow_guest_modify=True, refund_on_cancel=True)
-    guest = world.guest(venue)
-    slot = world.slot(venue, capacity=20)
-    one, ten = world.purchase(guest, [slot]), world.purchase(guest, [slot] * 10)
-    with count_dynamodb_calls() as single:
-        assert cancel(guest, one, [0], key="k1").status == 200
-    with count_dynamodb_calls() as many:
-        assert cancel(guest, ten, list(range(10)), key="k10").status == 200
-    assert single.operations == many.operations == ["GetItem", "Query", "GetItem", "TransactWriteItems"]
 
 
 def signed(payload: dict[str, Any], secret: str, at: int | None = None) -> tuple[bytes, str]:

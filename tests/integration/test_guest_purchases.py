@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.conftest import Api, World, iso, now
-from tests.dynamodb_calls import count_dynamodb_calls
 
 
 def test_a_guest_sees_their_purchase_and_its_receipt(world: World) -> None:
@@ -162,15 +161,6 @@ def test_a_forged_cursor_is_a_400(world: World) -> None:
         answer = guest.api.get(f"/v1/me/transactions?cursor={cursor}")
         assert answer.status == 400 and answer.error_code == "invalid_request"
     assert guest.api.get("/v1/me/transactions?limit=0").status == 400
-
-
-def test_a_receipt_costs_one_query_and_one_venue_read(world: World) -> None:
-    venue = world.venue()
-    guest = world.guest(venue)
-    made = world.purchase(guest, [world.slot(venue), world.slot(venue), world.slot(venue)])
-    with count_dynamodb_calls() as calls:
-        assert guest.api.get(f"/v1/me/transactions/{made['transaction_id']}").status == 200
-    assert calls.operations == ["Query", "GetItem"]
 
 
 def test_login_gives_a_token_bound_to_the_venue(world: World) -> None:

@@ -1,0 +1,221 @@
+"""moto's DynamoDB at a cost independent of the table's size (TransactWriteItems, Query), and its
+item answers written without moto's model-driven serializer.
+
+Two of moto 5.2.5's operations cost time in proportion to everything the table holds, where
+DynamoDB's cost depends only on the items an operation touches; and every answer goes through a
+serializer that looks each attribute value's ten possible members up under six aliases each
+(60% of moto's time on a receipt's Query). All of it sits under the embedded server's
+one-request-at-a-time lock, so every client waits for it. `install()` fixes the three without
+changing what any of them answers.
+
+## TransactWriteItems
+
+moto 5.2.5's `DynamoDBBackend.transact_write_items` backs up, before applying anything, a deep
+copy of every table the transaction names, once per transaction item, and puts those copies back
+if any item fails. A cancellation of five sessions thus copies the whole bookings table six times:
+with 100,000 sessions that is seconds per request, under the embedded server's lock, for every
+client. DynamoDB's cost does not grow with the table, so the local stack should not either.
+
+The backup only has to cover what a transaction can change: the items it names (Put, Update,
+Delete, ConditionCheck each name one key) and the table's stream records. moto keeps no other
+per-table state a write touches: its secondary indexes are not stored, they are derived from the
+items on every Query/Scan, so restoring the items restores every index entry too.
+
+So `install()` wraps moto's own function (all of its checks, writes and errors stay moto's):
+it deep-copies just the named items first, runs moto's function with its whole-table copies
+turned into no-ops, and on any failure puts the named items (and the stream) back before
+re-raising moto's error. It runs inside `EmbeddedAws`'s one-request-at-a-time lock, as moto's
+own backup did, so no other request sees the half-applied state.
+
+## Query
+
+`Table.query` starts from `Table.all_items()`: every item of the table, sorted, on every call,
+then keeps those with the asked hash key (or, on an index, those matching the index's key). A
+receipt's Query of one transaction thus sorts 100,000 sessions. The wrapper hands moto's query
+only the candidates it can return: for the table itself, the items under the asked hash key (in
+range-key order, as all_items gives them); for an index, every item unsorted, since moto sorts an
+index's candidates itself by the index keys and then the table keys (a total order).
+
+## Answers
+
+For the item operations (`_PLAIN_JSON_OPERATIONS`), moto's responses module already builds the
+answer in DynamoDB's wire shape (attribute values as `{"S": ...}` maps), so JSON-encoding it as
+it is gives the same body the serializer would, provided it holds nothing but strings, numbers,
+booleans, lists and string-keyed maps, and no None (the serializer drops None members). Anything
+else (a binary attribute's bytes, a timestamp, a None) falls back to moto's serializer.
+tests/unit/test_moto_patches.py compares both bodies over every attribute type.
+
+What this relies on, pinned by tests/unit/test_moto_patches.py: moto's version, the exact
+source of the functions it wraps (transact_write_items' only `copy.deepcopy` of a `Table` is the
+backup, and it rolls back by assigning those copies into `self.tables`; query reads the table
+only through `self.all_items()`), and items living in `Table.items` keyed by hash (and range)
+value.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from types import SimpleNamespace
+from typing import Any, Callable
+
+PINNED_MOTO_VERSION = "5.2.5"
+
+_installed = threading.Lock()
+_moto_transact_write_items: Callable[..., Any] | None = None
+_moto_query: Callable[..., Any] | None = None
+_moto_execute_result: Callable[..., Any] | None = None
+PLAIN_JSON_ANSWERS = True  # tests switch it off to compare with moto's serializer
+_PLAIN_JSON_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem",
+                                    "DeleteItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems"})
+
+
+def install() -> None:
+    """Wrap moto's `transact_write_items` and `Table.query` once per process (idempotent)."""
+    global _moto_transact_write_items, _moto_query, _moto_execute_result
+    with _installed:
+        if _moto_transact_write_items is not None:
+            return
+        from moto.core.responses import ActionResult
+        from moto.dynamodb.models import DynamoDBBackend
+        from moto.dynamodb.models.table import Table
+
+        _moto_transact_write_items = DynamoDBBackend.transact_write_items
+        _moto_query = Table.query
+        _moto_execute_result = ActionResult.execute_result
+        DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+        Table.query = _query  # type: ignore[method-assign]
+        ActionResult.execute_result = _execute_result  # type: ignore[method-assign]
+
+
+def moto_originals() -> dict[str, Callable[..., Any]]:
+    """moto's own functions (the ones wrapped), for the pinning test."""
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    return {"transact_write_items": _moto_transact_write_items or DynamoDBBackend.transact_write_items,
+            "query": _moto_query or Table.query, "all_items": Table.all_items,
+            "execute_result": _moto_execute_result or ActionResult.execute_result}
+
+
+def _execute_result(result: Any, context: Any) -> Any:
+    assert _moto_execute_result is not None
+    if (PLAIN_JSON_ANSWERS and type(result).__name__ in ("ActionResult", "DynamoResult")
+            and context.service_model.service_name == "dynamodb"
+            and context.operation_model.name in _PLAIN_JSON_OPERATIONS
+            and context.service_model.protocol == "json" and _plain(result.result)):
+        version = context.service_model.metadata.get("jsonVersion", "1.0")
+        return 200, {"Content-Type": f"application/x-amz-json-{version}"}, json.dumps(result.result)
+    return _moto_execute_result(result, context)
+
+
+def _plain(value: Any) -> bool:
+    """Whether JSON would carry `value` exactly as moto's serializer does (see the module's doc)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return isinstance(value, (str, bool, int, float))
+
+
+def _query(table: Any, *args: Any, **kwargs: Any) -> Any:
+    assert _moto_query is not None
+    hash_key = kwargs["hash_key"] if "hash_key" in kwargs else (args[0] if args else None)
+    index_name = kwargs["index_name"] if "index_name" in kwargs else (args[7] if len(args) > 7 else None)
+    if index_name is None and hash_key is not None:
+        under_key = table.items.get(hash_key)  # .get: Table.items is a defaultdict
+        if under_key is None:
+            candidates = []
+        elif table.range_key_attr:
+            candidates = sorted(under_key.values(), key=lambda item: item.range_key)
+        else:
+            candidates = [under_key]
+    else:
+        candidates = [item for under_key in table.items.values()
+                      for item in (under_key.values() if table.range_key_attr else [under_key])]
+    table.all_items = lambda: candidates  # this call only: the instance attribute shadows the method
+    try:
+        return _moto_query(table, *args, **kwargs)
+    finally:
+        del table.all_items
+
+
+def _transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+    import moto.dynamodb.models as models
+
+    assert _moto_transact_write_items is not None
+    backup = _Backup.of(backend, transact_items)
+    models.copy = _NO_TABLE_COPIES  # moto's module-level `copy`, seen by its backup loop only
+    try:
+        _moto_transact_write_items(backend, transact_items)
+    except BaseException:
+        backup.restore()
+        raise
+    finally:
+        models.copy = copy
+
+
+def _deepcopy_except_tables(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    from moto.dynamodb.models.table import Table
+
+    if isinstance(value, Table):
+        return value  # the backup of a whole table: _Backup covers what the transaction can touch
+    return copy.deepcopy(value, memo)
+
+
+_NO_TABLE_COPIES = SimpleNamespace(deepcopy=_deepcopy_except_tables, copy=copy.copy)
+
+
+class _Backup:
+    """Deep copies of the items a transaction names, and each touched table's stream length."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[int, Any, Any], tuple[Any, Any, Any, Any, bool]] = {}
+        self._streams: dict[int, tuple[Any, int]] = {}
+
+    @classmethod
+    def of(cls, backend: Any, transact_items: list[dict[str, Any]]) -> _Backup:
+        backup = cls()
+        for entry in transact_items:
+            for op_type, op in entry.items():
+                backup._add(backend, op_type, op)
+        return backup
+
+    def _add(self, backend: Any, op_type: str, op: dict[str, Any]) -> None:
+        try:
+            table = backend.get_table(op["TableName"])
+            if op_type == "Put":
+                names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+                key = {name: op["Item"][name] for name in names}
+            else:
+                key = op["Key"]
+            hash_value, range_value = backend.get_keys_value(table, key)
+        except Exception:  # noqa: BLE001 - a key moto cannot resolve is one it cannot write either
+            return
+        if table.stream_shard is not None and id(table) not in self._streams:
+            self._streams[id(table)] = (table.stream_shard, len(table.stream_shard.items))
+        slot = (id(table), hash_value, range_value)
+        if slot in self._items:
+            return  # a second op on the same key fails the transaction; the first copy is the original
+        bucket_existed = hash_value in table.items
+        current = table.get_item(hash_value, range_value) if bucket_existed else None
+        self._items[slot] = (table, hash_value, range_value, copy.deepcopy(current), bucket_existed)
+
+    def restore(self) -> None:
+        for table, hash_value, range_value, original, bucket_existed in self._items.values():
+            if range_value is None:
+                if original is None:
+                    table.items.pop(hash_value, None)
+                else:
+                    table.items[hash_value] = original
+                continue
+            bucket = table.items[hash_value]
+            if original is None:
+                bucket.pop(range_value, None)
+                if not bucket and not bucket_existed:
+                    del table.items[hash_value]
+            else:
+                bucket[range_value] = original
+        for shard, length in self._streams.values():
+            del shard.items[length:]

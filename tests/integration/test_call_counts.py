@@ -1,0 +1,110 @@
+"""What the guest's everyday operations cost in DynamoDB calls in a warm Lambda: a receipt is its
+one Query, a cancellation of any number of sessions its Query and its TransactWriteItems, a move
+two, a refund worker message two; and the venue's cached settings never decide a write once they
+have changed."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+from chalicelib.storage import venue_cache
+from chalicelib.storage.models import VenueRecord
+from tests.conftest import Guest, World
+from tests.dynamodb_calls import count_dynamodb_calls
+
+
+@pytest.fixture
+def warm(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Requests within the cache's lifetime of each other, however slow this machine is today."""
+    monkeypatch.setattr(venue_cache, "MAX_AGE_SECONDS", 3600.0)
+    yield
+
+
+def receipt_path(made: dict[str, Any]) -> str:
+    return f"/v1/me/transactions/{made['transaction_id']}"
+
+
+def cancel(guest: Guest, made: dict[str, Any], sessions: list[int], key: str | None = None) -> Any:
+    ids = [made["sessions"][i]["session_id"] for i in sessions]
+    return guest.api.post(f"{receipt_path(made)}/cancellations", {"session_ids": ids},
+                          headers={"Idempotency-Key": key} if key else None)
+
+
+def test_a_warm_receipt_is_one_query(world: World, warm: None) -> None:
+    venue = world.venue()
+    guest = world.guest(venue)
+    made = world.purchase(guest, [world.slot(venue), world.slot(venue), world.slot(venue)])
+    with count_dynamodb_calls() as cold:
+        first = guest.api.get(receipt_path(made))
+    with count_dynamodb_calls() as calls:
+        again = guest.api.get(receipt_path(made))
+    assert first.status == again.status == 200 and again.json == first.json
+    assert cold.operations == ["Query", "GetItem"]  # a cold Lambda reads the venue once
+    assert calls.operations == ["Query"]
+
+
+def test_a_warm_cancellation_is_two_calls_for_1_or_10_sessions(world: World, warm: None) -> None:
+    venue = world.venue(allow_guest_modify=True, refund_on_cancel=True)
+    guest = world.guest(venue)
+    slot = world.slot(venue, capacity=30)
+    one, ten, keyed = (world.purchase(guest, [slot]), world.purchase(guest, [slot] * 10),
+                       world.purchase(guest, [slot]))
+    assert guest.api.get(receipt_path(one)).status == 200  # the Lambda has the venue now
+    with count_dynamodb_calls() as single:
+        assert cancel(guest, one, [0]).status == 200
+    with count_dynamodb_calls() as many:
+        answer = cancel(guest, ten, list(range(10)))
+    with count_dynamodb_calls() as with_key:
+        assert cancel(guest, keyed, [0], key="k1").status == 200
+    assert answer.status == 200 and answer.json["refund"]["amount"] == 10 * 2500
+    assert single.operations == many.operations == ["Query", "TransactWriteItems"]
+    assert with_key.operations == ["GetItem", "Query", "TransactWriteItems"]  # the earlier answer, if any
+
+
+def test_a_settings_change_by_another_lambda_is_never_decided_on_from_the_cached_copy(
+        world: World, warm: None) -> None:
+    venue = world.venue(allow_guest_modify=True, refund_on_cancel=True, cutoff_hours=24)
+    guest = world.guest(venue)
+    made = world.purchase(guest, [world.slot(venue)])
+    assert guest.api.get(receipt_path(made)).json["sessions"][0]["actions"]["refund_on_cancel"] is True
+    # Another Lambda instance saves new settings: this one still holds the old copy.
+    VenueRecord(venue.venue_id).update(actions=[VenueRecord.refund_on_cancel.set(False),
+                                                VenueRecord.settings_version.add(1)])
+    with count_dynamodb_calls() as calls:
+        answer = cancel(guest, made, [0])
+    assert answer.status == 200
+    assert answer.json["refund"] is None  # decided on the current settings: no refund any more
+    receipt = guest.api.get(receipt_path(made)).json
+    assert receipt["refunds"] == [] and receipt["sessions"][0]["refund_status"] == "not_refunded"
+    assert receipt["sessions"][0]["status"] == "cancelled"
+    assert world.stack.stripe.refunds() == [] or all(
+        r["metadata"].get("transaction_id") != made["transaction_id"] for r in world.stack.stripe.refunds())
+    # the stale write changed nothing; one fresh read of the venue; the write again
+    assert calls.operations == ["Query", "TransactWriteItems", "GetItem", "TransactWriteItems"]
+
+
+def test_a_move_is_two_calls(world: World, warm: None) -> None:
+    venue = world.venue(allow_guest_modify=True)
+    guest = world.guest(venue)
+    here, there = world.slot(venue), world.slot(venue)
+    made = world.purchase(guest, [here])
+    session_id = made["sessions"][0]["session_id"]
+    with count_dynamodb_calls() as calls:
+        answer = guest.api.patch(f"{receipt_path(made)}/sessions/{session_id}", {"slot_id": there["slot_id"]})
+    assert answer.status == 200 and answer.json["slot_id"] == there["slot_id"]
+    assert calls.operations == ["BatchGetItem", "TransactWriteItems"]
+
+
+def test_a_refund_worker_message_is_two_calls(world: World, warm: None) -> None:
+    venue = world.venue(refund_on_cancel=True)
+    guest = world.guest(venue)
+    made = world.purchase(guest, [world.slot(venue), world.slot(venue)])
+    world.stack.deliver_all()  # nothing of anyone else's left in the queues
+    assert cancel(guest, made, [0, 1]).status == 200
+    with count_dynamodb_calls() as calls:
+        world.stack.deliver_all()
+    receipt = guest.api.get(receipt_path(made)).json
+    assert [r["status"] for r in receipt["refunds"]] == ["refunded"]
+    assert [s["refund_status"] for s in receipt["sessions"]] == ["refunded", "refunded"]
+    assert calls.operations == ["GetItem", "TransactWriteItems"]

@@ -1,0 +1,208 @@
+"""The embedded stack's TransactWriteItems and Query (infra/local/moto_patches.py): transactions
+all-or-nothing as DynamoDB's, including index entries, without copying whole tables; queries
+answering exactly what moto's own would, in the same order and pages; and both pinned to the moto
+code they wrap, so a moto upgrade cannot silently break them."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import uuid
+from typing import Any, Iterator
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from infra.local import moto_patches
+from infra.local.embedded_aws import EmbeddedAws
+
+# sha256 of moto 5.2.5's sources that infra/local/moto_patches.py wraps or replaces for a call.
+# If one changes, re-read moto's function against the assumptions in that module's docstring.
+MOTO_SOURCES_SHA256 = {
+    "transact_write_items": "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa39978ad4",
+    "query": "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb492450f21e",
+    "all_items": "c80d2ee3c896acd0cab6ca35aaeae3ab3fb65858933f8a3403d4e027c240f31d",
+    "execute_result": "6333faa349b58671258985778d2aaf02d31e0617aae380442e4c683c36ab248d",
+}
+
+
+def test_the_wrapped_moto_functions_are_the_ones_they_were_written_against() -> None:
+    import moto
+
+    assert moto.__version__ == moto_patches.PINNED_MOTO_VERSION
+    sources = {name: inspect.getsource(f) for name, f in moto_patches.moto_originals().items()}
+    assert {name: hashlib.sha256(s.encode()).hexdigest() for name, s in sources.items()} == MOTO_SOURCES_SHA256
+    transact = sources["transact_write_items"]
+    assert transact.count("copy.deepcopy(") == 1  # the whole-table backup, the one made a no-op
+    assert transact.count("self.tables[table_name] = original_table_state[table_name]") == 2
+    assert "self.items" not in sources["query"]  # it reads the table through all_items() only
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[Any]:
+    server = EmbeddedAws().start()
+    yield boto3.client("dynamodb", endpoint_url=server.url, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    server.stop()
+
+
+@pytest.fixture
+def table(dynamodb: Any) -> str:
+    name = f"tx-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "status")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by-status", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                                               {"AttributeName": "sk", "KeyType": "RANGE"}]}])
+    for sk, status in (("a", "booked"), ("b", "booked"), ("c", "booked")):
+        dynamodb.put_item(TableName=name, Item={"pk": {"S": "t1"}, "sk": {"S": sk}, "status": {"S": status},
+                                                "seats": {"N": "1"}})
+    return name
+
+
+def _state(dynamodb: Any, table: str) -> tuple[list[Any], dict[str, list[str]]]:
+    items = sorted(dynamodb.scan(TableName=table)["Items"], key=lambda item: item["sk"]["S"])
+    index = {status: [item["sk"]["S"] for item in dynamodb.query(
+        TableName=table, IndexName="by-status", KeyConditionExpression="#s = :s",
+        ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": {"S": status}})["Items"]]
+        for status in ("booked", "cancelled")}
+    return items, index
+
+
+def _key(sk: str) -> dict[str, Any]:
+    return {"pk": {"S": "t1"}, "sk": {"S": sk}}
+
+
+def _cancel(table: str, sk: str) -> dict[str, Any]:
+    return {"Update": {"TableName": table, "Key": _key(sk),
+                       "UpdateExpression": "SET #s = :c, seats = seats - :one",
+                       "ExpressionAttributeNames": {"#s": "status"},
+                       "ExpressionAttributeValues": {":c": {"S": "cancelled"}, ":one": {"N": "1"}}}}
+
+
+def test_a_transaction_failing_on_its_last_item_leaves_every_item_and_index_entry_as_it_was(
+        dynamodb: Any, table: str) -> None:
+    before = _state(dynamodb, table)
+    with pytest.raises(ClientError) as failed:
+        dynamodb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {**_key("d"), "status": {"S": "booked"}}}},
+            _cancel(table, "a"),
+            {"Delete": {"TableName": table, "Key": _key("b")}},
+            {"ConditionCheck": {"TableName": table, "Key": _key("c"), "ConditionExpression": "seats > :n",
+                                "ExpressionAttributeValues": {":n": {"N": "5"}}}},
+        ])
+    assert failed.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert _state(dynamodb, table) == before
+
+
+def test_a_transaction_naming_one_item_twice_changes_nothing(dynamodb: Any, table: str) -> None:
+    before = _state(dynamodb, table)
+    with pytest.raises(ClientError) as failed:
+        dynamodb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {**_key("z"), "status": {"S": "booked"}}}},
+            _cancel(table, "a"),
+            {"Delete": {"TableName": table, "Key": _key("z")}},
+        ])
+    assert failed.value.response["Error"]["Code"] == "ValidationException"
+    assert _state(dynamodb, table) == before
+
+
+def test_a_transaction_that_succeeds_applies_every_item_and_never_copies_the_table(
+        dynamodb: Any, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models.table import Table
+
+    def refuse(self: Any, memo: Any) -> Any:
+        raise AssertionError("a whole table was deep-copied")
+
+    monkeypatch.setattr(Table, "__deepcopy__", refuse, raising=False)
+    dynamodb.transact_write_items(TransactItems=[
+        _cancel(table, "a"), {"Delete": {"TableName": table, "Key": _key("b")}},
+        {"Put": {"TableName": table, "Item": {**_key("d"), "status": {"S": "booked"}}}}])
+    items, index = _state(dynamodb, table)
+    assert [item["sk"]["S"] for item in items] == ["a", "c", "d"]
+    assert items[0]["seats"] == {"N": "0"}
+    assert index == {"booked": ["c", "d"], "cancelled": ["a"]}
+    with pytest.raises(ClientError):  # and a failed one rolls back without copying it either
+        dynamodb.transact_write_items(TransactItems=[
+            _cancel(table, "c"), {"ConditionCheck": {"TableName": table, "Key": _key("a"),
+                                                     "ConditionExpression": "attribute_not_exists(pk)"}}])
+    assert _state(dynamodb, table) == (items, index)
+
+
+def test_queries_answer_what_moto_would_in_its_order_and_pages(dynamodb: Any, table: str) -> None:
+    for pk, sk, status in (("t0", "m", "booked"), ("t2", "b", "cancelled"), ("t1", "e", "cancelled"),
+                           ("t1", "d", "booked"), ("t3", "a", "booked")):
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": sk}, "status": {"S": status}})
+
+    def query(**kwargs: Any) -> list[tuple[str, str]]:
+        pages, start = [], {}
+        while True:
+            page = dynamodb.query(TableName=table, Limit=2, **start, **kwargs)
+            pages += [(item["pk"]["S"], item["sk"]["S"]) for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return pages
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    t1 = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "t1"}}}
+    assert query(**t1) == [("t1", "a"), ("t1", "b"), ("t1", "c"), ("t1", "d"), ("t1", "e")]
+    assert query(**t1, ScanIndexForward=False) == [("t1", "e"), ("t1", "d"), ("t1", "c"), ("t1", "b"), ("t1", "a")]
+    assert query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "nobody"}}) == []
+    booked = {"IndexName": "by-status", "KeyConditionExpression": "#s = :s",
+              "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":s": {"S": "booked"}}}
+    assert query(**booked) == [("t1", "a"), ("t3", "a"), ("t1", "b"), ("t1", "c"), ("t1", "d"), ("t0", "m")]
+
+
+def test_item_answers_are_what_motos_serializer_writes_for_every_attribute_type(
+        dynamodb: Any, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    every_type = {"s": {"S": "text"}, "n": {"N": "12.5"}, "b": {"B": b"\x00\xffbytes"}, "yes": {"BOOL": True},
+                  "none": {"NULL": True}, "l": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"k": {"S": "v"}}}]},
+                  "m": {"M": {"inner": {"L": [{"BOOL": False}]}}}, "ss": {"SS": ["a", "b"]},
+                  "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": [b"a", b"b"]}}
+
+    def conversation(suffix: str) -> list[Any]:
+        key_b = {"pk": {"S": f"v{suffix}"}, "sk": {"S": "b"}}
+        key_p = {"pk": {"S": f"v{suffix}"}, "sk": {"S": "plain"}}
+        plain = {**key_p, "status": {"S": "booked"}, "l": {"L": [{"S": "x"}, {"M": {"k": {"N": "3"}}}]}}
+        calls = [
+            lambda: dynamodb.put_item(TableName=table, Item={**key_b, **every_type}),
+            lambda: dynamodb.put_item(TableName=table, Item=plain, ReturnValues="ALL_OLD"),
+            lambda: dynamodb.put_item(TableName=table, Item=plain, ReturnValues="ALL_OLD",
+                                      ReturnConsumedCapacity="TOTAL"),
+            lambda: dynamodb.get_item(TableName=table, Key=key_b),
+            lambda: dynamodb.get_item(TableName=table, Key=key_p, ReturnConsumedCapacity="TOTAL"),
+            lambda: dynamodb.get_item(TableName=table, Key={"pk": {"S": "nobody"}, "sk": {"S": "x"}}),
+            lambda: dynamodb.update_item(TableName=table, Key=key_p, UpdateExpression="SET seats = :n",
+                                         ExpressionAttributeValues={":n": {"N": "4"}}, ReturnValues="ALL_NEW"),
+            lambda: dynamodb.query(TableName=table, KeyConditionExpression="pk = :p", Limit=1,
+                                   ExpressionAttributeValues={":p": {"S": f"v{suffix}"}}),
+            lambda: dynamodb.query(TableName=table, KeyConditionExpression="pk = :p", ReturnConsumedCapacity="TOTAL",
+                                   ExpressionAttributeValues={":p": {"S": f"v{suffix}"}}),
+            lambda: dynamodb.batch_get_item(RequestItems={table: {"Keys": [key_b, key_p]}}),
+            lambda: dynamodb.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": key_p}}]),
+            lambda: dynamodb.transact_write_items(TransactItems=[_cancel(table, "a")]),
+            lambda: dynamodb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {**key_p, "x": {"S": "y"}}}}]}),
+            lambda: dynamodb.delete_item(TableName=table, Key=key_p, ReturnValues="ALL_OLD"),
+        ]
+        answers = []
+        for call in calls:
+            answer = call()
+            answer.pop("ResponseMetadata")
+            answers.append(_without(answer, f"v{suffix}"))
+        return answers
+
+    fast = conversation("1")
+    monkeypatch.setattr(moto_patches, "PLAIN_JSON_ANSWERS", False)
+    dynamodb.put_item(TableName=table, Item={**_key("a"), "status": {"S": "booked"}, "seats": {"N": "1"}})
+    assert fast == conversation("2")
+    assert fast[3]["Item"]["b"] == {"B": b"\x00\xffbytes"} and fast[6]["Attributes"]["seats"] == {"N": "4"}
+
+
+def _without(value: Any, marker: str) -> Any:
+    """An answer with the run's own partition key replaced, so two runs compare equal."""
+    if isinstance(value, dict):
+        return {k: _without(v, marker) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without(v, marker) for v in value]
+    return "<pk>" if value == marker else value
