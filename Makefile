@@ -24,6 +24,7 @@ demo: $(STAMP)
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	@start=$$(date +%s); $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
 	took=$$(( $$(date +%s) - start )); \
 	echo "make test: tests took $$((took / 60)) min $$((took % 60)) s ($(TEST_WORKERS) workers, $$(nproc) CPUs)"; \
@@ -58,4 +59,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .cache chalice.out cdk.out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .cache chalice.out cdk.out

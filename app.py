@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Chalice, Rate, Response
-from chalice.app import SQSEvent
+from chalice.app import Request, SQSEvent
 
 from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
@@ -18,14 +18,14 @@ from chalicelib.api.headers import private_answers
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.observability import log_context
-from chalicelib.rules import MAX_CUTOFF_HOURS, MAX_FEE_FIXED, MAX_FEE_PERCENT
+from chalicelib.rules import MAX_CUTOFF_HOURS, MAX_FEE_FIXED, MAX_FEE_PERCENT, MAX_SESSIONS
 from chalicelib.services import (
     access,
-    batches,
     cancellations,
     edits,
     guests,
     purchases,
+    queue_messages,
     refund_windows,
     refunds,
     slots,
@@ -35,20 +35,28 @@ from chalicelib.times import format_utc, utc_now
 
 app = Chalice(app_name="rebook", configure_logs=False)
 app.register_middleware(log_context, "all")  # outermost: even the error middleware's lines carry it
-if config().portal_origin:  # set before any route: each route takes its CORS from app.api when defined
-    app.api.cors = portal_cors(config().portal_origin)
+if portal_origin := config().portal_origin:  # set before any route: each route takes its CORS from app.api
+    app.api.cors = portal_cors(portal_origin)
     app.register_middleware(cors_on_every_answer(app.api.cors), "http")
 app.register_middleware(private_answers, "http")
 app.register_middleware(contract_errors, "http")
 
 
-def _request() -> Any:
-    return app.current_request
+def _request() -> Request:
+    request = app.current_request
+    if request is None:  # Chalice sets it before any route runs
+        raise RuntimeError("no current request outside a route")
+    return request
+
+
+def _raw_body() -> bytes:
+    raw = _request().raw_body  # typed str | bytes, but Chalice encodes a text body itself
+    return raw.encode() if isinstance(raw, str) else raw
 
 
 def _body(spec: dict[str, Any]) -> dict[str, Any]:
     _query({})  # a route with a body takes no query parameters
-    return v.fields(v.json_body(_request().raw_body, config().max_body_bytes), spec)
+    return v.fields(v.json_body(_raw_body(), config().max_body_bytes), spec)
 
 
 def _query(spec: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +169,7 @@ def record_purchase(venue_id: str) -> Response:
     body = _body({
         "guest_id": v.identifier, "payment_intent_id": v.stripe_id, "currency": v.currency,
         "sessions": v.list_of(v.obj({"slot_id": v.identifier, "participant_name": v.text(100),
-                                     "amount": v.integer(0, 100_000_000)}), 1, purchases.MAX_SESSIONS)})
+                                     "amount": v.integer(0, 100_000_000)}), 1, MAX_SESSIONS)})
     orders = [purchases.SessionOrder(**order) for order in body.pop("sessions")]
     made = purchases.record_purchase(admin, venue, orders=orders, now=utc_now(), **body)
     return _created(shape.receipt(made.venue, made.transaction, made.sessions, made.refunds, utc_now()))
@@ -237,9 +245,9 @@ def edit_my_session(transaction_id: str, session_id: str) -> dict[str, Any]:
 
 # --- Guests: cancelling ---------------------------------------------------------------------
 
-_SESSION_IDS = {"session_ids": v.list_of(v.identifier, 1, cancellations.MAX_SESSIONS, unique=True)}
+_SESSION_IDS = {"session_ids": v.list_of(v.identifier, 1, MAX_SESSIONS, unique=True)}
 _CANCELLATION = {**_SESSION_IDS, "expected_refund_amount": v.optional(
-    v.integer(0, MAX_FEE_FIXED * cancellations.MAX_SESSIONS), null_is_absent=False)}
+    v.integer(0, MAX_FEE_FIXED * MAX_SESSIONS), null_is_absent=False)}
 
 
 @app.route("/v1/me/transactions/{transaction_id}/cancellation-quote", methods=["POST"])
@@ -290,7 +298,7 @@ def stripe_webhook() -> dict[str, Any]:
 
     now = utc_now()
     try:
-        event = verify_webhook(_request().raw_body or b"", _request().headers.get("stripe-signature"),
+        event = verify_webhook(_raw_body(), _request().headers.get("stripe-signature"),
                                access.webhook_secrets(), now.timestamp())
     except InvalidWebhook:
         raise InvalidRequest("the Stripe signature is missing, wrong or stale") from None
@@ -301,14 +309,14 @@ def stripe_webhook() -> dict[str, Any]:
 
 @app.on_sqs_message(queue_arn=config().queue_arn("refunds"), batch_size=10)
 def handle_refunds(event: SQSEvent) -> dict[str, Any]:
-    return batches.each_message(event.to_dict(), event.context,
+    return queue_messages.each_message(event.to_dict(), event.context,
                                 lambda record: refunds.pay(refunds.RefundMessage.parse(record.body), utc_now()),
                                 needs_ms=refunds.time_needed_ms())
 
 
 @app.on_sqs_message(queue_arn=config().queue_arn("refunds-dlq"), batch_size=10)
 def handle_refund_dead_letters(event: SQSEvent) -> dict[str, Any]:
-    return batches.each_message(event.to_dict(), event.context,
+    return queue_messages.each_message(event.to_dict(), event.context,
                                 lambda record: refunds.give_up(refunds.RefundMessage.parse(record.body), utc_now(),
                                                                refunds.sent_time(record.raw_event["attributes"])))
 

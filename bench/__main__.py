@@ -11,7 +11,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +85,7 @@ def main() -> None:
     from bench.report import Report
 
     sizes = tuple(int(s) for s in os.environ.get("BENCH_CLOSER_SIZES", "1000,10000,100000").split(","))
-    report = Report(machine=_machine(), date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    report = Report(machine=_machine(), date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                     command="make bench", commit=_git_head())
     started = time.perf_counter()
 
@@ -97,9 +97,8 @@ def main() -> None:
           f"ratio {app.wall_median / boto3.wall_median:.2f} (cpu ratio {app.cpu_median / boto3.cpu_median:.2f})",
           flush=True)
 
-    from infra.local.stack import LocalStack
-
     from chalicelib.storage import venue_cache
+    from infra.local.stack import LocalStack
 
     # Warm-Lambda figures: every request within the venue cache's lifetime of the last read,
     # however long the measuring between them takes.

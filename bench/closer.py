@@ -11,7 +11,6 @@ the API, and the sweep that is measured goes through the real HTTP endpoint.
 from __future__ import annotations
 
 import time
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,10 +51,9 @@ def _session_count(table: Any) -> int:
 
 def _load_filler(table: Any, template: dict[str, Any], count: int, base: datetime, serial: int) -> None:
     """`count` open sessions with far deadlines, 10 to a transaction, straight into moto's store."""
-    from chalicelib.config import config
     from chalicelib.storage.models import SessionRecord
+    from chalicelib.storage.shards import window_shard
 
-    shards = config().window_shards
     for i in range(count):
         n = serial + i
         session_id = f"FILLER{n:020d}"
@@ -65,7 +63,7 @@ def _load_filler(table: Any, template: dict[str, Any], count: int, base: datetim
             "transaction_id": {"S": f"FILLERTX{n // 10:018d}"},
             "item": {"S": f"session#{session_id}"},
             "session_id": {"S": session_id},
-            "window_shard": {"N": str(zlib.crc32(session_id.encode()) % shards)},
+            "window_shard": {"N": str(window_shard(session_id))},
             "refund_deadline": {"S": SessionRecord.refund_deadline.serialize(deadline)},
             "start": {"S": SessionRecord.start.serialize(deadline + timedelta(hours=24))},
             "end": {"S": SessionRecord.end.serialize(deadline + timedelta(hours=25))},

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable
+from functools import partial
+from typing import Any
 
 from bench import cost
 from bench.capacity import Meter
@@ -87,7 +89,7 @@ def replay(world: World, meter: Meter, deliver_all: Callable[[], int], seed: int
         in_rush = i >= PURCHASES - rush
         size = rng.choice((1, 1, 2, 3))
         chosen = [popular] * size if in_rush else [rng.choice(slots) for _ in range(size)]
-        made = measured("purchase", lambda: world.purchase(guest, chosen))
+        made = measured("purchase", partial(world.purchase, guest, chosen))
         day.sessions_booked += size
         if in_rush:
             day.rush_purchases += 1
@@ -96,30 +98,30 @@ def replay(world: World, meter: Meter, deliver_all: Callable[[], int], seed: int
     for _ in range(MOVES):
         guest, made = rng.choice(bought)
         session = made["sessions"][0]
-        target = rng.choice(slots + [popular])
+        target = rng.choice([*slots, popular])
         if target["slot_id"] == session["slot_id"]:
             continue
         path = f"/v1/me/transactions/{made['transaction_id']}/sessions/{session['session_id']}"
-        answer = measured("move", lambda: guest.api.call("PATCH", path, {"slot_id": target["slot_id"]},
-                                                         expect=None))
+        answer = measured("move", partial(guest.api.call, "PATCH", path, {"slot_id": target["slot_id"]},
+                                                          expect=None))
         if isinstance(answer, dict) and "slot_id" in answer:
             session["slot_id"] = answer["slot_id"]
     cancelled = rng.sample(bought, CANCELLATIONS)
     for guest, made in cancelled:
         ids = [s["session_id"] for s in made["sessions"]]
-        measured("cancellation", lambda: guest.api.call(
-            "POST", f"/v1/me/transactions/{made['transaction_id']}/cancellations", {"session_ids": ids}))
+        measured("cancellation", partial(
+            guest.api.call, "POST", f"/v1/me/transactions/{made['transaction_id']}/cancellations", {"session_ids": ids}))
     measured("refund worker (all cancellations' refunds)", deliver_all)
     for _ in range(RECEIPTS):
         guest, made = rng.choice(bought)
-        measured("receipt", lambda: guest.api.call("GET", f"/v1/me/transactions/{made['transaction_id']}"))
+        measured("receipt", partial(guest.api.call, "GET", f"/v1/me/transactions/{made['transaction_id']}"))
     return day
 
 
 def peak(day: Day) -> dict[str, float]:
     """Units a second and dollars an hour at the peak, from the day's units per request."""
     bookings_per_second = PEAK_BOOKINGS_PER_HOUR / 3600
-    per_purchase = {k: v for k, v in zip(("rru", "wru", "calls"), day.kinds["purchase"].per_request())}
+    per_purchase = dict(zip(("rru", "wru", "calls"), day.kinds["purchase"].per_request(), strict=True))
     scale = {"purchase": 1.0, "move": MOVES / PURCHASES, "cancellation": CANCELLATIONS / PURCHASES,
              "receipt": RECEIPTS / PURCHASES}
     wru = rru = api = 0.0

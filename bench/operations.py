@@ -2,8 +2,9 @@
 through Chalice's test client (the calls are the same as over HTTP; the front adds none)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bench.capacity import Meter, Metered
 from bench.world import Api, ApiError, World

@@ -67,7 +67,7 @@ class Report:
             t = self._timing(timings, name)
             return _ms(t.p50) if t else "n/a"
 
-        small, large = (self.latency_sizes + [0, 0])[:2]
+        small, large = [*self.latency_sizes, 0, 0][:2]
         refunded = (_ms(self.refund_latency.p50) if self.refund_latency and self.refund_latency.seconds else "n/a")
         refunded_large = (_ms(self.refund_latency_large.p50)
                           if self.refund_latency_large and self.refund_latency_large.seconds else "n/a")
@@ -104,7 +104,7 @@ class Report:
         make_test = os.environ.get("BENCH_MAKE_TEST")
         if make_test:
             lines.append(f"| `make test` on this machine (2 CPUs) | <= 4 min | 6 min 45 s | {make_test} |")
-        return lines + [""]
+        return [*lines, ""]
 
     def _breakdown(self) -> list[str]:
         lines = ["### Write units item by item: a cancellation and its refund", "",
@@ -180,7 +180,7 @@ class Report:
             lines.append(f"| {row.name} | {m.calls} | {m.summary()} | {m.items_returned} | {_units(m.read_units)} | "
                          f"{_units(m.write_units)} | {m.sqs_sends} | {_units(m.moto_reported_units)} |")
         notes = [f"- {row.name}: {row.note}" for row in self.operations if row.note]
-        return lines + [""] + notes + [""]
+        return [*lines, "", *notes, ""]
 
     def _closer(self) -> list[str]:
         lines = [
@@ -295,7 +295,7 @@ class Report:
             "| operation | requests | p50 | p95 | errors | note |",
             "|---|---:|---:|---:|---:|---|",
         ]
-        sizes = (self.latency_sizes + [0, 0])[:2]
+        sizes = [*self.latency_sizes, 0, 0][:2]
         runs = [(sizes[0], self.latency + ([self.refund_latency] if self.refund_latency else [])),
                 (sizes[1], self.latency_large + ([self.refund_latency_large] if self.refund_latency_large else []))]
         lines[-2] = "| sessions in table | operation | requests | p50 | p95 | errors | note |"

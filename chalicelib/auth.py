@@ -9,10 +9,11 @@ import json
 import re
 import secrets
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from chalicelib.config import config
 from chalicelib.errors import Busy, Unauthorized
@@ -126,7 +127,7 @@ def issue_token(secret: str, venue_id: str, guest_id: str, now: datetime, ttl_se
     payload = _b64(json.dumps({"sub": guest_id, "venue": venue_id, "iat": int(now.timestamp()),
                                "exp": expires}, separators=(",", ":")).encode())
     signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{_b64(signature)}", datetime.fromtimestamp(expires, timezone.utc)
+    return f"{header}.{payload}.{_b64(signature)}", datetime.fromtimestamp(expires, UTC)
 
 
 def read_token(secret: str, token: str, now: datetime) -> GuestClaims:
@@ -153,7 +154,7 @@ def read_token(secret: str, token: str, now: datetime) -> GuestClaims:
     if now.timestamp() >= expires:
         raise invalid
     return GuestClaims(venue_id=venue_id, guest_id=guest_id,
-                       expires_at=datetime.fromtimestamp(expires, timezone.utc))
+                       expires_at=datetime.fromtimestamp(expires, UTC))
 
 
 def bearer(authorization: str | None) -> str:

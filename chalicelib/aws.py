@@ -21,9 +21,10 @@ _lock = threading.Lock()
 _loader: Any = None
 
 
-def new_session() -> botocore.session.Session:
+def new_session(env_vars: dict[str, Any] | None = None) -> botocore.session.Session:
+    """botocore's `get_session`, whose place it takes in PynamoDB, with the shared loader."""
     global _loader
-    session = botocore.session.get_session()
+    session = botocore.session.get_session(env_vars)
     with _lock:
         if _loader is None:
             _loader = session.get_component("data_loader")
@@ -32,7 +33,7 @@ def new_session() -> botocore.session.Session:
     return session
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def client(service: str) -> Any:
     """A client of `service`, built once per container (clients are thread-safe)."""
     return new_session().create_client(service)
@@ -42,4 +43,5 @@ def share_with_pynamodb() -> None:
     """PynamoDB's connections make their botocore sessions with `new_session`."""
     import pynamodb.connection.base
 
-    pynamodb.connection.base.get_session = new_session  # type: ignore[assignment]
+    # The name is botocore's, imported into PynamoDB's module: replaced there, where it is called.
+    pynamodb.connection.base.get_session = new_session  # type: ignore[attr-defined]

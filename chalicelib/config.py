@@ -20,7 +20,6 @@ QUEUES = ("refunds", "deadline-updates")
 
 @dataclass(frozen=True)
 class Config:
-    stage: str
     table_prefix: str
     refund_queue_url: str
     deadline_queue_url: str
@@ -61,7 +60,6 @@ def config() -> Config:
     env = os.environ
     stage = env.get("STAGE", "dev")
     return Config(
-        stage=stage,
         table_prefix=env.get("TABLE_PREFIX", f"rebook-{stage}"),
         refund_queue_url=env.get("REFUND_QUEUE_URL", ""),
         deadline_queue_url=env.get("DEADLINE_QUEUE_URL", ""),

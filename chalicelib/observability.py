@@ -4,13 +4,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Callable, Iterator
+from typing import Any
 
 # The fields every line of one invocation carries (Powertools' Logger carries the same ones:
 # function_name, function_request_id, cold_start), plus the ids read from the request's path.
-_invocation: ContextVar[dict[str, Any]] = ContextVar("rebook_invocation", default={})
+_invocation: ContextVar[dict[str, Any] | None] = ContextVar("rebook_invocation", default=None)
 _cold = True
 
 
@@ -19,7 +20,7 @@ class JsonLines(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = getattr(record, "fields", None) or {"event": record.getMessage()}
-        entry = {"level": record.levelname, "logger": record.name, **_invocation.get(), **entry}
+        entry = {"level": record.levelname, "logger": record.name, **(_invocation.get() or {}), **entry}
         if record.exc_info:
             entry["trace"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

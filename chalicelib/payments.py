@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import stripe
+    from stripe.params import RefundCreateParams, RefundListParams
 
 # Stripe's largest page: one round trip covers every refund a payment of ours will ever have.
 _REFUND_PAGE_SIZE = 100
@@ -111,7 +112,7 @@ class StripeGateway:
         """Refund `amount` of the payment; repeating the call with the same key never pays twice."""
         if not idempotency_key:
             raise ValueError("a refund without an idempotency key could be paid twice")
-        params: dict[str, Any] = {
+        params: RefundCreateParams = {
             "payment_intent": payment_intent_id,
             "amount": amount,
             "reason": "requested_by_customer",
@@ -125,7 +126,7 @@ class StripeGateway:
     def find_refund(self, *, payment_intent_id: str, refund_id: str,
                     stripe_account: str | None = None) -> StripeRefund | None:
         """The Stripe refund of this payment made for our refund `refund_id` (its metadata), if any."""
-        params: dict[str, Any] = {"payment_intent": payment_intent_id, "limit": _REFUND_PAGE_SIZE}
+        params: RefundListParams = {"payment_intent": payment_intent_id, "limit": _REFUND_PAGE_SIZE}
         with _stripe_errors():
             # The page keeps the account for the pages after it (the SDK's persistent request options).
             page = self._stripe().v1.refunds.list(params=params, options=_on_account(stripe_account))
@@ -150,7 +151,7 @@ class StripeGateway:
             return self._client
 
 
-def _on_account(stripe_account: str | None) -> dict[str, Any]:
+def _on_account(stripe_account: str | None) -> stripe.RequestOptions:
     """The SDK's request options for a call on a connected account; none for the platform's own."""
     return {"stripe_account": stripe_account} if stripe_account else {}
 
@@ -203,7 +204,7 @@ def classify(error: stripe.StripeError) -> PaymentError:
 
 
 def verify_webhook(payload: bytes, signature_header: str | None, secret: str | Sequence[str], now: float,
-                   tolerance_seconds: int = 300) -> dict:
+                   tolerance_seconds: int = 300) -> dict[str, Any]:
     """The event Stripe signed with `secret` (or any of several: the platform's endpoint and the
     Connect endpoint have one each), or InvalidWebhook when the signature is missing, wrong or stale."""
     if not signature_header:
@@ -223,7 +224,7 @@ def verify_webhook(payload: bytes, signature_header: str | None, secret: str | S
         raise InvalidWebhook("the signature has no timestamp")
     if not signatures:
         raise InvalidWebhook("the signature has no v1 scheme")
-    signed = f"{timestamp}.".encode("utf-8") + payload
+    signed = f"{timestamp}.".encode() + payload
     secrets = [secret] if isinstance(secret, str) else list(secret)
     expected = [hmac.new(s.encode("utf-8"), signed, hashlib.sha256).hexdigest().encode() for s in secrets]
     # Compare against every v1: Stripe sends one per secret while a secret is being rolled.

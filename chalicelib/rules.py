@@ -4,13 +4,14 @@ are elapsed hours and daylight saving changes nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from enum import Enum
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 MAX_CUTOFF_HOURS = 8760
 MAX_FEE_PERCENT = 100
 MAX_FEE_FIXED = 100_000_000  # the largest amount a session can have
+MAX_SESSIONS = 30  # in one purchase, and so in one cancellation
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Actions:
     refund_on_cancel: bool
 
 
-class Refusal(str, Enum):
+class Refusal(StrEnum):
     """Why a guest may not do something now; the value is what `details.reason` says."""
 
     FEATURE_DISABLED = "feature_disabled"
@@ -50,7 +51,7 @@ class Refusal(str, Enum):
     MODIFY_CUTOFF = "modify_cutoff"
 
 
-class RefundMode(str, Enum):
+class RefundMode(StrEnum):
     """How much a cancellation gives back: the venue's rule (`policy`, fee included), the whole
     amount (`full`, staff only) or nothing (`none`, staff only)."""
 
@@ -72,7 +73,7 @@ class SessionRefund:
 def _hours_before(start: datetime, hours: int) -> datetime:
     # In UTC: Python subtracts wall-clock time between datetimes of one zone, and on a
     # daylight-saving night that is not the elapsed hours the rules promise.
-    return start.astimezone(timezone.utc) - timedelta(hours=hours)
+    return start.astimezone(UTC) - timedelta(hours=hours)
 
 
 def refund_deadline(settings: VenueSettings, start: datetime, forfeited: bool = False) -> datetime | None:
@@ -191,4 +192,4 @@ def local_day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
     tz = ZoneInfo(zone)
     start = datetime.combine(day, time.min, tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return start.astimezone(UTC), end.astimezone(UTC)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 # ASCII digits only: Python's \d (and int(), fromisoformat()) also read other scripts' digits.
 _RFC3339 = re.compile(
@@ -10,14 +10,14 @@ _RFC3339 = re.compile(
 )
 # The years a venue can use. Outside them, zone arithmetic near year 1 or 9999 overflows, and no
 # session is ever booked there.
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(2201, 1, 1, tzinfo=timezone.utc)  # exclusive: 2200-12-31 is the last usable day
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2201, 1, 1, tzinfo=UTC)  # exclusive: 2200-12-31 is the last usable day
 EARLIEST_DAY = EARLIEST.date()
 LATEST_DAY = date(2200, 12, 31)
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_rfc3339(value: str) -> datetime:
@@ -30,7 +30,7 @@ def parse_rfc3339(value: str) -> datetime:
         digits = re.match(r"[0-9]+", rest).group(0)  # type: ignore[union-attr]
         text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         raise ValueError("must be a time between the years 0001 and 9999 in UTC") from None
     except ValueError:  # Python's own words (hour 25, offset +99:00) are not for the client
@@ -40,7 +40,7 @@ def parse_rfc3339(value: str) -> datetime:
 def format_utc(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     # Not strftime("%Y"): glibc does not zero-pad years before 1000, which is not RFC 3339.
     text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
     return f"{text}.{moment.microsecond:06d}Z" if moment.microsecond else f"{text}Z"

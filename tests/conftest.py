@@ -4,9 +4,10 @@ one line each. Every test makes its own venue, so tests never see each other's d
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ os.environ.setdefault("ADMIN_API_KEY", "rbk_platform_test_key")
 os.environ.setdefault("TOKEN_SECRET", "test-token-secret-not-for-production")
 os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_secret")
 
-from infra.local.stack import LocalStack, give_client_addresses  # noqa: E402
+from infra.local.stack import LocalStack, give_client_addresses
 
 ADMIN_KEY = os.environ["ADMIN_API_KEY"]
 
@@ -88,11 +89,11 @@ def http_api(stack: LocalStack) -> str:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Api:

@@ -2,7 +2,8 @@
 CloudFront copy of portal/ or a venue's own host). Locally the portal shares the API's origin."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalice import CORSConfig, Response
 

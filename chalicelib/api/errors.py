@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalice import Response
 
@@ -78,7 +79,7 @@ def error_response(error: errors.RebookError) -> Response:
     if status is None:  # a new error nobody mapped: a bug (tests/unit/test_error_map.py), never a guess
         log_error("unmapped_error", error=type(error).__name__)
         return Response(body=generic_error(500), status_code=500, headers={"Content-Type": "application/json"})
-    headers = {"Content-Type": "application/json"}
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     retry_after = getattr(error, "retry_after_seconds", None)
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)

@@ -2,7 +2,8 @@
 may be kept by a browser's or a proxy's cache, and no answer may be sniffed into another type."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalice import Response
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from chalicelib.errors import InvalidRequest, PayloadTooLarge
@@ -100,7 +101,7 @@ def boolean(value: Any) -> bool:
     return value
 
 
-def integer(low: int, high: int) -> Converter:
+def integer(low: int, high: int) -> Callable[[Any], int]:
     def convert(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("must be an integer")
@@ -130,21 +131,21 @@ def text(max_length: int, min_length: int = 1) -> Converter:
     def convert(value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError("must be a string")
-        value = value.strip()
-        if any(unicodedata.category(char) == "Cs" for char in value):
+        trimmed = value.strip()
+        if any(unicodedata.category(char) == "Cs" for char in trimmed):
             raise ValueError("must contain only printable characters")
-        value = unicodedata.normalize("NFC", value)
-        if not min_length <= len(value) <= max_length:
+        cleaned = unicodedata.normalize("NFC", trimmed)
+        if not min_length <= len(cleaned) <= max_length:
             raise ValueError(f"must be {min_length} to {max_length} characters")
-        for index, char in enumerate(value):
+        for index, char in enumerate(cleaned):
             category = unicodedata.category(char)
             if category in ("Cc", "Co", "Cn") or (category.startswith("Z") and char != " "):
                 raise ValueError("must contain only printable characters")
-            if _invisible(char) and not _shapes_neighbours(value, index):
+            if _invisible(char) and not _shapes_neighbours(cleaned, index):
                 raise ValueError("must not contain invisible or text-direction characters")
-        if value and not any(_visible(char) for char in value):
+        if cleaned and not any(_visible(char) for char in cleaned):
             raise ValueError("must contain a visible character")
-        return value
+        return cleaned
 
     return convert
 

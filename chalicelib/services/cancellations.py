@@ -6,19 +6,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
-from chalicelib import rules
+from chalicelib import queues, rules
 from chalicelib.auth import GuestClaims
 from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, QuoteChanged, SessionNotCancellable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
-from chalicelib import queues
 from chalicelib.services.purchases import Receipt, guest_receipt
-from chalicelib.storage import summaries
-from chalicelib.storage import venue_cache
+from chalicelib.storage import summaries, venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     HistoryEvent,
@@ -28,11 +27,9 @@ from chalicelib.storage.models import (
     SessionRecord,
     SlotRecord,
 )
-from chalicelib.storage.shards import shard_of
+from chalicelib.storage.shards import refund_shard
 
-MAX_SESSIONS = 30
 IDEMPOTENCY_TTL = timedelta(hours=24)
-REFUND_SHARDS = 4
 
 
 RefusalRule = Callable[[rules.VenueSettings, rules.SessionState, datetime], "rules.Refusal | None"]
@@ -125,7 +122,7 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
         write = _cancellation_write(cancellation)
         if record_key:
             write.put("idempotency", IdempotencyRecord(
-                key=record_key, request_hash=request_hash, state="completed", status_code=200, response=answer,
+                key=record_key, request_hash=request_hash, response=answer,
                 expires_at=now + IDEMPOTENCY_TTL), condition=IdempotencyRecord.unused(now))
         try:
             write.commit()  # conflicts and throttles are retried inside; a failure here is a real refusal
@@ -184,7 +181,7 @@ def _apply(plan: CancellationPlan) -> Cancellation:
             session_ids=plan.refunded_ids, payment_intent_id=receipt.transaction.payment_intent_id,
             stripe_account=receipt.transaction.stripe_account,
             created_at=now, updated_at=now, venue_status=f"{receipt.venue.venue_id}#pending",
-            pending_shard=shard_of(refund_id, REFUND_SHARDS), key_generation=1)
+            pending_shard=refund_shard(refund_id), key_generation=1)
     paid = set(plan.refunded_ids)
     after = []
     for session in plan.sessions:
@@ -202,7 +199,7 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
     plan, now = cancellation.plan, cancellation.plan.now
     venue_id = plan.receipt.venue.venue_id
     write = AtomicWrite()
-    for before, after in zip(plan.sessions, cancellation.sessions_after):
+    for before, after in zip(plan.sessions, cancellation.sessions_after, strict=True):
         actions = [SessionRecord.status.set("cancelled"), SessionRecord.cancelled_at.set(now),
                    SessionRecord.refund_status.set(after.refund_status), SessionRecord.refund_window.set("closed"),
                    SessionRecord.window_shard.remove(), SessionRecord.version.add(1)]
@@ -212,13 +209,13 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         condition = ((SessionRecord.status == "booked") & (SessionRecord.slot_id == before.slot_id)
                      & (SessionRecord.start > now))
         write.update(f"session:{before.session_id}", before, actions=actions, condition=condition)
-        refund = plan.refunds[before.session_id]
+        session_refund = plan.refunds[before.session_id]
         write.put(f"history:{before.session_id}", HistoryEvent(
             transaction_id=before.transaction_id, event_id=new_id(), venue_id=venue_id, at=now,
             actor=_actor(cancellation), action="session_cancelled", session_id=before.session_id,
             before={"status": "booked"}, after={"status": "cancelled", "refund_status": after.refund_status,
-                                                "refund_amount": refund.refund_amount,
-                                                "fee_amount": refund.fee_amount}))
+                                                "refund_amount": session_refund.refund_amount,
+                                                "fee_amount": session_refund.fee_amount}))
     for slot_id, seats in Counter(s.slot_id for s in plan.sessions).items():
         write.update(f"slot:{slot_id}", SlotRecord(venue_id, slot_id),
                      actions=[SlotRecord.remaining.add(seats), SlotRecord.booked.add(-seats)],

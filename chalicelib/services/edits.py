@@ -30,7 +30,7 @@ from chalicelib.storage.models import (
 )
 from chalicelib.storage.reads import Key, read_together
 from chalicelib.storage.windows import projected_window, window_actions
-from chalicelib.times import format_utc, utc_now
+from chalicelib.times import format_utc
 
 
 @dataclass(frozen=True)
@@ -211,22 +211,23 @@ def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSett
         write.commit()  # conflicts and throttles are retried inside; a failure here is a real refusal
     except AtomicWriteFailed as failure:
         if "session" in failure.failed:
-            raise _refusal_now(session, settings) from None
+            raise _refusal_now(session, settings, now) from None
         if plan.move and f"slot:{plan.move.to_slot_id}" in failure.failed:
-            if rules.has_started(plan.move.start, utc_now()):
+            # The same clock as the write's condition, so the reason given is the one that failed it.
+            if rules.has_started(plan.move.start, now):
                 raise SessionNotEditable(_REASONS[rules.Refusal.SLOT_STARTED], {
                     "reason": rules.Refusal.SLOT_STARTED.value, "slot_id": plan.move.to_slot_id}) from None
             raise SlotFull("the slot has no seat left", {"slot_id": plan.move.to_slot_id}) from None
         raise  # the old slot is gone: nothing a guest can fix
 
 
-def _refusal_now(session: SessionRecord, settings: rules.VenueSettings) -> SessionNotEditable:
+def _refusal_now(session: SessionRecord, settings: rules.VenueSettings, now: datetime) -> SessionNotEditable:
     """Why the session's condition failed: read it again (only on this path) and say precisely."""
     try:
         current = SessionRecord.get(session.transaction_id, session.item, consistent_read=True)
     except SessionRecord.DoesNotExist:
         return SessionNotEditable("the session no longer exists", {"reason": "changed"})
-    refusal = rules.edit_refusal(settings, _state(current), utc_now())
+    refusal = rules.edit_refusal(settings, _state(current), now)
     if refusal is not None and refusal in _REASONS:
         return _not_editable(refusal, settings, current)
     return SessionNotEditable("the session was changed meanwhile; read it again", {"reason": "changed"})

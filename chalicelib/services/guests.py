@@ -6,8 +6,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import PutError, UpdateError
-
 from chalicelib import auth
 from chalicelib.config import config
 from chalicelib.errors import Busy, Conflict, InvalidCredentials, TooManyAttempts
@@ -15,6 +13,7 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.services.access import guest_token
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
+from chalicelib.storage.conditional import save_if, update_if
 from chalicelib.storage.models import GuestRecord, Locator, LoginAttempts, VenueRecord
 
 
@@ -121,21 +120,14 @@ def _count_window(key: str, now: datetime) -> LoginAttempts:
     first attempt and the record expires with it (DynamoDB TTL), so counts are shared by every
     Lambda instance."""
     attempts = LoginAttempts(key)
-    try:
-        attempts.update(actions=[LoginAttempts.failures.add(1)], condition=LoginAttempts.expires_at > now)
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        # No window open (or only an expired one TTL has not removed yet): start a new one,
-        # unless a parallel attempt just did, in which case count this one in it.
-        attempts = LoginAttempts(key, failures=1, expires_at=now + timedelta(seconds=config().login_lockout_seconds))
-        try:
-            attempts.save(condition=LoginAttempts.key.does_not_exist() | (LoginAttempts.expires_at <= now))
-        except PutError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            attempts = LoginAttempts(key)
-            attempts.update(actions=[LoginAttempts.failures.add(1)])
+    if update_if(attempts, [LoginAttempts.failures.add(1)], LoginAttempts.expires_at > now):
+        return attempts
+    # No window open (or only an expired one TTL has not removed yet): start a new one,
+    # unless a parallel attempt just did, in which case count this one in it.
+    attempts = LoginAttempts(key, failures=1, expires_at=now + timedelta(seconds=config().login_lockout_seconds))
+    if not save_if(attempts, LoginAttempts.key.does_not_exist() | (LoginAttempts.expires_at <= now)):
+        attempts = LoginAttempts(key)
+        attempts.update(actions=[LoginAttempts.failures.add(1)])
     return attempts
 
 
@@ -161,9 +153,5 @@ def _remember_address(address_key: str, now: datetime) -> None:
 
 
 def _forget_attempt(key: str, now: datetime) -> None:
-    try:
-        LoginAttempts(key).update(actions=[LoginAttempts.failures.add(-1)],
-                                  condition=(LoginAttempts.expires_at > now) & (LoginAttempts.failures > 0))
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    update_if(LoginAttempts(key), [LoginAttempts.failures.add(-1)],
+              (LoginAttempts.expires_at > now) & (LoginAttempts.failures > 0))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chalicelib.auth import GuestClaims
 from chalicelib.errors import (
     Conflict,
     InvalidRequest,
@@ -17,14 +18,13 @@ from chalicelib.errors import (
     ServiceUnavailable,
     SlotFull,
 )
-from chalicelib.auth import GuestClaims
 from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.rules import has_started
 from chalicelib.services.access import Admin
-from chalicelib.services.gateways import stripe_gateway
 from chalicelib.services.guests import guest_exists
-from chalicelib.storage import summaries
+from chalicelib.services.stripe_key import stripe_gateway
+from chalicelib.storage import summaries, venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
@@ -37,10 +37,7 @@ from chalicelib.storage.models import (
     TransactionRecord,
     VenueRecord,
 )
-from chalicelib.storage import venue_cache
 from chalicelib.storage.windows import projected_window
-
-MAX_SESSIONS = 30
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
         summary=summaries.of_sessions(sessions))
     write = AtomicWrite()
     write.put("payment", IdempotencyRecord(key=f"payment_intent#{payment_intent_id}", request_hash=transaction_id,
-                                           state="completed", response={"transaction_id": transaction_id}),
+                                           response={"transaction_id": transaction_id}),
               condition=IdempotencyRecord.key.does_not_exist())
     write.put("transaction", transaction, condition=TransactionRecord.item.does_not_exist())
     for session in sessions:
@@ -211,7 +208,8 @@ def _decode_cursor(cursor: str, guest_id: str) -> dict[str, Any]:
     if key["guest_id"]["S"] != guest_id or key["item"]["S"] != "transaction" or not _is_id(key["transaction_id"]["S"]):
         raise bad
     try:
-        TransactionRecord.purchased_at.deserialize(key["purchased_at"]["S"])
+        # PynamoDB leaves `deserialize` unannotated; it parses exactly the format it stores.
+        TransactionRecord.purchased_at.deserialize(key["purchased_at"]["S"])  # type: ignore[no-untyped-call]
     except ValueError:
         raise bad from None
     return key

@@ -3,15 +3,15 @@ and the job that re-projects a venue's stored deadlines after its settings chang
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Iterator
-
-from pynamodb.exceptions import UpdateError
+from typing import Any
 
 from chalicelib import rules
 from chalicelib.config import config
 from chalicelib.observability import log_error, log_event
+from chalicelib.storage.conditional import update_if
 from chalicelib.storage.models import BookingItem, SessionRecord, VenueRecord
 from chalicelib.storage.windows import projected_window, window_actions
 
@@ -35,7 +35,7 @@ class WindowUpdate:
 
     @property
     def closes(self) -> bool:
-        return self.projection["refund_window"] == "closed"
+        return bool(self.projection["refund_window"] == "closed")
 
 
 @dataclass
@@ -187,7 +187,8 @@ def _reproject(venue: VenueRecord, now: datetime, result: ReprojectResult) -> No
 def reproject_from_messages(messages: list[tuple[str, str]], now: datetime) -> dict[str, Any]:
     """Handle a batch of deadline-update messages `(message id, body)`; each venue is re-projected
     once however many of its messages the batch holds. Answers SQS's partial batch response, so
-    only the messages that failed come back."""
+    only the messages that failed come back. (Not `queue_messages.each_message`, which takes one
+    message at a time: here the unit of work is the venue, and a venue's messages fail together.)"""
     by_venue: dict[str, list[str]] = {}
     failed: list[str] = []
     for message_id, body in messages:
@@ -225,11 +226,4 @@ def _write(update: WindowUpdate, condition: Any = None) -> bool:
         guard &= SessionRecord.refund_forfeited.does_not_exist()
     if condition is not None:
         guard &= condition
-    try:
-        SessionRecord(update.transaction_id, update.item).update(
-            actions=window_actions(update.projection), condition=guard)
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return update_if(SessionRecord(update.transaction_id, update.item), window_actions(update.projection), guard)

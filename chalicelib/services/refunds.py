@@ -14,16 +14,19 @@ when they come from the purchase's account.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from pynamodb.expressions.update import Action
+
+from chalicelib import queues
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound, RefundNotRetryable, ServiceUnavailable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
-from chalicelib import queues
-from chalicelib.services.gateways import refresh_stripe_key, stripe_gateway
+from chalicelib.services.stripe_key import refresh_stripe_key, stripe_gateway
 from chalicelib.storage import summaries
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
@@ -36,12 +39,11 @@ from chalicelib.storage.models import (
     TransactionRecord,
 )
 from chalicelib.storage.reads import MAX_KEYS, Key, read_together
-from chalicelib.storage.shards import shard_of
+from chalicelib.storage.shards import REFUND_SHARDS, refund_shard
 
 if TYPE_CHECKING:
-    from chalicelib.payments import StripeRefund
+    from chalicelib.payments import StripeGateway, StripeRefund
 
-REFUND_SHARDS = 4
 PAID_AT_STRIPE = ("succeeded", "pending", "requires_action")
 GAVE_UP = "retries_exhausted"  # our own verdict, not Stripe's
 REFUND_EVENTS = frozenset({"refund.updated", "refund.failed", "refund.created", "charge.refund.updated"})
@@ -89,7 +91,7 @@ def pay(message: RefundMessage, now: datetime) -> str:
     from chalicelib.payments import FinalPaymentError
 
     refund = load(message.transaction_id, message.refund_id)
-    ids = {"refund_id": message.refund_id, "transaction_id": message.transaction_id}
+    ids: dict[str, Any] = {"refund_id": message.refund_id, "transaction_id": message.transaction_id}
     if refund is None:
         log_error("refund_unknown", **ids)
         return "unknown"
@@ -131,17 +133,20 @@ def _pay_at_stripe(refund: RefundRecord, now: datetime) -> StripeRefund:
             log_event("refund_found_at_stripe", refund_id=refund.refund_id, transaction_id=refund.transaction_id,
                       venue_id=refund.venue_id, stripe_refund_id=found.id)
             return found
-    request = {"payment_intent_id": refund.payment_intent_id, "amount": int(refund.amount),
-               "idempotency_key": idempotency_key(refund),
-               "metadata": {"refund_id": refund.refund_id, "transaction_id": refund.transaction_id,
-                            "venue_id": refund.venue_id, "key_generation": str(int(refund.key_generation))},
-               "stripe_account": refund.stripe_account}
+    def create(gateway: StripeGateway) -> StripeRefund:
+        return gateway.create_refund(
+            payment_intent_id=refund.payment_intent_id, amount=int(refund.amount),
+            idempotency_key=idempotency_key(refund),
+            metadata={"refund_id": refund.refund_id, "transaction_id": refund.transaction_id,
+                      "venue_id": refund.venue_id, "key_generation": str(int(refund.key_generation))},
+            stripe_account=refund.stripe_account)
+
     try:
-        return gateway.create_refund(**request)
+        return create(gateway)
     except FinalPaymentError as error:
         if not error.operational or not refresh_stripe_key():
             raise
-    return stripe_gateway().create_refund(**request)
+    return create(stripe_gateway())
 
 
 class SettlementNotWritten(Exception):
@@ -182,10 +187,10 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
                 stripe_refund_id: str | None = None, failure_code: str | None = None,
                 failure_message: str | None = None, actor: str = "system",
                 stripe_event_id: str | None = None) -> bool:
-    actions = [RefundRecord.status.set(to_status), RefundRecord.updated_at.set(now),
+    actions: list[Action] = [RefundRecord.status.set(to_status), RefundRecord.updated_at.set(now),
                RefundRecord.venue_status.set(f"{refund.venue_id}#{to_status}")]
     if to_status == "pending":
-        actions.append(RefundRecord.pending_shard.set(shard_of(refund.refund_id, REFUND_SHARDS)))
+        actions.append(RefundRecord.pending_shard.set(refund_shard(refund.refund_id)))
         actions += [RefundRecord.failure_code.remove(), RefundRecord.failure_message.remove()]
         if not stripe_refund_id:
             # A new key generation makes a new Stripe refund: events about the old one no longer match.
@@ -218,7 +223,7 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
     if stripe_event_id is not None:
         # Remembered in the same write as its effect, so a re-delivered event can never apply twice.
         write.put("stripe_event", IdempotencyRecord(
-            key=_event_key(stripe_event_id), request_hash=refund.refund_id, state="completed",
+            key=_event_key(stripe_event_id), request_hash=refund.refund_id,
             expires_at=now + STRIPE_EVENT_MEMORY), condition=IdempotencyRecord.unused(now))
     try:
         write.commit()
@@ -250,10 +255,9 @@ def give_up(message: RefundMessage, now: datetime, sent_at: datetime | None = No
 
 def sent_time(attributes: dict[str, Any]) -> datetime | None:
     """When SQS first received a message, from its record's attributes (kept through the DLQ)."""
-    from datetime import timezone
 
     try:
-        return datetime.fromtimestamp(int(attributes["SentTimestamp"]) / 1000, timezone.utc)
+        return datetime.fromtimestamp(int(attributes["SentTimestamp"]) / 1000, UTC)
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -274,8 +278,9 @@ def resend_stale(now: datetime) -> int:
 def venue_refunds(venue_id: str, statuses: Iterable[str]) -> list[RefundRecord]:
     found: list[RefundRecord] = []
     for status in statuses:
-        found += list(RefundRecord.refunds_by_venue_status.query(f"{venue_id}#{status}", scan_index_forward=False,
-                                                                 limit=500))
+        found += [r for r in RefundRecord.refunds_by_venue_status.query(f"{venue_id}#{status}",
+                                                                        scan_index_forward=False, limit=500)
+                  if isinstance(r, RefundRecord)]  # the index holds refunds only; this tells mypy
     return sorted(found, key=lambda r: r.created_at, reverse=True)
 
 
@@ -357,9 +362,10 @@ class StripeEvent:
         if account is not None and not isinstance(account, str):
             problems["account"] = "must be a string or null"
         data = event.get("data")
-        if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        obj = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(obj, dict):
             problems["data"] = "must be an object holding an object"
-        obj = data["object"] if "data" not in problems else {}
+            obj = {}
         metadata = obj.get("metadata")
         if "type" not in problems and event["type"] in REFUND_EVENTS and "data" not in problems:
             if not isinstance(obj.get("id"), str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from chalicelib.errors import InvalidRequest, NotFound
+from chalicelib.errors import InvalidRequest
 from chalicelib.ids import new_id
 from chalicelib.rules import local_day_bounds, local_month_bounds
 from chalicelib.storage.models import SlotRecord, VenueRecord
@@ -50,9 +50,3 @@ def open_days(venue: VenueRecord, product_id: str, month: date, not_before: date
         filter_condition=SlotRecord.remaining > 0)}
     return sorted(days)
 
-
-def get_slot(venue_id: str, slot_id: str) -> SlotRecord:
-    try:
-        return SlotRecord.get(venue_id, slot_id)
-    except SlotRecord.DoesNotExist:
-        raise NotFound("no such slot", {"slot_id": slot_id}) from None

@@ -2,21 +2,20 @@
 account their guests pay into."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, fields
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
-from pynamodb.exceptions import PutError
-
-from chalicelib import auth
+from chalicelib import auth, queues
 from chalicelib.errors import Conflict
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib.rules import VenueSettings
 from chalicelib.services.access import Admin, require_platform
 from chalicelib.storage import venue_cache
+from chalicelib.storage.conditional import save_if
 from chalicelib.storage.models import ApiKeyRecord, VenueRecord
-from chalicelib import queues
 
 
 def create_venue(admin: Admin, name: str, timezone: str, currency: str, now: datetime,
@@ -27,12 +26,8 @@ def create_venue(admin: Admin, name: str, timezone: str, currency: str, now: dat
         allow_guest_modify=False, refund_on_cancel=False, refund_cutoff_hours=24,
         settings_version=1, settings_updated_at=now, created_at=now, stripe_account=stripe_account,
     )
-    try:
-        venue.save(condition=VenueRecord.venue_id.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise Conflict("a venue with this venue_id exists", {"venue_id": venue.venue_id}) from None
-        raise
+    if not save_if(venue, VenueRecord.venue_id.does_not_exist()):
+        raise Conflict("a venue with this venue_id exists", {"venue_id": venue.venue_id})
     log_event("venue_created", venue_id=venue.venue_id, actor=admin.actor, stripe_account=stripe_account)
     return venue
 

@@ -6,6 +6,7 @@ tables from these classes, so the deployed key schemas cannot drift from the cod
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -18,9 +19,9 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.condition import Condition, Or
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
-from pynamodb.models import Model
+from pynamodb.models import MetaProtocol, Model
 
 from chalicelib import aws
 from chalicelib.config import config
@@ -31,8 +32,9 @@ aws.share_with_pynamodb()  # before any model makes its connection
 _BILLING = "PAY_PER_REQUEST"
 
 
-def _meta(logical: str) -> type:
-    return type("Meta", (), {"table_name": config().table_name(logical), "billing_mode": _BILLING})
+def _meta(logical: str) -> MetaProtocol:
+    # A class made here, not written out: PynamoDB reads only the attributes it is given.
+    return cast("MetaProtocol", type("Meta", (), {"table_name": config().table_name(logical), "billing_mode": _BILLING}))
 
 
 class VenueRecord(Model):
@@ -302,8 +304,6 @@ class IdempotencyRecord(Model):
     Meta = _meta("idempotency")
     key = UnicodeAttribute(hash_key=True)
     request_hash = UnicodeAttribute()
-    state = UnicodeAttribute()  # in_progress | completed
-    status_code = NumberAttribute(null=True)
     response = JSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
@@ -311,7 +311,7 @@ class IdempotencyRecord(Model):
     def unused(cls, now: datetime) -> Condition:
         """The put condition of a record: none yet, or only one past its `expires_at` that DynamoDB's
         TTL has not deleted yet (it deletes up to days late), as Powertools' idempotency does."""
-        return cls.key.does_not_exist() | (cls.expires_at < now)
+        return Or(cls.key.does_not_exist(), cls.expires_at < now)
 
     def expired(self, now: datetime) -> bool:
         """Past its `expires_at`: to be treated as absent, whether or not TTL has deleted it yet."""

@@ -3,15 +3,16 @@ every key they need before reading anything."""
 from __future__ import annotations
 
 import json
-import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
+from pynamodb.attributes import Attribute
 from pynamodb.models import Model
 
 from chalicelib.errors import TemporarilyUnavailable
-from chalicelib.storage.atomic import connection
+from chalicelib.storage.atomic import backoff, connection
 
 MAX_KEYS = 100  # DynamoDB's limit for one BatchGetItem
 _ATTEMPTS = 5
@@ -29,11 +30,16 @@ class Key:
 
     def serialized(self) -> dict[str, dict[str, Any]]:
         key: dict[str, dict[str, Any]] = {}
-        for attribute, value in ((self.model._hash_key_attribute(), self.hash_key),
-                                 (self.model._range_key_attribute(), self.range_key)):
-            if attribute is not None:
-                key[attribute.attr_name] = {attribute.attr_type: attribute.serialize(value)}
+        for attribute in _key_attributes(self.model):
+            value = self.hash_key if attribute.is_hash_key else self.range_key
+            key[attribute.attr_name] = {attribute.attr_type: attribute.serialize(value)}
         return key
+
+
+def _key_attributes(model: type[Model]) -> list[Attribute[Any]]:
+    """The model's hash key attribute, then its range key attribute if it has one."""
+    attributes = model.get_attributes().values()
+    return [a for a in attributes if a.is_hash_key] + [a for a in attributes if a.is_range_key]
 
 
 def _identity(table: str, key: dict[str, Any]) -> str:
@@ -48,15 +54,15 @@ def read_together(keys: Sequence[Key], consistent: bool = True) -> list[Model | 
     if len(keys) > MAX_KEYS:
         raise ValueError(f"one read holds at most {MAX_KEYS} keys, not {len(keys)}")
     by_identity = {_identity(k.table, k.serialized()): k for k in keys}
-    key_names = {k.table: [a.attr_name for a in (k.model._hash_key_attribute(), k.model._range_key_attribute()) if a]
-                 for k in keys}
+    key_names = {k.table: [a.attr_name for a in _key_attributes(k.model)] for k in keys}
     pending: dict[str, Any] = {}
-    for identity, key in by_identity.items():
+    for key in by_identity.values():
         pending.setdefault(key.table, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(key.serialized())
     found: dict[str, Model] = {}
     client = connection().client
     for attempt in range(_ATTEMPTS):
-        answer = client.batch_get_item(RequestItems=pending)
+        # PynamoDB types its client as botocore's base client; the DynamoDB operations are made at run time.
+        answer = client.batch_get_item(RequestItems=pending)  # type: ignore[attr-defined]
         for table, items in answer.get("Responses", {}).items():
             for item in items:
                 identity = _identity(table, {name: item[name] for name in key_names[table]})
@@ -64,7 +70,7 @@ def read_together(keys: Sequence[Key], consistent: bool = True) -> list[Model | 
         pending = answer.get("UnprocessedKeys") or {}
         if not pending:
             break
-        time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
+        time.sleep(backoff(attempt))
     else:
         raise TemporarilyUnavailable("the data could not be read in time; try again")
     return [found.get(_identity(k.table, k.serialized())) for k in keys]

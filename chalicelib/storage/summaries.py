@@ -5,9 +5,9 @@ map entry per session, each field set by its own document path, so two writes ab
 sessions of one purchase never undo each other."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 from chalicelib.storage.atomic import AtomicWrite
 from chalicelib.storage.models import SessionRecord, TransactionRecord

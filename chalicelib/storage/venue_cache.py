@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from chalicelib.storage.atomic import AtomicWrite
 from chalicelib.storage.models import VenueRecord

@@ -1,18 +1,12 @@
 """The stored projection of a session's refund window, and the sparse index entry behind it."""
 from __future__ import annotations
 
-import zlib
 from datetime import datetime
 from typing import Any
 
 from chalicelib import rules
-from chalicelib.config import config
 from chalicelib.storage.models import SessionRecord
-
-
-def window_shard(session_id: str) -> int:
-    """A stable shard for the open-windows index, so no single partition is hot."""
-    return zlib.crc32(session_id.encode("utf-8")) % config().window_shards
+from chalicelib.storage.shards import window_shard
 
 
 def projected_window(settings: rules.VenueSettings, session_id: str, start: datetime,

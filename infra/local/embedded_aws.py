@@ -19,10 +19,12 @@ from __future__ import annotations
 import io
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import unquote
 
+from infra.local.background import BackgroundServer
 from infra.local.faults import FaultRates, FaultSwitch
 
 
@@ -97,8 +99,7 @@ class EmbeddedAws:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: FaultRates | None = None) -> None:
         self._host, self._port = host, port
         self.faults = FaultSwitch(faults)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer | None = None
         # Set after every SQS send: the local queue pump waits on it instead of polling, as Lambda's
         # poller, long-polling, would pick a message up at once (moto's own long poll would sleep
         # holding the lock above).
@@ -107,7 +108,7 @@ class EmbeddedAws:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() first"
-        return f"http://{self._host}:{self._server.server_address[1]}"
+        return self._server.url
 
     def start(self) -> EmbeddedAws:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -117,16 +118,9 @@ class EmbeddedAws:
         moto_patches.install()
         app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app), self.faults, self.messages_sent)
         handler = type("Handler", (_WsgiHandler,), {"app": staticmethod(app)})
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False  # kept-alive idle connections must not hold stop()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
-        self._thread.start()
+        self._server = BackgroundServer("embedded-aws", self._host, self._port, handler, stop_timeout=10)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._server.stop()

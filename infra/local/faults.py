@@ -24,8 +24,9 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 _DYNAMODB = "DynamoDB_20120810"
 _SQS = "AmazonSQS"
@@ -133,7 +134,7 @@ class FaultSwitch:
         else:
             answer = self._sqs(operation, request, environ, body, app)
         headers = [(k, v) for k, v in answer.headers if k.lower() != "content-length"]
-        start_response(answer.status, headers + [("Content-Length", str(len(answer.body)))])
+        start_response(answer.status, [*headers, ("Content-Length", str(len(answer.body)))])
         return [answer.body]
 
     def _dynamodb(self, operation: str, request: dict[str, Any], environ: dict[str, Any], body: bytes,

@@ -56,8 +56,9 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 PINNED_MOTO_VERSION = "5.2.5"
 
@@ -191,7 +192,7 @@ class _Backup:
             else:
                 key = op["Key"]
             hash_value, range_value = backend.get_keys_value(table, key)
-        except Exception:  # noqa: BLE001 - a key moto cannot resolve is one it cannot write either
+        except Exception:  # a key moto cannot resolve is one it cannot write either
             return
         if table.stream_shard is not None and id(table) not in self._streams:
             self._streams[id(table)] = (table.stream_shard, len(table.stream_shard.items))

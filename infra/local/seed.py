@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -79,7 +79,7 @@ class DemoApi:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def paid_intent(stack: Stack, amount: int, currency: str, stripe_account: str | None = None) -> str:
@@ -109,7 +109,7 @@ def build_demo(stack: Stack, *, name: str = "Bounce Park (demo)", timezone_name:
     admin.put(f"{base}/settings", {"allow_guest_modify": True, "refund_on_cancel": True, "refund_cutoff_hours": 24})
 
     zone = ZoneInfo(timezone_name)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     today = now.astimezone(zone).date()
     starts = [(product, datetime.combine(today + timedelta(days=n), start, tzinfo=zone))
               for product in (JUMP, TODDLERS) for n in range(14) for start in product.starts]
@@ -182,7 +182,8 @@ def seed_demo(stack: Stack) -> list[str]:
             f"  admin page:     {stack.url}/admin.html?venue={demo.venue_id}",
             f"  venue API key:  {demo.venue_key}",
         ]
-    return lines + [
+    return [
+        *lines,
         "Each guest has one purchase of three sessions; the first starts within 24 hours, so cancelling it refunds "
         "nothing.",
         "",

@@ -17,12 +17,13 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from infra.portal import portal_headers
 
@@ -339,7 +340,7 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
     timeout = 30  # a client that stops sending mid-request does not hold a thread for ever
     max_body_bytes = 1024 * 1024  # the app refuses far less; this only bounds what is read
-    static_types = {".html", ".css", ".js", ".png", ".svg", ".ico", ".json"}
+    static_types = frozenset({".html", ".css", ".js", ".png", ".svg", ".ico", ".json"})
 
     def log_message(self, format: str, *args: Any) -> None:  # access logs would drown the JSON lines
         return
@@ -384,7 +385,7 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
             payload = payload.encode("utf-8")
         self._send(response["statusCode"], response.get("headers") or {}, payload)
 
-    def _body(self) -> bytes | None | object:
+    def _body(self) -> bytes | object | None:
         """The request body, by Content-Length or chunked, or _REFUSED once the answer is sent.
         A request that frames its body two ways (or a length twice) is how a second request is
         smuggled inside the first: refused, and the connection closed, never guessed."""

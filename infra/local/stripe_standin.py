@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
 import itertools
 import json
@@ -20,9 +21,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
+
+from infra.local.background import BackgroundServer
 
 CONTROL_PREFIX = "/_standin/"
 DEFAULT_API_VERSION = "2026-10-28.endive"
@@ -151,8 +154,7 @@ class StripeStandIn:
         self._port = port
         self._quiet = quiet
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer | None = None
         self._sequence = itertools.count()
         self._clear()
 
@@ -160,24 +162,16 @@ class StripeStandIn:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the stand-in is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def start(self) -> StripeStandIn:
-        self._server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="stripe-standin", daemon=True)
-        self._thread.start()
+        self._server = BackgroundServer("stripe-standin", self._host, self._port, _handler_for(self), stop_timeout=5)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def __enter__(self) -> StripeStandIn:
         return self.start()
@@ -230,7 +224,7 @@ class StripeStandIn:
         with self._lock:
             return copy.deepcopy(self._requests)
 
-    def refunds(self, account: str | None | Literal["any"] = "any") -> list[dict[str, Any]]:
+    def refunds(self, account: str | Literal["any"] | None = "any") -> list[dict[str, Any]]:
         """Every refund created, once each and in creation order, however often it was replayed;
         only those of `account` (None: the platform's own) when it is given."""
         with self._lock:
@@ -307,7 +301,7 @@ class StripeStandIn:
                 response = self._execute(method, path, params, fault, account)
         except StandInError as exc:
             response = exc.response
-        except Exception:  # noqa: BLE001 - a stand-in bug should look like Stripe's 500, not kill the thread
+        except Exception:  # a stand-in bug should look like Stripe's 500, not kill the thread
             response = status_error(500)
         response.headers.setdefault("Request-Id", _new_id("req"))
         if idempotency_key:
@@ -616,10 +610,8 @@ def _handler_for(standin: StripeStandIn) -> type[BaseHTTPRequestHandler]:
             if drop:
                 # The work is done and stored; only the answer is lost, as in a crash after Stripe replied.
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             self._answer(response.status, response.body, response.headers)
 

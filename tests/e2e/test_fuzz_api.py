@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ class LiveApi:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _seed(live: LiveApi) -> None:
@@ -78,7 +78,7 @@ def _seed(live: LiveApi) -> None:
     admin = f"/v1/admin/venues/{live.venue_id}"
     live.call("PUT", f"{admin}/settings", {"allow_guest_modify": True, "refund_on_cancel": True,
                                            "refund_cutoff_hours": 24})
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=3)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
     slots = [live.call("POST", f"{admin}/slots", {
         "product_id": PRODUCT_ID, "product_name": "Fuzz Jump", "start": _iso(start + timedelta(hours=i)),
         "end": _iso(start + timedelta(hours=i + 1)), "capacity": 50}) for i in range(3)]

@@ -7,15 +7,16 @@ SCREENSHOTS=1 saves docs/screenshots/*.png."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from playwright.sync_api import expect
 
-from infra.local.seed import JUMP, DemoApi, Demo, build_demo, purchase
+from infra.local.seed import JUMP, Demo, DemoApi, build_demo, purchase
 from tests.e2e.conftest import PHONE, RunningStack, screenshot
 
 pytestmark = pytest.mark.slow
@@ -128,7 +129,7 @@ def day_text(day: date) -> str:
 
 def zone_abbreviation(demo: Demo, when: datetime | None = None) -> str:
     """What en-US calls the venue's zone at that moment: "GMT" or "GMT+1" for London."""
-    offset = (when or datetime.now(timezone.utc)).astimezone(ZoneInfo(demo.timezone)).utcoffset() or timedelta()
+    offset = (when or datetime.now(UTC)).astimezone(ZoneInfo(demo.timezone)).utcoffset() or timedelta()
     hours = int(offset.total_seconds() // 3600)
     return "GMT" if hours == 0 else f"GMT{hours:+d}"
 
@@ -344,13 +345,13 @@ def test_a_session_that_has_started_says_why_it_cannot_change(device: Any, live_
     demo = demo_venue(live_stack)
     admin = DemoApi(live_stack.url, demo.venue_key)
     base = f"/v1/admin/venues/{demo.venue_id}"
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=4)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
     slot = admin.post(f"{base}/slots", {"product_id": JUMP.product_id, "product_name": JUMP.name,
                                         "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                                         "end": (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                                         "capacity": 5})
     purchase(live_stack, admin, base, demo.guest_id, demo.currency, [(slot, "Zoe", JUMP.amount)])
-    page.wait_for_timeout(max(0, (start - datetime.now(timezone.utc)).total_seconds() * 1000 + 500))
+    page.wait_for_timeout(max(0, (start - datetime.now(UTC)).total_seconds() * 1000 + 500))
     log_in(page, live_stack, demo)
     page.get_by_role("link", name="View Receipt").first.click()  # the newest purchase
     expect(session_card(page, "Zoe")).to_contain_text(
@@ -362,7 +363,7 @@ def test_a_session_that_has_started_says_why_it_cannot_change(device: Any, live_
 def test_a_move_into_the_no_refund_window_is_warned_before_saving(device: Any, live_stack: RunningStack) -> None:
     demo = demo_venue(live_stack)
     soon = next(s for s in demo.slots[JUMP.product_id]
-                if datetime.fromisoformat(s["start"].replace("Z", "+00:00")) < datetime.now(timezone.utc) + timedelta(hours=23)
+                if datetime.fromisoformat(s["start"].replace("Z", "+00:00")) < datetime.now(UTC) + timedelta(hours=23)
                 and s["remaining"] > 0)
     day = datetime.fromisoformat(soon["start"].replace("Z", "+00:00")).astimezone(ZoneInfo(demo.timezone)).date()
     log_in(device, live_stack, demo)

@@ -41,7 +41,7 @@ def test_the_curl_walkthrough_works_as_written(live_stack: RunningStack) -> None
     while True:
         refunds = requests.get(receipt_url, headers={"Authorization": f"Bearer {printed['TOKEN']}"},
                                timeout=10).json()["refunds"]
-        if refunds and refunds[0]["status"] != "pending" or time.monotonic() > deadline:
+        if (refunds and refunds[0]["status"] != "pending") or time.monotonic() > deadline:
             break
         time.sleep(0.3)
     assert [(r["status"], r["amount"]) for r in refunds] == [("refunded", 5000)]

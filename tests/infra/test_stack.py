@@ -130,7 +130,7 @@ def test_every_function_has_its_own_role_and_log_group(dev: Synthesised) -> None
     assert {logical_id(name) for name in ACCESS} == set(functions)
     roles = [_ref_id(f["Properties"]["Role"]) for f in functions.values()]
     assert len(set(roles)) == len(roles)
-    for logical, function in functions.items():
+    for function in functions.values():
         log_group = dev.json["Resources"][_ref_id(function["Properties"]["LoggingConfig"]["LogGroup"])]
         assert log_group["Properties"]["LogGroupName"] == f"/aws/lambda/{function['Properties']['FunctionName']}"
         assert log_group["Properties"]["RetentionInDays"] > 0
@@ -341,7 +341,7 @@ def test_a_venue_portal_origin_replaces_the_hosted_one_everywhere(venue_portal: 
     assert preflights and set(preflights.values()) == {f"'{VENUE_PORTAL_ORIGIN}'"}
     assert venue_portal.function("APIHandler")["Environment"]["Variables"]["PORTAL_ORIGIN"] == VENUE_PORTAL_ORIGIN
     (api,) = venue_portal.resources("AWS::Serverless::Api").values()
-    for response_type, response in api["Properties"]["GatewayResponses"].items():
+    for response in api["Properties"]["GatewayResponses"].values():
         assert response["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] == f"'{VENUE_PORTAL_ORIGIN}'"
     assert "*" not in json.dumps(preflights)
 

@@ -202,7 +202,7 @@ def test_the_refund_worker_takes_no_message_it_cannot_finish_before_its_deadline
 def test_stripes_timeout_is_a_few_seconds_and_below_the_workers_lambda_timeout() -> None:
     from chalicelib.config import config
     from chalicelib.services import refunds
-    from chalicelib.services.gateways import stripe_gateway
+    from chalicelib.services.stripe_key import stripe_gateway
     chalice_config = Path(__file__).resolve().parents[2] / ".chalice" / "config.json"
     lambda_timeout_ms = json.loads(chalice_config.read_text())["lambda_timeout"] * 1000
     assert 1 <= config().stripe_timeout_seconds <= 5
@@ -279,7 +279,7 @@ def test_a_refund_pending_for_a_day_is_looked_up_at_stripe_before_it_is_created_
 def test_an_expired_idempotency_key_not_yet_deleted_by_ttl_counts_as_unused(bought) -> None:
     from chalicelib.storage.models import IdempotencyRecord
 
-    world, guest, receipt = bought
+    _, guest, receipt = bought
     first = cancel(guest, receipt, [0], key="same-key")
     assert first.status == 200
     for record in IdempotencyRecord.scan(IdempotencyRecord.key.startswith(f"cancel#{guest.guest_id}#")):

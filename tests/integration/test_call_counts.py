@@ -4,7 +4,8 @@ two, a refund worker message two; and the venue's cached settings never decide a
 have changed."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 

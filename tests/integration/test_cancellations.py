@@ -78,7 +78,7 @@ def test_cancelling_two_sessions_refunds_them_once_through_stripe(bought) -> Non
 
 
 def test_cancelling_gives_the_seats_back(bought) -> None:
-    world, guest, receipt = bought
+    _, guest, receipt = bought
     from chalicelib.storage.models import SlotRecord
 
     slot_id = receipt["sessions"][0]["slot_id"]
@@ -119,7 +119,7 @@ def test_with_both_switches_off_cancelling_is_refused(world: World) -> None:
 
 
 def test_several_sessions_are_cancelled_all_or_nothing(bought) -> None:
-    world, guest, receipt = bought
+    _, guest, receipt = bought
     assert cancel(guest, receipt, [0]).status == 200
     answer = cancel(guest, receipt, [0, 1, 2])
     assert answer.status == 409 and answer.error_code == "session_not_cancellable"
@@ -150,7 +150,7 @@ def test_unknown_sessions_and_other_guests_transactions_are_not_found(bought) ->
 @pytest.mark.parametrize("body", [{}, {"session_ids": []}, {"session_ids": ["a", "a"]}, {"session_ids": "a"},
                                   {"session_ids": ["x"] * 31}, {"session_ids": ["a"], "extra": True}])
 def test_bad_cancellation_bodies_are_400(bought, body: dict[str, Any]) -> None:
-    world, guest, receipt = bought
+    _, guest, receipt = bought
     answer = guest.api.post(f"/v1/me/transactions/{receipt['transaction_id']}/cancellations", body)
     assert answer.status == 400 and answer.error_code == "invalid_request"
 
@@ -266,7 +266,7 @@ def test_an_admin_retry_records_a_refund_stripe_already_made(bought) -> None:
     from chalicelib.times import utc_now
 
     record = refunds.load(receipt["transaction_id"], refund_id)
-    from chalicelib.services.gateways import stripe_gateway
+    from chalicelib.services.stripe_key import stripe_gateway
 
     stripe_gateway().create_refund(payment_intent_id=record.payment_intent_id, amount=2500,
                                    idempotency_key=refunds.idempotency_key(record),
@@ -442,7 +442,7 @@ def test_refunds_are_listed_for_the_venue_only(bought) -> None:
 
 
 def test_the_refund_id_index_holds_the_refund_and_not_its_sessions(bought) -> None:
-    world, guest, receipt = bought
+    _, guest, receipt = bought
     refund_id = cancel(guest, receipt, [0, 1]).json["refund"]["refund_id"]
     from chalicelib.storage.models import BookingItem
 

@@ -12,10 +12,9 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PORTAL = "https://portal.venue.example"
 
-# A fresh process: app.py decides its CORS when imported.
 # A fresh process: app.py decides its CORS when imported. The preflight goes to Chalice's local
 # gateway, which answers OPTIONS the way API Gateway's generated mock integration does.
-HOSTED = """
+HOSTED = f"ORIGIN = {PORTAL!r}\n" + """
 import json
 from chalice.config import Config
 from chalice.local import LocalGateway
@@ -28,11 +27,11 @@ with Client(app.app) as client:
         "wrong_method": client.http.request("DELETE", "/v1/me/transactions"),
     }.items()}
 preflight = LocalGateway(app.app, Config()).handle_request("OPTIONS", "/v1/me/transactions/t1/cancellations", {
-    "Origin": "%s", "Access-Control-Request-Method": "POST",
+    "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
     "Access-Control-Request-Headers": "authorization,content-type,idempotency-key"}, b"")
 answers["preflight"] = {"status": preflight["statusCode"], "headers": preflight["headers"]}
 print(json.dumps(answers))
-""" % PORTAL
+"""
 
 
 def _hosted_answers() -> dict[str, Any]:

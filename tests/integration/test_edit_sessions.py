@@ -5,7 +5,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -231,7 +231,7 @@ def test_a_session_that_has_started_cannot_be_edited(world: World) -> None:
     later = world.slot(venue)
     made = world.purchase(guest, [soon])
     start = datetime.fromisoformat(soon["start"].replace("Z", "+00:00"))
-    time.sleep(max(0.0, (start - datetime.now(timezone.utc)).total_seconds()) + 0.05)
+    time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 0.05)
 
     answer = edit(guest, made, {"slot_id": later["slot_id"]})
 
@@ -369,7 +369,7 @@ def test_many_guests_racing_for_few_seats_over_http_never_overbook(world: World,
     source, target = world.slot(venue, capacity=12), world.slot(venue, start=now() + timedelta(days=4), capacity=3)
     guests = [world.guest(venue, login=False) for _ in range(12)]
     for guest in guests:  # a token straight from the issuer: login is tested elsewhere, and argon2 is slow
-        guest.api.credential = access.guest_token(venue.venue_id, guest.guest_id, datetime.now(timezone.utc))[0]
+        guest.api.credential = access.guest_token(venue.venue_id, guest.guest_id, datetime.now(UTC))[0]
     purchases = [world.purchase(guest, [source]) for guest in guests]
     start = threading.Barrier(len(guests))
 
@@ -389,6 +389,6 @@ def test_many_guests_racing_for_few_seats_over_http_never_overbook(world: World,
     assert seats(venue, target) == (3, 0)
     assert seats(venue, source) == (9, 3)  # seats given back for the three movers only
     movers = {body["session_id"] for status, body in answers if status == 200}
-    for guest, made in zip(guests, purchases):
+    for guest, made in zip(guests, purchases, strict=True):
         session = receipt_session(guest, made)
         assert session["slot_id"] == (target["slot_id"] if session["session_id"] in movers else source["slot_id"])

@@ -169,3 +169,17 @@ def test_password_checks_beyond_the_per_process_cap_are_a_quick_429(world: World
     assert refused.headers["retry-after"] == "1" and set(refused.json) == {"error"}
     assert most[0] == cap and outcomes == ["invalid_credentials"] * cap
     assert login(world, guest, HOME).status == 200  # and once the burst is over, the guest gets in
+
+
+def test_a_login_dynamodb_keeps_throttling_is_a_503_with_retry_after_and_the_guest_gets_in_after(
+        world: World, faults: Any) -> None:
+    from tests.integration.test_openapi import assert_matches_spec
+
+    guest = world.guest(world.venue(), login=False)
+    faults.throttle_next(10, operation="UpdateItem")  # more than botocore retries: the attempt cannot be counted
+    refused = login(world, guest, HOME)
+    faults.off()
+    assert refused.status == 503 and refused.error_code == "temporarily_unavailable"
+    assert int(refused.headers["retry-after"]) >= 1
+    assert_matches_spec("POST", "/v1/venues/{venue_id}/login", 503, refused.json, refused.headers)
+    assert login(world, guest, HOME).status == 200

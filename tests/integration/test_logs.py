@@ -33,7 +33,7 @@ def test_a_cancellation_and_its_refund_can_be_followed_by_their_ids(bought, caps
 
 
 def test_the_error_middlewares_lines_carry_the_request_and_path_ids(bought, capsys) -> None:
-    world, guest, receipt = bought
+    _, guest, receipt = bought
     capsys.readouterr()
 
     assert guest.api.post("/v1/venues/" + receipt["venue_id"] + "/login",

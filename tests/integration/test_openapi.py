@@ -5,8 +5,9 @@ real answers of the app (through the Chalice test client) that match the documen
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 import yaml

@@ -61,7 +61,7 @@ def in_background(target: Any, *args: Any) -> tuple[threading.Thread, list[Any]]
 def test_two_workers_paying_the_same_refund_at_once_pay_once(bought) -> None:
     world, guest, receipt = bought
     refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
-    from chalicelib.services.gateways import stripe_gateway
+    from chalicelib.services.stripe_key import stripe_gateway
 
     stripe_gateway()._stripe()  # built before the race, so both workers reach Stripe at once
     world.stack.stripe.delay_next(1.0)

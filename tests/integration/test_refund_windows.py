@@ -17,7 +17,7 @@ from chalicelib.ids import new_id
 from chalicelib.services import purchases
 from chalicelib.services.refund_windows import close_due_windows, reproject_venue
 from chalicelib.storage.models import BookingItem, SessionRecord
-from chalicelib.storage.windows import window_shard
+from chalicelib.storage.shards import window_shard
 from infra.local.stack import lambda_context
 from tests.conftest import Venue, World, now
 from tests.dynamodb_calls import count_dynamodb_calls
@@ -67,7 +67,7 @@ def test_a_sweep_closes_exactly_the_windows_whose_deadline_has_passed(world: Wor
 
     again = close_due_windows(sweep_at)
     assert again.closed == 0
-    assert [_window(s) for s in _sessions(tx)][0] == ("closed", soon - timedelta(hours=24), False)
+    assert next(_window(s) for s in _sessions(tx)) == ("closed", soon - timedelta(hours=24), False)
 
 
 def test_a_window_is_still_open_at_its_deadline_and_closes_just_after(world: World) -> None:

@@ -160,7 +160,7 @@ def test_sixteen_guests_cancelling_their_sessions_of_one_slot_at_once_all_succee
     while world.stack.deliver_all() and time.monotonic() < deadline:
         pass
     faults.off()
-    for guest, receipt, token in zip(guests, receipts, tokens):
+    for guest, receipt, token in zip(guests, receipts, tokens, strict=True):
         guest.api.credential = token
         paid_once_each(world, settle(world, guest, receipt, seconds=10))
     assert remaining(world, venue, slot) == 16

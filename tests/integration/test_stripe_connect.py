@@ -270,7 +270,7 @@ def test_a_connect_webhook_is_applied_to_the_refund_of_the_venue_on_that_account
 def test_a_webhook_from_an_unknown_or_another_account_is_acknowledged_and_ignored(world: World) -> None:
     from tests.integration.test_stripe_webhooks import deliver, stripe_event
 
-    guest, receipt, account, refund_id, failed = refunded_on_account(world)
+    guest, receipt, _account, refund_id, failed = refunded_on_account(world)
     _, another_account = connected_venue(world)  # a venue we know, on an account not this purchase's
 
     for n, sender in enumerate((new_account(), another_account, None)):
@@ -294,7 +294,7 @@ def test_the_demo_seed_has_a_venue_on_the_platforms_account_and_one_on_a_connect
     assert [world.platform.get(f"/v1/admin/venues/{v}").json["stripe_account"] for v in venue_ids] == \
         [None, CONNECTED_ACCOUNT]
     assert f"payments on its own connected Stripe account {CONNECTED_ACCOUNT}" in printed
-    for venue_id, account in zip(venue_ids, (None, CONNECTED_ACCOUNT)):
+    for venue_id, account in zip(venue_ids, (None, CONNECTED_ACCOUNT), strict=True):
         guest = Api(world.client, None)
         token = guest.post(f"/v1/venues/{venue_id}/login", {"email": "ada@example.com", "password": GUEST_PASSWORD})
         guest.credential = token.json["token"]

@@ -3,7 +3,7 @@ so over any amounts, fees, cutoffs and instants they agree to the cent, and ever
 session's refund and fee add up to its amount."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,7 +14,7 @@ from chalicelib.services.cancellations import _apply, plan_cancellation
 from chalicelib.services.purchases import Receipt
 from chalicelib.storage.models import SessionRecord, TransactionRecord, VenueRecord
 
-NOW = datetime(2027, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def receipt(venue_settings: rules.VenueSettings, sessions: list[tuple[int, int, bool]]) -> Receipt:
@@ -65,9 +65,9 @@ def test_the_quote_and_the_cancellation_agree_to_the_cent(venue_settings: rules.
     statuses = {s.session_id: s.refund_status for s in done.sessions_after}
     assert statuses == {s["session_id"]: "pending" if s["refund_amount"] > 0 else "not_refunded"
                         for s in quote["sessions"]}
-    for quoted, (amount, seconds, forfeited) in zip(quote["sessions"], bought):
+    for quoted, (amount, seconds, forfeited) in zip(quote["sessions"], bought, strict=True):
         deadline = NOW + timedelta(seconds=seconds) - timedelta(hours=venue_settings.refund_cutoff_hours)
-        assert quoted["refundable"] == (not forfeited and NOW <= deadline)
+        assert quoted["refundable"] == (not forfeited and deadline >= NOW)
         if quoted["refundable"]:
             assert quoted["refund_amount"] + quoted["fee_amount"] == amount
         else:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chalicelib import auth
 from chalicelib.errors import Unauthorized
 
-NOW = datetime(2027, 5, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2027, 5, 1, 12, 0, tzinfo=UTC)
 SECRET = "a-test-secret"
 
 

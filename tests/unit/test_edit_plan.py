@@ -1,7 +1,7 @@
 """The edit planner: what a guest's edit changes, or why it is refused, decided without I/O."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from chalicelib.rules import VenueSettings
 from chalicelib.services.edits import EditPlan, Move, plan_edit
 from chalicelib.storage.models import SessionRecord, SlotRecord
 
-NOW = datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
 ON = VenueSettings(allow_guest_modify=True)
 
 

@@ -3,7 +3,7 @@ daylight-saving nights, the cancellation fee (larger than the amount, rounding o
 amounts of 0), and a move after the refund deadline that must not win the refund back."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib import errors, rules
-from chalicelib.rules import Refusal, RefundMode, SessionRefund, SessionState, VenueSettings
+from chalicelib.rules import RefundMode, Refusal, SessionRefund, SessionState, VenueSettings
 from chalicelib.services.edits import plan_edit
 from chalicelib.storage.models import SessionRecord, SlotRecord
 
-START = datetime(2027, 3, 10, 10, 0, tzinfo=timezone.utc)
+START = datetime(2027, 3, 10, 10, 0, tzinfo=UTC)
 LONDON = ZoneInfo("Europe/London")
 SECOND = timedelta(seconds=1)
 
@@ -117,7 +117,7 @@ def test_the_fee_applies_only_up_to_the_refund_deadline_after_it_nothing_is_kept
 def test_the_refund_with_its_fee_holds_a_second_either_side_of_the_deadline_on_daylight_saving_nights(
         start: datetime) -> None:
     settings = policy(refund_cutoff_hours=24, cancellation_fee_percent=20)
-    deadline = start.astimezone(timezone.utc) - timedelta(hours=24)
+    deadline = start.astimezone(UTC) - timedelta(hours=24)
     assert rules.session_refund(settings, booked(start), 1000, deadline) == SessionRefund(True, 800, 200)
     assert rules.session_refund(settings, booked(start), 1000, deadline + SECOND) == SessionRefund(False, 0, 0)
 
@@ -174,7 +174,7 @@ def test_a_forfeited_session_is_never_refunded_whatever_its_start_or_the_setting
 
 # --- The edit planner with the policy ---------------------------------------------------------
 
-NOW = datetime(2027, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def session_record(start: datetime, forfeited: bool = False) -> SessionRecord:

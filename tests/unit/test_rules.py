@@ -2,13 +2,13 @@
 saving nights in the venue's zone, sessions already started, settings switched off."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from chalicelib import rules
 from chalicelib.rules import Refusal, SessionState, VenueSettings
 
-START = datetime(2027, 3, 10, 10, 0, tzinfo=timezone.utc)
+START = datetime(2027, 3, 10, 10, 0, tzinfo=UTC)
 BOTH_ON = VenueSettings(allow_guest_modify=True, refund_on_cancel=True, refund_cutoff_hours=24)
 
 
@@ -115,7 +115,7 @@ def test_a_move_must_stay_within_the_product_and_go_to_a_slot_not_started() -> N
 
 def test_a_local_day_in_auckland_starts_the_utc_day_before() -> None:
     low, high = rules.local_day_bounds(date(2027, 1, 15), "Pacific/Auckland")
-    assert low == datetime(2027, 1, 14, 11, 0, tzinfo=timezone.utc)  # NZDT is UTC+13
+    assert low == datetime(2027, 1, 14, 11, 0, tzinfo=UTC)  # NZDT is UTC+13
     assert high - low == timedelta(hours=24)
 
 

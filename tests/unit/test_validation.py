@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import hypothesis
 import pytest
@@ -53,7 +53,7 @@ def test_times_without_an_offset_or_not_rfc3339_are_refused(value: object) -> No
 
 def test_times_with_offsets_become_utc_and_print_with_z() -> None:
     parsed = parse_rfc3339("2027-01-01T10:00:00+02:00")
-    assert parsed == datetime(2027, 1, 1, 8, 0, tzinfo=timezone.utc)
+    assert parsed == datetime(2027, 1, 1, 8, 0, tzinfo=UTC)
     assert format_utc(parsed) == "2027-01-01T08:00:00Z"
     assert format_utc(parse_rfc3339("2027-01-01T10:00:00.123456789z")) == "2027-01-01T10:00:00.123456Z"
     assert format_utc(parse_rfc3339("0933-07-11T02:25:15+11:12")) == "0933-07-10T15:13:15Z"  # zero-padded year

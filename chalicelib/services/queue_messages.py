@@ -4,7 +4,8 @@ is taken only while the Lambda has time left to finish it: the rest are reported
 come back, instead of being cut off by the timeout with the whole batch's report lost."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.observability import log_event
 
@@ -13,7 +14,7 @@ class DeadlineNear(Exception):
     """Too little of the Lambda's time is left to take this message."""
 
 
-def each_message(event: dict[str, Any], context: Any, handle: Callable[[Any], None],
+def each_message(event: dict[str, Any], context: Any, handle: Callable[[Any], object],
                  needs_ms: int = 1_000) -> dict[str, Any]:
     """Run `handle(record)` for every SQS record while `needs_ms` of the Lambda's time remain; a
     record whose handler raises, or that is left for lack of time, is reported in
@@ -30,4 +31,5 @@ def each_message(event: dict[str, Any], context: Any, handle: Callable[[Any], No
         handle(record)
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=in_time, processor=processor, context=context)
+    answer = process_partial_response(event=event, record_handler=in_time, processor=processor, context=context)
+    return {"batchItemFailures": answer["batchItemFailures"]}

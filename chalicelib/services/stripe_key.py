@@ -1,5 +1,5 @@
-"""The one Stripe gateway of a container, built on first use so cold starts never import Stripe,
-and built again when our Stripe key changes (rotated in Secrets Manager)."""
+"""Our Stripe key and the one Stripe gateway a container builds with it: on first use, so cold
+starts never import Stripe, and again when the key changes (rotated in Secrets Manager)."""
 from __future__ import annotations
 
 import threading
