@@ -234,6 +234,14 @@ def available_slots(venue_id: str) -> dict[str, Any]:
     return {"slots": [shape.slot(s) for s in found]}
 
 
+@app.route("/v1/venues/{venue_id}/availability", methods=["GET"])
+def availability(venue_id: str) -> dict[str, Any]:
+    venue = access.load_venue(_id(venue_id))
+    query = _query({"product_id": v.identifier, "month": v.calendar_month})
+    days = slots.open_days(venue, query["product_id"], query["month"], not_before=utc_now())
+    return shape.availability(venue, query["product_id"], query["month"], days)
+
+
 # --- Guests: purchases and receipts ---------------------------------------------------------
 
 @app.route("/v1/me/transactions", methods=["GET"])
@@ -297,7 +305,8 @@ def list_refunds(venue_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
     status = _query({"status": v.optional(v.one_of("pending", "refunded", "failed"))}).get("status")
     found = refunds.venue_refunds(venue.venue_id, [status] if status else ["pending", "refunded", "failed"])
-    return {"refunds": [shape.refund(r, detailed=True) for r in found]}
+    bought = refunds.purchases_of(found)
+    return {"refunds": [shape.refund(r, detailed=True, purchase=bought.get(r.transaction_id)) for r in found]}
 
 
 @app.route("/v1/admin/venues/{venue_id}/refunds/{refund_id}/retry", methods=["POST"])

@@ -18,7 +18,7 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib.services import notifications
 from chalicelib.services.purchases import Receipt, guest_receipt
-from chalicelib.storage import venue_cache
+from chalicelib.storage import summaries, venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     HistoryEvent,
@@ -229,6 +229,8 @@ def _cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         write.put("refund_locator", Locator(f"refund#{refund.refund_id}", venue_id=venue_id,
                                             transaction_id=refund.transaction_id))
     venue_cache.settings_unchanged(write, plan.receipt.venue)  # the plan applied the venue's settings
+    summaries.update(write, plan.receipt.transaction.transaction_id, {
+        s.session_id: {"status": "cancelled", "refund_status": s.refund_status} for s in cancellation.sessions_after})
     notifications.queue(write, _notice(cancellation))
     return write
 

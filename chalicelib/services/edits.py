@@ -20,6 +20,7 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.services import notifications
 from chalicelib.services.access import require_current_token
+from chalicelib.storage import summaries
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
@@ -212,6 +213,9 @@ def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSett
                      condition=SlotRecord.slot_id.exists())
     if plan.participant_name is not None:
         actions.append(SessionRecord.participant_name.set(plan.participant_name))
+    summaries.update(write, session.transaction_id, {session.session_id: {
+        **({"start": format_utc(plan.move.start) or "", "product_name": plan.move.product_name} if plan.move else {}),
+        **({"participant_name": plan.participant_name} if plan.participant_name is not None else {})}})
     # Conditions on what was read: a cancellation or another move in between fails this write.
     write.update("session", session, actions=actions, condition=(
         (SessionRecord.status == "booked") & (SessionRecord.slot_id == session.slot_id)

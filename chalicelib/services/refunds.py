@@ -28,6 +28,7 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib.services import notifications
 from chalicelib.services.stripe_key import refresh_stripe_key, stripe_gateway
+from chalicelib.storage import summaries
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
@@ -40,7 +41,7 @@ from chalicelib.storage.models import (
     TransactionRecord,
     VenueRecord,
 )
-from chalicelib.storage.reads import Key, read_together
+from chalicelib.storage.reads import MAX_KEYS, Key, read_together
 from chalicelib.storage.shards import REFUND_SHARDS, refund_shard
 
 if TYPE_CHECKING:
@@ -212,6 +213,10 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
     write.update("refund", refund, actions=actions,
                  condition=(RefundRecord.status == from_status)
                  & (RefundRecord.key_generation == int(refund.key_generation)))
+    # The sessions' refund state is read from the refund itself; the purchase summary (what
+    # the guest's list shows without reading sessions) records it in the same write.
+    summaries.update(write, refund.transaction_id,
+                     {session_id: {"refund_status": to_status} for session_id in refund.session_ids})
     write.put("history", HistoryEvent(
         transaction_id=refund.transaction_id, event_id=new_id(), venue_id=refund.venue_id, at=now, actor=actor,
         action=f"refund_{to_status}", before={"refund_id": refund.refund_id, "status": from_status},
@@ -292,6 +297,19 @@ def venue_refunds(venue_id: str, statuses: Iterable[str]) -> list[RefundRecord]:
                                                                         scan_index_forward=False, limit=500)
                   if isinstance(r, RefundRecord)]  # the index holds refunds only; this tells mypy
     return sorted(found, key=lambda r: r.created_at, reverse=True)
+
+
+def purchases_of(found: list[RefundRecord]) -> dict[str, TransactionRecord]:
+    """The purchase (header item, with its session summary) behind each refund, read together:
+    one BatchGetItem per hundred purchases."""
+    transaction_ids = sorted({r.transaction_id for r in found})
+    purchases: dict[str, TransactionRecord] = {}
+    for start in range(0, len(transaction_ids), MAX_KEYS):
+        chunk = transaction_ids[start:start + MAX_KEYS]
+        for header in read_together([Key(BookingItem, tid, "transaction") for tid in chunk], consistent=False):
+            if isinstance(header, TransactionRecord):
+                purchases[header.transaction_id] = header
+    return purchases
 
 
 def find(venue_id: str, refund_id: str) -> RefundRecord:

@@ -13,6 +13,7 @@ from pynamodb.attributes import (
     DiscriminatorAttribute,
     JSONAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -239,6 +240,13 @@ class TransactionRecord(BookingItem, discriminator="transaction"):
     total = NumberAttribute()
     payment_intent_id = UnicodeAttribute()
     session_count = NumberAttribute()
+    # Who bought, as the venue's admin reads it in the refunds list (null on older purchases).
+    guest_name = UnicodeAttribute(null=True)
+    guest_email = UnicodeAttribute(null=True)
+    # {session_id: {product_name, start, participant_name, status, refund_status}}: what the
+    # guest's list of purchases shows, kept current by every write that changes it
+    # (chalicelib/storage/summaries.py).
+    summary = MapAttribute(null=True)  # type: ignore[var-annotated]
     # The Stripe account the payment was made on, whatever the venue's account is later; None: the platform's.
     stripe_account = UnicodeAttribute(null=True)
 
