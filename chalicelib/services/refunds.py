@@ -216,7 +216,7 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
     # The sessions' refund state is read from the refund itself; the purchase summary (what
     # the guest's list shows without reading sessions) records it in the same write.
     summaries.update(write, refund.transaction_id,
-                     {session_id: {"refund_status": to_status} for session_id in refund.session_ids})
+                     {str(session_id): {"refund_status": to_status} for session_id in refund.session_ids})
     write.put("history", HistoryEvent(
         transaction_id=refund.transaction_id, event_id=new_id(), venue_id=refund.venue_id, at=now, actor=actor,
         action=f"refund_{to_status}", before={"refund_id": refund.refund_id, "status": from_status},

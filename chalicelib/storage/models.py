@@ -246,7 +246,7 @@ class TransactionRecord(BookingItem, discriminator="transaction"):
     # {session_id: {product_name, start, participant_name, status, refund_status}}: what the
     # guest's list of purchases shows, kept current by every write that changes it
     # (chalicelib/storage/summaries.py).
-    summary = MapAttribute(null=True)  # type: ignore[var-annotated]
+    summary = MapAttribute(null=True)  # type: ignore[var-annotated,no-untyped-call]  # PynamoDB's raw MapAttribute is untyped
     # The Stripe account the payment was made on, whatever the venue's account is later; None: the platform's.
     stripe_account = UnicodeAttribute(null=True)
 

@@ -28,7 +28,7 @@ def of_sessions(sessions: Iterable[SessionRecord]) -> dict[str, dict[str, str]]:
 
 def update(write: AtomicWrite, transaction_id: str, changes: dict[str, dict[str, str]]) -> None:
     """Add to `write` the header update that records `changes` ({session_id: {field: value}})."""
-    actions = [TransactionRecord.summary[session_id][name].set(value)  # type: ignore[index]
+    actions = [TransactionRecord.summary[session_id][name].set(value)
                for session_id, fields in changes.items() for name, value in fields.items()]
     if actions:
         write.update(LABEL, TransactionRecord(transaction_id, "transaction"), actions=actions,
@@ -47,7 +47,8 @@ class SessionSummary:
 
 def read(transaction: TransactionRecord) -> list[SessionSummary]:
     """The header's summary, in start order; empty for a header written before summaries."""
-    raw = transaction.summary.as_dict() if transaction.summary is not None else {}
+    # PynamoDB's as_dict is untyped.
+    raw = transaction.summary.as_dict() if transaction.summary is not None else {}  # type: ignore[no-untyped-call]
     found = [SessionSummary(session_id=session_id, product_name=str(fields.get("product_name", "")),
                             start=parse_rfc3339(str(fields["start"])),
                             participant_name=str(fields.get("participant_name", "")),
