@@ -60,4 +60,4 @@ bench: $(STAMP)
 	$(PY) -m bench.closure
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache chalice.out cdk.out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .cache chalice.out cdk.out

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Chalice, Rate, Response
-from chalice.app import Request, SQSEvent
+from chalice.app import DynamoDBEvent, Request, SQSEvent
 
 from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
@@ -21,10 +21,12 @@ from chalicelib.observability import log_context
 from chalicelib.rules import MAX_CUTOFF_HOURS, MAX_FEE_FIXED, MAX_FEE_PERCENT, MAX_SESSIONS, RefundMode
 from chalicelib.services import (
     access,
+    account_access,
     cancellations,
     closures,
     edits,
     guests,
+    notifications,
     purchases,
     queue_messages,
     refund_windows,
@@ -174,7 +176,7 @@ def list_slots(venue_id: str) -> dict[str, Any]:
 @app.route("/v1/admin/venues/{venue_id}/guests", methods=["POST"])
 def create_guest(venue_id: str) -> Response:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
-    body = _body({"email": v.email, "password": v.password, "name": v.text(200)})
+    body = _body({"email": v.email, "password": v.optional(v.password), "name": v.text(200)})
     return _created(shape.guest(guests.create_guest(venue, now=utc_now(), **body)))
 
 
@@ -188,6 +190,16 @@ def record_purchase(venue_id: str) -> Response:
     orders = [purchases.SessionOrder(**order) for order in body.pop("sessions")]
     made = purchases.record_purchase(admin, venue, orders=orders, now=utc_now(), **body)
     return _created(shape.receipt(made.venue, made.transaction, made.sessions, made.refunds, utc_now()))
+
+
+@app.route("/v1/admin/venues/{venue_id}/notifications", methods=["GET"])
+def list_notifications(venue_id: str) -> dict[str, Any]:
+    _, venue = access.admin_venue(_auth(), _id(venue_id))
+    query = _query({"guest_id": v.optional(v.identifier), "limit": v.optional(v.integer_text(1, 100)),
+                    "cursor": v.optional(v.cursor)})
+    found, cursor = notifications.venue_notifications(venue.venue_id, query.get("guest_id"), query.get("limit", 50),
+                                                      query.get("cursor"))
+    return {"notifications": [shape.notification(n) for n in found], "next_cursor": cursor}
 
 
 @app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/history", methods=["GET"])
@@ -293,6 +305,21 @@ def login(venue_id: str) -> dict[str, Any]:
             "guest": shape.guest(result.guest)}
 
 
+@app.route("/v1/venues/{venue_id}/password-reset", methods=["POST"])
+def request_password_reset(venue_id: str) -> Response:
+    body = _body({"email": v.email})
+    account_access.request_reset(_id(venue_id), body["email"], utc_now(), _client_address())
+    return Response(body={}, status_code=202)
+
+
+@app.route("/v1/venues/{venue_id}/password-reset/confirm", methods=["POST"])
+def confirm_password_reset(venue_id: str) -> dict[str, Any]:
+    body = _body({"token": v.text(200), "password": v.password})
+    result = account_access.confirm(_id(venue_id), body["token"], body["password"], utc_now())
+    return {"token": result.token, "token_type": "Bearer", "expires_at": format_utc(result.expires_at),
+            "guest": shape.guest(result.guest)}
+
+
 @app.route("/v1/venues/{venue_id}", methods=["GET"])
 def public_venue(venue_id: str) -> dict[str, Any]:
     venue = access.load_venue(_id(venue_id))
@@ -306,6 +333,14 @@ def available_slots(venue_id: str) -> dict[str, Any]:
     query = _query({"product_id": v.identifier, "date": v.calendar_date})
     found = slots.slots_on(venue, query["product_id"], query["date"], not_before=utc_now(), open_only=True)
     return {"slots": [shape.slot(s) for s in found]}
+
+
+@app.route("/v1/venues/{venue_id}/availability", methods=["GET"])
+def availability(venue_id: str) -> dict[str, Any]:
+    venue = access.load_venue(_id(venue_id))
+    query = _query({"product_id": v.identifier, "month": v.calendar_month})
+    days = slots.open_days(venue, query["product_id"], query["month"], not_before=utc_now())
+    return shape.availability(venue, query["product_id"], query["month"], days)
 
 
 # --- Guests: purchases and receipts ---------------------------------------------------------
@@ -364,7 +399,9 @@ def list_refunds(venue_id: str) -> dict[str, Any]:
     query = _query({"status": v.optional(v.one_of("pending", "refunded", "failed")), **_PAGE})
     found, cursor = refunds.venue_refunds(venue.venue_id, query.get("status"), query.get("limit", pages.DEFAULT_LIMIT),
                                           query.get("cursor"))
-    return {"refunds": [shape.refund(r, detailed=True) for r in found], "next_cursor": cursor}
+    bought = refunds.purchases_of(found)
+    return {"refunds": [shape.refund(r, detailed=True, purchase=bought.get(r.transaction_id)) for r in found],
+            "next_cursor": cursor}
 
 
 @app.route("/v1/admin/venues/{venue_id}/refunds/{refund_id}/retry", methods=["POST"])
@@ -431,3 +468,16 @@ def close_refund_windows(event: Any) -> None:
 def handle_deadline_updates(event: SQSEvent) -> dict[str, Any]:
     messages = [(record.to_dict()["messageId"], record.body) for record in event]
     return refund_windows.reproject_from_messages(messages, utc_now())
+
+
+# --- Background: emails to guests -----------------------------------------------------------
+
+@app.on_dynamodb_record(stream_arn=config().stream_arn("notifications"), batch_size=10)
+def send_notifications(event: DynamoDBEvent) -> dict[str, Any]:
+    return queue_messages.each_stream_record(event.to_dict(), event.context,
+                                      lambda record: notifications.deliver_from_stream(record.raw_event, utc_now()))
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def resend_notifications(event: Any) -> None:
+    notifications.resend_stale(utc_now())

@@ -131,12 +131,21 @@ def _measure(stack: LocalStack, report: Report, sizes: tuple[int, ...]) -> None:
         meter = Meter(*app_clients())
         print("DynamoDB calls per operation ...", flush=True)
         report.operations = measure_operations(
-            world, meter, deliver_all=stack.deliver_all,
+            world, meter, deliver_all=lambda: stack.deliver_all(streams=False),  # emails: measured below
             close_sweep=lambda: refund_windows.close_due_windows(utc_now()))
         for row in report.operations:
             m = row.metered
             print(f"  {row.name}: " + (f"{m.calls} calls ({m.summary()}), {m.read_units:g} RRU, "
                                        f"{m.write_units:g} WRU" if m else "n/a (route missing)"), flush=True)
+
+        print("emails: the outbox item and the sender ...", flush=True)
+        from bench.emails import measure_emails
+
+        report.emails = measure_emails(world, meter, deliver_streams=stack.deliver_streams)
+        for row in report.emails:
+            m = row.metered
+            print(f"  {row.name}: {m.calls} calls ({m.summary()}), {m.read_units:g} RRU, {m.write_units:g} WRU"
+                  if m else f"  {row.name}: n/a", flush=True)
 
         print("a scaled-down day, replayed ...", flush=True)
         from bench import day

@@ -34,6 +34,7 @@ class Report:
     closer: list[CloserRow] = field(default_factory=list)
     latency: list[Timings] = field(default_factory=list)
     refund_latency: Timings | None = None
+    emails: list[Row] = field(default_factory=list)
     first_request: tuple[ImportTimes, ImportTimes, bool] | None = None
     latency_sizes: list[int] = field(default_factory=list)
     latency_large: list[Timings] = field(default_factory=list)
@@ -47,7 +48,7 @@ class Report:
     def markdown(self) -> str:
         return "\n".join(self._header() + self._targets() + self._operations() + self._breakdown()
                          + self._closer() + self._cold_start() + self._latency() + self._cost()
-                         + self._day()) + "\n"
+                         + self._day() + self._emails()) + "\n"
 
     def _timing(self, timings: list[Timings], name: str) -> Timings | None:
         return next((t for t in timings if t.name == name and t.seconds), None)
@@ -371,3 +372,8 @@ class Report:
             + ".", ""]
         return lines
 
+
+    def _emails(self) -> list[str]:
+        from bench import emails
+
+        return emails.markdown(self.emails) if self.emails else []

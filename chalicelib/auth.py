@@ -100,6 +100,7 @@ class GuestClaims:
     venue_id: str
     guest_id: str
     expires_at: datetime
+    generation: int = 0  # the guest's credential generation when the token was issued
 
 
 def _b64(data: bytes) -> str:
@@ -121,11 +122,12 @@ def _unb64(text: str) -> bytes:
     return data
 
 
-def issue_token(secret: str, venue_id: str, guest_id: str, now: datetime, ttl_seconds: int) -> tuple[str, datetime]:
+def issue_token(secret: str, venue_id: str, guest_id: str, now: datetime, ttl_seconds: int,
+                generation: int = 0) -> tuple[str, datetime]:
     expires = int(now.timestamp()) + ttl_seconds
     header = _b64(json.dumps(_TOKEN_HEADER, separators=(",", ":")).encode())
     payload = _b64(json.dumps({"sub": guest_id, "venue": venue_id, "iat": int(now.timestamp()),
-                               "exp": expires}, separators=(",", ":")).encode())
+                               "exp": expires, "gen": generation}, separators=(",", ":")).encode())
     signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
     return f"{header}.{payload}.{_b64(signature)}", datetime.fromtimestamp(expires, UTC)
 
@@ -151,10 +153,13 @@ def read_token(secret: str, token: str, now: datetime) -> GuestClaims:
     expires, guest_id, venue_id = claims.get("exp"), claims.get("sub"), claims.get("venue")
     if not isinstance(expires, int) or not isinstance(guest_id, str) or not isinstance(venue_id, str):
         raise invalid
+    generation = claims.get("gen", 0)
+    if not isinstance(generation, int) or isinstance(generation, bool):
+        raise invalid
     if now.timestamp() >= expires:
         raise invalid
     return GuestClaims(venue_id=venue_id, guest_id=guest_id,
-                       expires_at=datetime.fromtimestamp(expires, UTC))
+                       expires_at=datetime.fromtimestamp(expires, UTC), generation=generation)
 
 
 def bearer(authorization: str | None) -> str:

@@ -43,12 +43,21 @@ class Config:
     # The one other origin allowed to call the API from a browser (the hosted portal); None when
     # the portal is served on the API's own origin, as `make run` does.
     portal_origin: str | None
+    # Emails to guests: the verified SES identity they come from, and the portal their links open.
+    mail_from: str
+    portal_url: str
+    notification_resend_after_seconds: int
 
     def table_name(self, logical: str) -> str:
         return f"{self.table_prefix}-{logical}"
 
     def queue_name(self, logical: str) -> str:
         return f"{self.table_prefix}-{logical}"
+
+    def stream_arn(self, logical: str) -> str:
+        """The table stream ARN app.py names; like `queue_arn`, infra/ points the event source at
+        the real stream, and the local stack reads the stream by table name."""
+        return f"{self.queue_arn_prefix.replace(':sqs:', ':dynamodb:')}:table/{self.table_name(logical)}/stream/local"
 
     def queue_arn(self, logical: str) -> str:
         """The ARN app.py names in its queue handlers. Chalice fixes it when packaging; in AWS
@@ -79,6 +88,9 @@ def config() -> Config:
         password_hash_concurrency=int(env.get("PASSWORD_HASH_CONCURRENCY", "4")),
         queue_arn_prefix=env.get("QUEUE_ARN_PREFIX", "arn:aws:sqs:us-east-1:000000000000"),
         portal_origin=env.get("PORTAL_ORIGIN") or None,
+        mail_from=env.get("MAIL_FROM", "bookings@rebook.invalid"),
+        portal_url=(env.get("PORTAL_URL") or env.get("PORTAL_ORIGIN") or "http://127.0.0.1:8000").rstrip("/"),
+        notification_resend_after_seconds=int(env.get("NOTIFICATION_RESEND_AFTER_SECONDS", "300")),
     )
 
 

@@ -35,6 +35,10 @@ class InvalidCredentials(RebookError):
     code = "invalid_credentials"
 
 
+class InvalidResetToken(RebookError):
+    code = "invalid_reset_token"
+
+
 class Forbidden(RebookError):
     code = "forbidden"
 

@@ -1,5 +1,11 @@
-"""Opaque, time-ordered identifiers (ULIDs)."""
+"""Identifiers: opaque, time-ordered ids (ULIDs) for the machine, and the short booking
+reference a guest reads out on the phone."""
 from __future__ import annotations
+
+import hashlib
+
+# No 0/O, 1/I/L or U: a reference read aloud or copied by hand cannot be misread.
+_REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def new_id() -> str:
@@ -8,3 +14,15 @@ def new_id() -> str:
     from ulid import ULID
 
     return str(ULID())
+
+
+def booking_reference(transaction_id: str) -> str:
+    """`K7Q-4PX`: six characters derived from the transaction id, so every purchase has one
+    from the start (old ones too) and nothing has to be stored or kept unique. It names a
+    purchase to a person; the transaction id stays the key."""
+    number = int.from_bytes(hashlib.sha256(transaction_id.encode()).digest()[:8], "big")
+    characters = []
+    for _ in range(6):
+        number, index = divmod(number, len(_REFERENCE_ALPHABET))
+        characters.append(_REFERENCE_ALPHABET[index])
+    return f"{''.join(characters[:3])}-{''.join(characters[3:])}"

@@ -193,6 +193,12 @@ def session_actions(settings: VenueSettings, session: SessionState, now: datetim
     )
 
 
+def local_month_bounds(first_day: date, zone: str) -> tuple[datetime, datetime]:
+    """The UTC instants [start, end) of the calendar month holding `first_day`, in the venue's zone."""
+    next_month = date(first_day.year + first_day.month // 12, first_day.month % 12 + 1, 1)
+    return local_day_bounds(first_day.replace(day=1), zone)[0], local_day_bounds(next_month, zone)[0]
+
+
 def local_day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
     """The UTC instants [start, end) of a calendar day in the venue's time zone."""
     tz = ZoneInfo(zone)

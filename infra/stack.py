@@ -43,7 +43,7 @@ SECRETS = ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "TOKEN_SECRET", "ADMIN_API
 API_FUNCTION = "api_handler"
 
 ALL_TABLES = ("venues", "api-keys", "guests", "slots", "bookings", "history", "idempotency", "login-attempts",
-              "jobs")
+              "jobs", "notifications")
 
 
 @dataclass(frozen=True)
@@ -56,21 +56,34 @@ class Access:
     consumes: str | None = None  # the queue its SQS event reads
     partial_batch: bool = False  # FunctionResponseTypes: [ReportBatchItemFailures]
     secrets: tuple[str, ...] = ()
+    stream: str | None = None  # the table whose stream its DynamoDB event reads
+    sends_email: bool = False  # ses:SendEmail from the stage's identity, and MAIL_FROM/PORTAL_URL
 
 
 ACCESS: dict[str, Access] = {
     API_FUNCTION: Access(write=ALL_TABLES, send=("refunds", "deadline-updates", "slot-closures"), secrets=SECRETS),
-    "handle_refunds": Access(read=("venues",), write=("bookings", "history"), consumes="refunds",
+    # Settling a refund queues the guest's email in the same write (the notifications outbox).
+    "handle_refunds": Access(read=("venues",), write=("bookings", "history", "notifications"), consumes="refunds",
                              partial_batch=True, secrets=("STRIPE_API_KEY",)),
-    "handle_refund_dead_letters": Access(write=("bookings", "history"), consumes="refunds-dlq",
-                                         partial_batch=True),
+    "handle_refund_dead_letters": Access(read=("venues",), write=("bookings", "history", "notifications"),
+                                         consumes="refunds-dlq", partial_batch=True),
     "handle_deadline_updates": Access(read=("venues",), write=("bookings", "history"), send=("deadline-updates",),
                                       consumes="deadline-updates", partial_batch=True),
-    "handle_slot_closures": Access(read=("venues",), write=("bookings", "history", "jobs", "slots"),
+    "handle_slot_closures": Access(read=("venues",), write=("bookings", "history", "jobs", "notifications", "slots"),
                                    send=("refunds", "slot-closures"), consumes="slot-closures", partial_batch=True),
     "close_refund_windows": Access(read=("venues",), write=("bookings", "history")),
     "reconcile_refunds": Access(write=("bookings",), send=("refunds",)),
+    # The only functions that may send email; they derive reset links from TOKEN_SECRET.
+    "send_notifications": Access(read=("guests",), write=("notifications",), stream="notifications",
+                                 partial_batch=True, secrets=("TOKEN_SECRET",), sends_email=True),
+    "resend_notifications": Access(read=("guests",), write=("notifications",), secrets=("TOKEN_SECRET",),
+                                   sends_email=True),
 }
+STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                  "dynamodb:ListStreams"]
+# How often Lambda retries a stream record whose email SES keeps refusing for now, before it
+# moves on; the sweeper (resend_notifications) sends what is still queued after that.
+STREAM_RETRY_ATTEMPTS = 10
 
 READ_ACTIONS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem",
                 "dynamodb:DescribeTable"]
@@ -134,6 +147,7 @@ class RebookStack(cdk.Stack):
         self.tables = {name: self._table(spec) for name, spec in self.specs.items()}
         self.queues, self.dead_letter_queues = self._queues()
         self.secrets = {name: self._secret(name) for name in SECRETS}
+        self.mail_from, self.mail_identity = self._mail_parameters()
         self.portal_origin: str | None = self.portal(portal_origin)
 
         # Chalice needs one role ARN to package; every function then gets its own role below.
@@ -171,6 +185,7 @@ class RebookStack(cdk.Stack):
             deletion_protection=self.settings.production,
             time_to_live_attribute=spec.ttl_attribute,
             removal_policy=self.settings.removal,
+            stream=dynamodb.StreamViewType(spec.stream_view_type) if spec.stream_view_type else None,
         )
         for index in spec.global_indexes:
             table.add_global_secondary_index(
@@ -203,6 +218,17 @@ class RebookStack(cdk.Stack):
             queues[f"{name}-dlq"] = dlq
             dead_letter_queues[f"{name}-dlq"] = dlq
         return queues, dead_letter_queues
+
+    def _mail_parameters(self) -> tuple[cdk.CfnParameter, cdk.CfnParameter]:
+        """Where guests' emails come from: an address of an identity verified in SES (a domain or
+        the address itself). The sender may send from that identity and that address only."""
+        mail_from = cdk.CfnParameter(
+            self, "MailFrom", type="String", allowed_pattern=r"[^@\s]+@[^@\s]+",
+            description="The address guests' emails come from (MAIL_FROM), e.g. bookings@venue.example")
+        identity = cdk.CfnParameter(
+            self, "MailIdentity", type="String", allowed_pattern=r"[^\s]+",
+            description="The SES identity verified for MAIL_FROM: its domain, or the address itself")
+        return mail_from, identity
 
     def _secret(self, name: str) -> secretsmanager.Secret:
         # A random value until an operator puts the real one (docs/deploy.md); CloudFormation leaves
@@ -260,6 +286,7 @@ class RebookStack(cdk.Stack):
                 cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
                 response_headers_policy=self.portal_headers))
         portal_url = f"https://{self.portal_distribution.distribution_domain_name}"
+        self.portal_url = own_origin or portal_url  # where emailed links lead
         cdk.CfnOutput(self, "PortalUrl", value=portal_url)
         cdk.CfnOutput(self, "PortalBucketName", value=self.portal_bucket.bucket_name)
         cdk.CfnOutput(self, "PortalDistributionId", value=self.portal_distribution.distribution_id)
@@ -345,7 +372,11 @@ class RebookStack(cdk.Stack):
         resource.add_resource_dependency(policy.node.default_child)
         for name in access.secrets:
             resource.add_override(f"Properties.Environment.Variables.{name}_ARN", self.secrets[name].secret_arn)
+        if access.sends_email:
+            resource.add_override("Properties.Environment.Variables.MAIL_FROM", self.mail_from.value_as_string)
+            resource.add_override("Properties.Environment.Variables.PORTAL_URL", self.portal_url)
         self._bind_queue_event(function, access, resource)
+        self._bind_stream_event(function, access, resource)
 
     def _bind_queue_event(self, function: PackagedFunction, access: Access, resource: cdk.CfnResource) -> None:
         sqs_events = {event_id: event for event_id, event in function.events.items() if event["Type"] == "SQS"}
@@ -361,6 +392,28 @@ class RebookStack(cdk.Stack):
             raise RuntimeError(f"app.py points {function.name} at {placeholder}, ACCESS says {access.consumes}")
         path = f"Properties.Events.{event_id}.Properties"
         resource.add_override(f"{path}.Queue", self.queues[access.consumes].queue_arn)
+        if access.partial_batch:
+            resource.add_override(f"{path}.FunctionResponseTypes", ["ReportBatchItemFailures"])
+
+    def _bind_stream_event(self, function: PackagedFunction, access: Access, resource: cdk.CfnResource) -> None:
+        """Point the function's DynamoDB event at the table's stream (app.py names a placeholder),
+        from the oldest record kept, new items only, with partial batch responses and bounded retries."""
+        stream_events = {event_id: event for event_id, event in function.events.items() if event["Type"] == "DynamoDB"}
+        if not access.stream:
+            if stream_events:
+                raise RuntimeError(f"{function.name} reads a table stream; declare which in ACCESS (stream=...)")
+            return
+        if len(stream_events) != 1:
+            raise RuntimeError(f"{function.name} should have exactly one DynamoDB event, has {sorted(stream_events)}")
+        (event_id, event), = stream_events.items()
+        if f"table/{self.settings.prefix}-{access.stream}/" not in event["Properties"]["Stream"]:
+            raise RuntimeError(f"app.py points {function.name} at {event['Properties']['Stream']}, "
+                               f"ACCESS says {access.stream}")
+        path = f"Properties.Events.{event_id}.Properties"
+        resource.add_override(f"{path}.Stream", self.tables[access.stream].table_stream_arn)
+        resource.add_override(f"{path}.StartingPosition", "TRIM_HORIZON")
+        resource.add_override(f"{path}.MaximumRetryAttempts", STREAM_RETRY_ATTEMPTS)
+        resource.add_override(f"{path}.FilterCriteria", {"Filters": [{"Pattern": json.dumps({"eventName": ["INSERT"]})}]})
         if access.partial_batch:
             resource.add_override(f"{path}.FunctionResponseTypes", ["ReportBatchItemFailures"])
 
@@ -398,6 +451,15 @@ class RebookStack(cdk.Stack):
             statements.append(iam.PolicyStatement(
                 actions=["secretsmanager:GetSecretValue"],
                 resources=[self.secrets[name].secret_arn for name in access.secrets]))
+        if access.stream:
+            statements.append(iam.PolicyStatement(actions=STREAM_ACTIONS,
+                                                  resources=[self.tables[access.stream].table_stream_arn]))
+        if access.sends_email:
+            statements.append(iam.PolicyStatement(
+                actions=["ses:SendEmail"],
+                resources=[f"arn:{self.partition}:ses:{self.region}:{self.account}:identity/"
+                           f"{self.mail_identity.value_as_string}"],
+                conditions={"StringEquals": {"ses:FromAddress": self.mail_from.value_as_string}}))
         return iam.Policy(self, f"Policy{role.node.id}", roles=[role], statements=statements)
 
     def _table_arns(self, logical: str) -> list[str]:
@@ -472,6 +534,18 @@ class RebookStack(cdk.Stack):
                 logs.MetricFilter(self, f"Metric{metric_name}{logical_id(function_name)}", log_group=log_group,
                                   metric_namespace=namespace, metric_name=metric_name, metric_value="1",
                                   filter_pattern=logs.FilterPattern.string_value("$.event", "=", event))
+        for function_name in ("send_notifications", "resend_notifications"):
+            logs.MetricFilter(self, f"MetricNotificationsFailed{logical_id(function_name)}",
+                              log_group=self.log_groups[function_name], metric_namespace=namespace,
+                              metric_name="NotificationsFailed", metric_value="1",
+                              filter_pattern=logs.FilterPattern.string_value("$.event", "=", "notification_failed"))
+        notifications_failed = cloudwatch.Metric(namespace=namespace, metric_name="NotificationsFailed",
+                                                 statistic="Sum", period=cdk.Duration.minutes(5))
+        alarms.append(notifications_failed.create_alarm(
+            self, "AlarmNotificationsFailed", alarm_name=f"{self.settings.prefix}-notifications-failed",
+            alarm_description="An email to a guest was refused by SES or given up: see the venue's notifications list",
+            threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
         refunds_failed = cloudwatch.Metric(namespace=namespace, metric_name="RefundsFailed", statistic="Sum",
                                            period=cdk.Duration.minutes(5))
         alarms.append(refunds_failed.create_alarm(

@@ -29,6 +29,7 @@ class TableSpec:
     global_indexes: tuple[IndexSpec, ...]
     local_indexes: tuple[IndexSpec, ...]
     ttl_attribute: str | None
+    stream_view_type: str | None = None  # NEW_IMAGE etc. when a function reads the table's changes
 
     def attribute_type(self, name: str) -> str:
         return dict(self.attribute_types)[name]
@@ -72,6 +73,7 @@ def table_spec(model: Any, prefix: str) -> TableSpec:
         global_indexes=tuple(sorted((_index(i) for i in schema["global_secondary_indexes"]), key=lambda i: i.name)),
         local_indexes=tuple(sorted((_index(i) for i in schema["local_secondary_indexes"]), key=lambda i: i.name)),
         ttl_attribute=ttl.attr_name if ttl is not None else None,
+        stream_view_type=getattr(model.Meta, "stream_view_type", None),
     )
 
 

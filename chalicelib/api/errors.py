@@ -18,6 +18,7 @@ from chalicelib.observability import log_error
 
 STATUS: dict[type[errors.RebookError], int] = {
     errors.InvalidRequest: 400,
+    errors.InvalidResetToken: 400,
     errors.Unauthorized: 401,
     errors.InvalidCredentials: 401,
     errors.Forbidden: 403,

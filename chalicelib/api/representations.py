@@ -1,14 +1,17 @@
 """The JSON shape of each resource in the contract, built from storage records and rule results."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import rules
+from chalicelib.ids import booking_reference
+from chalicelib.storage import summaries
 from chalicelib.storage.models import (
     GuestRecord,
     HistoryEvent,
     JobRecord,
+    NotificationRecord,
     RefundRecord,
     SessionRecord,
     SlotRecord,
@@ -92,7 +95,7 @@ def session_refund_status(record: SessionRecord, refunds: list[RefundRecord]) ->
     return str(found.status) if found is not None else str(record.refund_status)
 
 
-def refund(record: RefundRecord, detailed: bool = False) -> dict[str, Any]:
+def refund(record: RefundRecord, detailed: bool = False, purchase: TransactionRecord | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "refund_id": record.refund_id, "amount": int(record.amount), "currency": record.currency,
         "status": record.status, "session_ids": list(record.session_ids),
@@ -105,12 +108,31 @@ def refund(record: RefundRecord, detailed: bool = False) -> dict[str, Any]:
             "failure_code": record.failure_code, "failure_message": record.failure_message,
             "updated_at": format_utc(record.updated_at),
         })
+    if purchase is not None:
+        # What the venue's admin needs to recognise the refund: whose, which sessions, which receipt.
+        refunded = set(record.session_ids)
+        body.update({
+            "booking_reference": booking_reference(purchase.transaction_id),
+            "guest": {"guest_id": purchase.guest_id, "name": purchase.guest_name, "email": purchase.guest_email},
+            "sessions": [{"session_id": s.session_id, "product_name": s.product_name, "start": format_utc(s.start),
+                          "participant_name": s.participant_name}
+                         for s in summaries.read(purchase) if s.session_id in refunded],
+        })
     return body
 
 
 def transaction_summary(record: TransactionRecord) -> dict[str, Any]:
+    """A purchase as the guest's list shows it, from the header item alone (its summary)."""
+    sessions = summaries.read(record)
+    booked = [s for s in sessions if s.status == "booked"]
+    first = (booked or sessions)[0] if sessions else None
     return {"transaction_id": record.transaction_id, "purchased_at": format_utc(record.purchased_at),
-            "currency": record.currency, "total": int(record.total), "session_count": int(record.session_count)}
+            "currency": record.currency, "total": int(record.total), "session_count": int(record.session_count),
+            "booking_reference": booking_reference(record.transaction_id),
+            "products": list(dict.fromkeys(s.product_name for s in sessions)),
+            "first_session_start": format_utc(first.start) if first else None,
+            "booked_count": len(booked), "cancelled_count": len(sessions) - len(booked),
+            "refund_status": summaries.purchase_refund_status(sessions)}
 
 
 def receipt(venue_record: VenueRecord, transaction: TransactionRecord, sessions: list[SessionRecord],
@@ -118,13 +140,18 @@ def receipt(venue_record: VenueRecord, transaction: TransactionRecord, sessions:
     venue_settings = venue_record.settings()
     return {
         "transaction_id": transaction.transaction_id, "venue_id": transaction.venue_id,
-        "timezone": venue_record.timezone, "purchased_at": format_utc(transaction.purchased_at),
+        "booking_reference": booking_reference(transaction.transaction_id), "timezone": venue_record.timezone, "purchased_at": format_utc(transaction.purchased_at),
         "currency": transaction.currency, "total": int(transaction.total),
         "payment_intent_id": transaction.payment_intent_id,
         "sessions": [session(s, venue_settings, now, refunds)
                      for s in sorted(sessions, key=lambda s: (s.start, s.session_id))],
         "refunds": [refund(r) for r in sorted(refunds, key=lambda r: r.created_at)],
     }
+
+
+def availability(venue_record: VenueRecord, product_id: str, month: date, days: list[date]) -> dict[str, Any]:
+    return {"venue_id": venue_record.venue_id, "product_id": product_id, "month": f"{month:%Y-%m}",
+            "timezone": venue_record.timezone, "days": [day.isoformat() for day in days]}
 
 
 def history_event(record: HistoryEvent) -> dict[str, Any]:
@@ -159,3 +186,13 @@ def job(record: JobRecord) -> dict[str, Any]:
         "refunds_created": int(record.refunds_created), "created_at": format_utc(record.created_at),
         "finished_at": format_utc(record.finished_at) if record.finished_at else None,
     }
+
+
+def notification(record: NotificationRecord) -> dict[str, Any]:
+    """An email to a guest as the venue admin sees it: never its body, so never a secret link.
+    `sending` is shown as `queued`: to the admin it has not gone yet."""
+    return {"notification_id": record.notification_id, "kind": record.kind, "guest_id": record.guest_id,
+            "to": record.to, "subject": record.subject,
+            "status": "queued" if record.status == "sending" else record.status,
+            "failure_code": record.failure_code, "created_at": format_utc(record.created_at),
+            "sent_at": format_utc(record.sent_at)}

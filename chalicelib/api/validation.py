@@ -267,6 +267,16 @@ def calendar_date(value: Any) -> date:
     return day
 
 
+def calendar_month(value: Any) -> date:
+    """`YYYY-MM`, as the first day of that month; only months a venue can have slots in."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}", value):
+        raise ValueError("must be a month, YYYY-MM")
+    year, month = int(value[:4]), int(value[5:])
+    if not (1 <= month <= 12 and EARLIEST_DAY.year <= year <= LATEST_DAY.year):
+        raise ValueError(f"must be a real month in the years {EARLIEST_DAY.year} to {LATEST_DAY.year}")
+    return date(year, month, 1)
+
+
 def one_of(*choices: str) -> Converter:
     def convert(value: Any) -> str:
         if value not in choices:

@@ -61,8 +61,18 @@ def authenticate_guest(authorization: str | None, now: datetime) -> auth.GuestCl
     return auth.read_token(secret("TOKEN_SECRET"), auth.bearer(authorization), now)
 
 
-def guest_token(venue_id: str, guest_id: str, now: datetime) -> tuple[str, datetime]:
-    return auth.issue_token(secret("TOKEN_SECRET"), venue_id, guest_id, now, config().token_ttl_seconds)
+def guest_token(venue_id: str, guest_id: str, now: datetime, generation: int = 0) -> tuple[str, datetime]:
+    return auth.issue_token(secret("TOKEN_SECRET"), venue_id, guest_id, now, config().token_ttl_seconds,
+                            generation)
+
+
+def require_current_token(claims: auth.GuestClaims, venue: VenueRecord) -> None:
+    """401 for a token issued before the guest's last password reset. The venue record, which
+    guest requests read anyway, lists the generation each recently reset guest must carry, so
+    this costs no read of its own (see docs/operations.md, "Password resets and tokens")."""
+    entry = (venue.token_generations or {}).get(claims.guest_id)
+    if entry and claims.generation < int(entry.get("generation", 0)):
+        raise Unauthorized("the token is invalid or has expired; log in again")
 
 
 def webhook_secrets() -> list[str]:

@@ -16,14 +16,15 @@ from chalicelib.auth import GuestClaims
 from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, QuoteChanged, SessionNotCancellable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
-from chalicelib.services import purchases
+from chalicelib.services import notifications, purchases
 from chalicelib.services.purchases import Receipt, guest_receipt
-from chalicelib.storage import venue_cache
+from chalicelib.storage import summaries, venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     HistoryEvent,
     IdempotencyRecord,
     Locator,
+    NotificationRecord,
     RefundRecord,
     SessionRecord,
     SlotRecord,
@@ -285,7 +286,22 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         write.put("refund_locator", Locator(f"refund#{refund.refund_id}", venue_id=venue_id,
                                             transaction_id=refund.transaction_id))
     venue_cache.settings_unchanged(write, plan.receipt.venue)  # the plan applied the venue's settings
+    summaries.update(write, plan.receipt.transaction.transaction_id, {
+        s.session_id: {"status": "cancelled", "refund_status": s.refund_status} for s in cancellation.sessions_after})
+    notifications.queue(write, _notice(cancellation))
     return write
+
+
+def _notice(cancellation: Cancellation) -> NotificationRecord | None:
+    """The guest's one email about this cancellation request."""
+    plan = cancellation.plan
+    sessions = [{**notifications.session_view(s.product_name, s.participant_name, s.start, s.end),
+                 "amount": int(s.amount), "refunded": s.session_id in plan.refunded_ids,
+                 "refund_amount": plan.refunds[s.session_id].refund_amount,
+                 "fee_amount": plan.refunds[s.session_id].fee_amount} for s in plan.sessions]
+    return notifications.sessions_cancelled(plan.receipt.venue, plan.receipt.transaction.guest_id,
+                                            plan.receipt.transaction.transaction_id, sessions,
+                                            refund_amount=plan.refund_amount, now=plan.now)
 
 
 def _actor(cancellation: Cancellation) -> str:

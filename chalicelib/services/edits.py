@@ -19,10 +19,14 @@ from chalicelib.errors import (
 )
 from chalicelib.ids import new_id
 from chalicelib.observability import log_event
+from chalicelib.services import notifications
+from chalicelib.services.access import require_current_token
+from chalicelib.storage import summaries
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
     HistoryEvent,
+    NotificationRecord,
     SessionRecord,
     SlotRecord,
     TransactionRecord,
@@ -146,12 +150,14 @@ def edit_session(claims: GuestClaims, transaction_id: str, session_id: str, now:
         raise InvalidRequest("say what to change: slot_id, participant_name or both", {"fields": {
             "slot_id": "required unless participant_name is given",
             "participant_name": "required unless slot_id is given"}})
-    venue, session, target = _read(claims.venue_id, claims.guest_id, transaction_id, session_id, slot_id)
+    venue, session, target = _read(claims.venue_id, claims, transaction_id, session_id, slot_id)
     settings = venue.settings()
     plan = plan_edit(settings, session, target, slot_id, participant_name, now)
     if plan.changes_nothing:
         return Edited(venue=venue, session=session, plan=plan)
-    _carry_out(plan, session, settings, f"guest:{claims.guest_id}", now)
+    notice = notifications.session_changed(
+        venue, claims.guest_id, transaction_id, session_id, before=_view(session), after=_view(session, plan), now=now)
+    _carry_out(plan, session, settings, f"guest:{claims.guest_id}", now, notice=notice)
     log_event("session_edited", venue_id=venue.venue_id, transaction_id=transaction_id, session_id=session_id,
               guest_id=claims.guest_id, action=plan.action,
               from_slot_id=plan.move.from_slot_id if plan.move else None,
@@ -179,10 +185,10 @@ def staff_edit_session(actor: str, venue_id: str, transaction_id: str, session_i
     return Edited(venue=venue, session=_applied(plan, session, settings, now), plan=plan)
 
 
-def _read(venue_id: str, guest_id: str | None, transaction_id: str, session_id: str,
+def _read(venue_id: str, claims: GuestClaims | None, transaction_id: str, session_id: str,
           slot_id: str | None) -> tuple[VenueRecord, SessionRecord, SlotRecord | None]:
     """Transaction, session, venue and target slot in one BatchGetItem: every key is known from
-    the path, the body and the credential. Another venue's transaction, or with `guest_id` another
+    the path, the body and the credential. Another venue's transaction, or with `claims` another
     guest's, is not found, like a missing one."""
     keys = [Key(BookingItem, transaction_id, "transaction"), Key(BookingItem, transaction_id, f"session#{session_id}"),
             Key(VenueRecord, venue_id)]
@@ -190,19 +196,32 @@ def _read(venue_id: str, guest_id: str | None, transaction_id: str, session_id: 
         keys.append(Key(SlotRecord, venue_id, slot_id))
     transaction, session, venue, *target = read_together(keys)
     if (not isinstance(transaction, TransactionRecord) or transaction.venue_id != venue_id
-            or (guest_id is not None and transaction.guest_id != guest_id)):
+            or (claims is not None and transaction.guest_id != claims.guest_id)):
         raise NotFound("no such transaction")
     if not isinstance(session, SessionRecord):
         raise NotFound("no such session in this transaction", {"session_id": session_id})
     if not isinstance(venue, VenueRecord):
         raise NotFound("no such venue")
+    if claims is not None:  # staff act with a venue key, checked already; a guest's token must be current
+        require_current_token(claims, venue)
     slot = target[0] if target else None
     return venue, session, slot if isinstance(slot, SlotRecord) else None
 
 
+def _view(session: SessionRecord, plan: EditPlan | None = None) -> dict[str, Any]:
+    """The session as an email shows it, before the edit or (with its plan) after."""
+    move = plan.move if plan else None
+    name = plan.participant_name if plan and plan.participant_name is not None else session.participant_name
+    if move:
+        return notifications.session_view(move.product_name, name, move.start, move.end)
+    return notifications.session_view(session.product_name, name, session.start, session.end)
+
+
 def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSettings, actor: str,
-               now: datetime, reason: str | None = None) -> None:
+               now: datetime, reason: str | None = None, notice: NotificationRecord | None = None) -> None:
+    """One atomic write: the session, both slots' seats, the history event and the guest's email."""
     write = AtomicWrite()
+    notifications.queue(write, notice)
     actions: list[Any] = [SessionRecord.version.add(1)]
     if plan.move:
         move = plan.move
@@ -221,6 +240,9 @@ def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSett
                      condition=SlotRecord.slot_id.exists())
     if plan.participant_name is not None:
         actions.append(SessionRecord.participant_name.set(plan.participant_name))
+    summaries.update(write, session.transaction_id, {session.session_id: {
+        **({"start": format_utc(plan.move.start) or "", "product_name": plan.move.product_name} if plan.move else {}),
+        **({"participant_name": plan.participant_name} if plan.participant_name is not None else {})}})
     # Conditions on what was read: a cancellation or another move in between fails this write.
     write.update("session", session, actions=actions, condition=(
         (SessionRecord.status == "booked") & (SessionRecord.slot_id == session.slot_id)

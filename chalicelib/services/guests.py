@@ -24,10 +24,16 @@ class Login:
     guest: GuestRecord
 
 
-def create_guest(venue: VenueRecord, email: str, password: str, name: str, now: datetime) -> GuestRecord:
+def create_guest(venue: VenueRecord, email: str, name: str, now: datetime, password: str | None = None) -> GuestRecord:
+    """A guest with a password, or, without one, a guest who is emailed an invitation to set it
+    (and cannot log in before): the guest and the invitation are written together."""
+    from chalicelib.services import account_access
+
     guest = GuestRecord(venue_id=venue.venue_id, email=email, guest_id=new_id(), name=name,
-                        password_hash=auth.hash_password(password), created_at=now)
+                        password_hash=auth.hash_password(password) if password is not None else None,
+                        created_at=now, credential_generation=0)
     write = AtomicWrite()
+    invitation = account_access.invite(venue, guest, now, write) if password is None else None
     write.put("guest", guest, condition=GuestRecord.email.does_not_exist())
     # So that a purchase for this guest a moment later finds it by key, not through a lagging index.
     write.put("locator", Locator(f"guest#{guest.guest_id}", venue_id=venue.venue_id),
@@ -38,7 +44,8 @@ def create_guest(venue: VenueRecord, email: str, password: str, name: str, now: 
         if "guest" in failure.failed:
             raise Conflict("a guest with this email exists at this venue", {"field": "email"}) from None
         raise
-    log_event("guest_created", venue_id=venue.venue_id, guest_id=guest.guest_id)
+    log_event("guest_created", venue_id=venue.venue_id, guest_id=guest.guest_id,
+              invitation_id=invitation.notification_id if invitation else None)
     return guest
 
 
@@ -89,9 +96,19 @@ def login(venue_id: str, email: str, password: str, now: datetime, client_addres
         raise InvalidCredentials("the email or password is not right")
     _forget_attempt(address_key, now)  # a success is not a failure
     _remember_address(address_key, now)
-    token, expires_at = guest_token(venue_id, guest.guest_id, now)
+    token, expires_at = guest_token(venue_id, guest.guest_id, now, int(guest.credential_generation or 0))
     log_event("login_succeeded", venue_id=venue_id, guest_id=guest.guest_id)
     return Login(token=token, expires_at=expires_at, guest=guest)
+
+
+def count_reset_request(venue_id: str, email: str, client_address: str | None, now: datetime) -> None:
+    """Reset links are throttled like logins, in windows of their own: per (email, client address)
+    at the login limit, and per email at the looser per-email ceiling, so nobody floods a
+    guest's inbox from many addresses. Counted whether or not the email is known (a 429 tells
+    nothing about it)."""
+    email_key = f"reset#{venue_id}#{email}"
+    _count_attempt(f"{email_key}#{_address_digest(client_address)}", now)
+    _count_attempt(email_key, now, limit=config().login_email_max_failures)
 
 
 def _address_digest(client_address: str | None) -> str:

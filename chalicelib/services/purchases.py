@@ -23,13 +23,14 @@ from chalicelib.errors import (
 from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.rules import has_started
-from chalicelib.services.access import Admin
+from chalicelib.services.access import Admin, require_current_token
 from chalicelib.services.guests import guest_exists
 from chalicelib.services.stripe_key import stripe_gateway
-from chalicelib.storage import pages, venue_cache
+from chalicelib.storage import pages, summaries, venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
+    GuestRecord,
     HistoryEvent,
     IdempotencyRecord,
     RefundRecord,
@@ -71,10 +72,6 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
 
     transaction_id = new_id()
     settings = venue.settings()
-    transaction = TransactionRecord(
-        transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest_id,
-        purchased_at=now, currency=currency, total=total, payment_intent_id=payment_intent_id,
-        session_count=len(orders), stripe_account=stripe_account)
     sessions = []
     for order in orders:
         slot = slots[order.slot_id]
@@ -86,6 +83,13 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
             participant_name=order.participant_name, amount=order.amount, status="booked", refund_status="none",
             session_venue_id=venue.venue_id, **projected_window(settings, session_id, slot.start, now)))
 
+    named = _guest_record(guest_id)
+    transaction = TransactionRecord(
+        transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest_id,
+        purchased_at=now, currency=currency, total=total, payment_intent_id=payment_intent_id,
+        session_count=len(orders), stripe_account=stripe_account,
+        guest_name=named.name if named else None, guest_email=named.email if named else None,
+        summary=summaries.of_sessions(sessions))
     write = AtomicWrite()
     write.put("payment", IdempotencyRecord(key=f"payment_intent#{payment_intent_id}", request_hash=transaction_id,
                                            response={"transaction_id": transaction_id}),
@@ -118,6 +122,12 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
               guest_id=guest_id, payment_intent_id=payment_intent_id, stripe_account=stripe_account,
               total=total, sessions=len(sessions))
     return Receipt(venue=venue, transaction=transaction, sessions=sessions, refunds=[])
+
+
+def _guest_record(guest_id: str) -> GuestRecord | None:
+    """The guest's name and email, kept on the purchase for the venue's refunds list. Only a
+    label: the guest is already known to be the venue's, so an index that lags gives None."""
+    return next(iter(GuestRecord.by_id.query(guest_id, limit=1)), None)
 
 
 def _open_slots(venue: VenueRecord, slot_ids: set[str], now: datetime) -> dict[str, SlotRecord]:
@@ -171,11 +181,17 @@ def receipt(venue_id: str, transaction_id: str, guest_id: str | None = None) -> 
 
 
 def guest_receipt(claims: GuestClaims, transaction_id: str) -> Receipt:
-    return receipt(claims.venue_id, transaction_id, guest_id=claims.guest_id)
+    found = receipt(claims.venue_id, transaction_id, guest_id=claims.guest_id)
+    require_current_token(claims, found.venue)
+    return found
 
 
 def list_transactions(claims: GuestClaims, limit: int, cursor: str | None) -> tuple[list[TransactionRecord], str | None]:
     """The guest's purchases, newest first, a page at a time."""
+    try:
+        require_current_token(claims, venue_cache.venue(claims.venue_id))
+    except VenueRecord.DoesNotExist:
+        raise NotFound("no such venue") from None
     return guest_transactions(claims.venue_id, claims.guest_id, limit, cursor)
 
 

@@ -1,7 +1,7 @@
-"""SQS batches as Lambda wants them: each message handled on its own, and only the failed ones
-reported back (partial batch response), so one bad message never replays the others. A message
-is taken only while the Lambda has time left to finish it: the rest are reported untouched, and
-come back, instead of being cut off by the timeout with the whole batch's report lost."""
+"""SQS and DynamoDB Stream batches as Lambda wants them: each record handled on its own, and only
+the failed ones reported back (partial batch response), so one bad record never replays the others.
+A message is taken only while the Lambda has time left to finish it: the rest are reported
+untouched, and come back, instead of being cut off by the timeout with the whole batch's report lost."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -32,4 +32,14 @@ def each_message(event: dict[str, Any], context: Any, handle: Callable[[Any], ob
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     answer = process_partial_response(event=event, record_handler=in_time, processor=processor, context=context)
+    return {"batchItemFailures": answer["batchItemFailures"]}
+
+
+def each_stream_record(event: dict[str, Any], context: Any, handle: Callable[[Any], object]) -> dict[str, Any]:
+    """Run `handle(record)` for every DynamoDB Stream record; Lambda starts the next delivery at
+    the first failed record (so records after it come again: the handler must be idempotent)."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+    answer = process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
     return {"batchItemFailures": answer["batchItemFailures"]}

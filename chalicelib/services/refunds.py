@@ -26,17 +26,22 @@ from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound, RefundNotRetryable, ServiceUnavailable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
+from chalicelib.services import notifications
 from chalicelib.services.stripe_key import refresh_stripe_key, stripe_gateway
-from chalicelib.storage import pages
+from chalicelib.storage import pages, summaries
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
     HistoryEvent,
     IdempotencyRecord,
     Locator,
+    NotificationRecord,
     PendingRefunds,
     RefundRecord,
+    TransactionRecord,
+    VenueRecord,
 )
+from chalicelib.storage.reads import MAX_KEYS, Key, read_together
 from chalicelib.storage.shards import REFUND_SHARDS, refund_shard
 
 if TYPE_CHECKING:
@@ -208,6 +213,10 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
     write.update("refund", refund, actions=actions,
                  condition=(RefundRecord.status == from_status)
                  & (RefundRecord.key_generation == int(refund.key_generation)))
+    # The sessions' refund state is read from the refund itself; the purchase summary (what
+    # the guest's list shows without reading sessions) records it in the same write.
+    summaries.update(write, refund.transaction_id,
+                     {str(session_id): {"refund_status": to_status} for session_id in refund.session_ids})
     write.put("history", HistoryEvent(
         transaction_id=refund.transaction_id, event_id=new_id(), venue_id=refund.venue_id, at=now, actor=actor,
         action=f"refund_{to_status}", before={"refund_id": refund.refund_id, "status": from_status},
@@ -219,6 +228,8 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
         write.put("stripe_event", IdempotencyRecord(
             key=_event_key(stripe_event_id), request_hash=refund.refund_id,
             expires_at=now + STRIPE_EVENT_MEMORY), condition=IdempotencyRecord.unused(now))
+    if to_status in ("refunded", "failed"):
+        notifications.queue(write, _notice(refund, to_status == "refunded", now))
     try:
         write.commit()
     except AtomicWriteFailed:
@@ -231,6 +242,16 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
               stripe_account=refund.stripe_account, failure_code=failure_code,
               key_generation=int(refund.key_generation))
     return True
+
+
+def _notice(refund: RefundRecord, refunded: bool, now: datetime) -> NotificationRecord | None:
+    """The guest's email about the refund's outcome, committed with the outcome itself."""
+    venue, transaction = read_together([Key(VenueRecord, refund.venue_id),
+                                        Key(BookingItem, refund.transaction_id, "transaction")])
+    if not isinstance(venue, VenueRecord) or not isinstance(transaction, TransactionRecord):
+        return None
+    return notifications.refund_settled(venue, transaction.guest_id, refund.transaction_id, refund.refund_id,
+                                        int(refund.amount), refunded, now)
 
 
 def give_up(message: RefundMessage, now: datetime, sent_at: datetime | None = None) -> None:
@@ -290,6 +311,19 @@ def venue_refunds(venue_id: str, status: str | None, limit: int,
 
 _ALL_REFUNDS_KEY = ("transaction_id", "item", "refund_venue_id", "created_at")
 _STATUS_REFUNDS_KEY = ("transaction_id", "item", "venue_status", "created_at")
+
+
+def purchases_of(found: list[RefundRecord]) -> dict[str, TransactionRecord]:
+    """The purchase (header item, with its session summary) behind each refund, read together:
+    one BatchGetItem per hundred purchases."""
+    transaction_ids = sorted({r.transaction_id for r in found})
+    purchases: dict[str, TransactionRecord] = {}
+    for start in range(0, len(transaction_ids), MAX_KEYS):
+        chunk = transaction_ids[start:start + MAX_KEYS]
+        for header in read_together([Key(BookingItem, tid, "transaction") for tid in chunk], consistent=False):
+            if isinstance(header, TransactionRecord):
+                purchases[header.transaction_id] = header
+    return purchases
 
 
 def find(venue_id: str, refund_id: str) -> RefundRecord:

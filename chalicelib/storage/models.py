@@ -13,6 +13,7 @@ from pynamodb.attributes import (
     DiscriminatorAttribute,
     JSONAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -55,6 +56,10 @@ class VenueRecord(Model):
     settings_version = NumberAttribute(default=1)
     settings_updated_at = UTCDateTimeAttribute()
     created_at = UTCDateTimeAttribute()
+    notify_guests = BooleanAttribute(default=True)
+    # guest_id -> the credential generation a token must carry; written by a password reset so
+    # that older tokens are refused wherever a guest's request reads the venue (no extra read).
+    token_generations = JSONAttribute(null=True)  # {guest_id: {"generation": n, "at": epoch seconds}}
     # The venue's own Stripe account (Connect), for purchases recorded from now on; None: the platform's.
     stripe_account = UnicodeAttribute(null=True)
 
@@ -94,8 +99,15 @@ class GuestRecord(Model):
     email = UnicodeAttribute(range_key=True)
     guest_id = UnicodeAttribute()
     name = UnicodeAttribute()
-    password_hash = UnicodeAttribute()
+    password_hash = UnicodeAttribute(null=True)  # None until an invited guest sets one
     created_at = UTCDateTimeAttribute()
+    # Bumped by every password reset; tokens carry it, so older tokens stop working.
+    credential_generation = NumberAttribute(default=0)
+    # The newest reset or invitation link, only as a digest; one at a time, so a new link
+    # replaces the one before it.
+    reset_digest = UnicodeAttribute(null=True)
+    reset_expires_at = UTCDateTimeAttribute(null=True)
+    reset_notification_id = UnicodeAttribute(null=True)
     by_id = GuestById()
 
 
@@ -264,6 +276,13 @@ class TransactionRecord(BookingItem, discriminator="transaction"):
     total = NumberAttribute()
     payment_intent_id = UnicodeAttribute()
     session_count = NumberAttribute()
+    # Who bought, as the venue's admin reads it in the refunds list (null on older purchases).
+    guest_name = UnicodeAttribute(null=True)
+    guest_email = UnicodeAttribute(null=True)
+    # {session_id: {product_name, start, participant_name, status, refund_status}}: what the
+    # guest's list of purchases shows, kept current by every write that changes it
+    # (chalicelib/storage/summaries.py).
+    summary = MapAttribute(null=True)  # type: ignore[var-annotated,no-untyped-call]  # PynamoDB's raw MapAttribute is untyped
     # The Stripe account the payment was made on, whatever the venue's account is later; None: the platform's.
     stripe_account = UnicodeAttribute(null=True)
 
@@ -399,6 +418,54 @@ class LoginAttempts(Model):
     expires_at = TTLAttribute()
 
 
+class NotificationsByGuest(GlobalSecondaryIndex["NotificationRecord"]):
+    class Meta:
+        index_name = "guest-notifications"
+        projection = AllProjection()
+
+    guest_key = UnicodeAttribute(hash_key=True)  # "<venue_id>#<guest_id>"
+    notification_id = UnicodeAttribute(range_key=True)
+
+
+class UnsentNotifications(GlobalSecondaryIndex["NotificationRecord"]):
+    """Sparse: a notification carries `unsent_shard` only while it is queued or being sent, so
+    the sweeper reads what is still unsent and nothing else."""
+
+    class Meta:
+        index_name = "unsent-notifications"
+        projection = IncludeProjection(["status"])
+
+    unsent_shard = NumberAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class NotificationRecord(Model):
+    """The outbox: one email to a guest, written in the same atomic write as the change it tells
+    of. The table's stream hands each new item to the sender; `status` moves
+    queued -> sending -> sent | failed, each step conditional, so it is sent at most once."""
+
+    Meta = cast("MetaProtocol", type("Meta", (), {"table_name": config().table_name("notifications"),
+                                                  "billing_mode": _BILLING, "stream_view_type": "NEW_IMAGE"}))
+    venue_id = UnicodeAttribute(hash_key=True)
+    notification_id = UnicodeAttribute(range_key=True)  # a ULID: newest last
+    kind = UnicodeAttribute()
+    guest_id = UnicodeAttribute()
+    guest_key = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    facts = JSONAttribute()  # what the email says, as the change committed it
+    status = UnicodeAttribute(default="queued")  # queued | sending | sent | failed
+    to = UnicodeAttribute(null=True)  # the guest's address, once the sender has looked it up
+    created_at = UTCDateTimeAttribute()
+    sent_at = UTCDateTimeAttribute(null=True)
+    claimed_at = UTCDateTimeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    unsent_shard = NumberAttribute(null=True)
+    ses_message_id = UnicodeAttribute(null=True)
+    failure_code = UnicodeAttribute(null=True)
+    by_guest = NotificationsByGuest()
+    unsent = UnsentNotifications()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     VenueRecord,
     ApiKeyRecord,
@@ -409,6 +476,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     IdempotencyRecord,
     LoginAttempts,
     JobRecord,
+    NotificationRecord,
 )
 
 

@@ -1,9 +1,10 @@
 """The whole product on one machine, no AWS account: `make run`.
 
-One process: moto's server (DynamoDB and SQS) on a loopback port, the Stripe stand-in (unless
-STRIPE_API_BASE points elsewhere), the Chalice app behind a small HTTP front that answers like
-API Gateway, a pump that feeds the app's queue handlers Lambda-shaped SQS events, and a timer
-that runs its scheduled functions. Ctrl-C stops all of it.
+One process: moto's server (DynamoDB with its streams, SQS and SES) on a loopback port, the
+Stripe stand-in (unless STRIPE_API_BASE points elsewhere), the Chalice app behind a small HTTP
+front that answers like API Gateway, a pump that feeds the app's queue and stream handlers
+Lambda-shaped events, and a timer that runs its scheduled functions. Every email sent through
+moto's SES is printed as one line and listed at `GET /_local/emails`. Ctrl-C stops all of it.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from infra.portal import portal_headers
 ROOT = Path(__file__).resolve().parents[2]
 PORTAL = ROOT / "portal"
 LOCAL_REGION = "us-east-1"
+LOCAL_MAIL_FROM = "bookings@rebook.example"
 _REFUSED = object()  # a request the front has already answered with an error
 
 
@@ -69,6 +71,8 @@ class LocalStack:
     _threads: list[threading.Thread] = field(default_factory=list)
     _moto: Any = None
     _http: ThreadingHTTPServer | None = None
+    _streams: list[tuple[StreamPosition, Callable[..., Any]]] = field(default_factory=list)
+    _emails_printed: int = 0
 
     def start(self) -> LocalStack:
         import logging
@@ -88,6 +92,7 @@ class LocalStack:
             "ADMIN_API_KEY": self.admin_key,
             "TOKEN_SECRET": os.environ.get("TOKEN_SECRET") or secrets.token_urlsafe(32),
             "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or f"whsec_{secrets.token_urlsafe(24)}",
+            "MAIL_FROM": os.environ.get("MAIL_FROM") or LOCAL_MAIL_FROM,
         }
         if os.environ.get("STRIPE_API_BASE"):
             env["STRIPE_API_BASE"] = os.environ["STRIPE_API_BASE"]
@@ -114,9 +119,11 @@ class LocalStack:
         from chalicelib.storage.models import create_tables
 
         create_tables()
+        self._verify_mail_identity()
         import app as app_module  # after the environment is set: models read table names on import
 
         self.app_module = app_module
+        self._streams = [(StreamPosition(arn), handler) for arn, handler in self._stream_sources()]
         if self.background:
             self._serve_http()
             self._spawn(self._pump_queues, "queue-pump")
@@ -159,6 +166,33 @@ class LocalStack:
     def queue_url(self, name: str) -> str:
         return str(self._sqs().get_queue_url(QueueName=name)["QueueUrl"])
 
+    def _verify_mail_identity(self) -> None:
+        """moto's SES sends only from a verified identity, as SES does: verify MAIL_FROM's domain."""
+        import boto3
+
+        from chalicelib.config import config
+
+        domain = config().mail_from.rpartition("@")[2]
+        boto3.client("sesv2").create_email_identity(EmailIdentity=domain)
+
+    # --- Emails ----------------------------------------------------------------------------
+
+    def emails(self) -> list[dict[str, Any]]:
+        """Every email moto's SES has accepted, oldest first, as `GET /_local/emails` lists them."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ses.models import ses_backends
+
+        return [read_email(message.raw_data) for message in list(ses_backends[DEFAULT_ACCOUNT_ID][LOCAL_REGION].sent_messages)
+                if hasattr(message, "raw_data")]
+
+    def print_new_emails(self) -> None:
+        emails = self.emails()
+        for sent in emails[self._emails_printed:]:
+            links = [word for word in sent["text"].split() if word.startswith("http")]
+            print(f"email to {', '.join(sent['to'])}: {sent['subject']!r}"
+                  + (f" {links[-1]}" if links else ""), flush=True)
+        self._emails_printed = len(emails)
+
     # --- HTTP ------------------------------------------------------------------------------
 
     def serve_http(self) -> str:
@@ -178,13 +212,18 @@ class LocalStack:
             app.__class__ = CustomLocalChalice
         gateway = LocalGateway(app, Config.create(chalice_stage="dev", lambda_timeout=60, lambda_memory_size=512))
         give_client_addresses(gateway, app)
-        handler = type("Handler", (ApiGatewayFront,), {"gateway": gateway})
+        handler = type("Handler", (ApiGatewayFront,), {"gateway": gateway, "local_emails": self.emails})
         server_class = type("Front", (ThreadingHTTPServer,), {"request_queue_size": 128})  # bursts of clients
         self._http = server_class(("127.0.0.1", self.port), handler)
         self._http.daemon_threads = True
         self._http.block_on_close = False  # idle keep-alive connections must not delay Ctrl-C
         self.port = self._http.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        if not os.environ.get("PORTAL_URL"):  # links in emails open the portal this front serves
+            from chalicelib.config import config
+
+            os.environ["PORTAL_URL"] = self.url
+            config.cache_clear()
         self._spawn(self._http.serve_forever, "http")
 
     # --- Queues and schedules, as Lambda would run them ------------------------------------
@@ -200,20 +239,57 @@ class LocalStack:
         return [(source.queue_arn.rsplit(":", 1)[-1], getattr(self.app_module, source.name))
                 for source in app.event_sources if type(source).__name__ == "SQSEventConfig"]
 
+    def _stream_sources(self) -> list[tuple[str, Callable[..., Any]]]:
+        """(stream ARN, handler) for every `on_dynamodb_record` handler: each reads the stream of
+        the table its ARN names."""
+        import boto3
+
+        app = self.app_module.app  # type: ignore[union-attr]
+        dynamodb = boto3.client("dynamodb")
+        sources = []
+        for source in app.event_sources:
+            if type(source).__name__ == "DynamoDBEventConfig":
+                table = source.stream_arn.split(":table/", 1)[1].split("/", 1)[0]
+                arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+                sources.append((arn, getattr(self.app_module, source.name)))
+        return sources
+
+    def stream_handlers(self) -> list[tuple[StreamPosition, Callable[..., Any]]]:
+        return list(self._streams)
+
+    def deliver_streams(self, max_rounds: int = 50) -> int:
+        """Deliver every record now in the table streams to its handler; returns how many batches."""
+        batches = 0
+        for _ in range(max_rounds):
+            delivered = [position.deliver(handler) for position, handler in self._streams]
+            if not any(delivered):
+                break
+            batches += sum(delivered)
+        return batches
+
+    def replay_streams(self) -> None:
+        """Deliver every stream record again from the start, as a Lambda retry or a duplicate
+        delivery would (tests of exactly-once)."""
+        for position, _ in self._streams:
+            position.replay()
+
     def scheduled_functions(self) -> list[Callable[..., Any]]:
         app = self.app_module.app  # type: ignore[union-attr]
         return [getattr(self.app_module, source.name)
                 for source in app.event_sources if type(source).__name__ == "ScheduledEventConfig"]
 
-    def deliver_all(self, max_rounds: int = 50) -> int:
-        """Deliver every message now in the queues to its handler, as the pump would; returns
-        how many batches were delivered. Messages a handler failed stay for their next delivery."""
+    def deliver_all(self, max_rounds: int = 50, streams: bool = True) -> int:
+        """Deliver every message now in the queues (and, unless `streams=False`, every record in
+        the table streams) to its handler, as the pump would; returns how many batches were
+        delivered. Messages a handler failed stay for their next delivery."""
         sqs = self._sqs()
         handlers = [(self.queue_url(name), name, handler) for name, handler in self.queue_handlers()]
+        streams = self.stream_handlers() if streams else []
         batches = 0
         for _ in range(max_rounds):
             delivered = [deliver_batch(sqs, url, name, handler, timeout_ms=self.lambda_timeout_ms)
                          for url, name, handler in handlers]
+            delivered += [position.deliver(handler) for position, handler in streams]
             if not any(delivered):
                 break
             batches += sum(delivered)
@@ -222,6 +298,7 @@ class LocalStack:
     def _pump_queues(self) -> None:
         sqs = self._sqs()
         handlers = [(self.queue_url(name), name, handler) for name, handler in self.queue_handlers()]
+        streams = self.stream_handlers()
         sent = self._moto.messages_sent
         while not self._stop.is_set():
             sent.clear()  # before receiving: a message sent from here on wakes the wait below
@@ -232,6 +309,17 @@ class LocalStack:
                 except Exception as error:  # keep pumping; the handler's own logs say what failed
                     print(json.dumps({"level": "ERROR", "event": "local_pump_error", "queue": name,
                                       "error": repr(error)}), flush=True)
+            for position, handler in streams:
+                try:
+                    busy |= position.deliver(handler)
+                except Exception as error:
+                    print(json.dumps({"level": "ERROR", "event": "local_pump_error", "stream": position.arn,
+                                      "error": repr(error)}), flush=True)
+            try:
+                self.print_new_emails()
+            except Exception as error:  # a line that cannot be printed must not stop the pump
+                print(json.dumps({"level": "ERROR", "event": "local_email_print_error", "error": repr(error)}),
+                      flush=True)
             if not busy:
                 sent.wait(0.2)  # a new message, or 0.2 s for one whose visibility timeout ran out
 
@@ -308,6 +396,96 @@ def deliver_batch(sqs: Any, queue_url: str, queue_name: str, handler: Callable[.
     return True
 
 
+@dataclass
+class StreamPosition:
+    """Where a stream's handler has got to, as Lambda keeps it for an event source mapping: a
+    batch whose handler reports failures is delivered again from its first failed record.
+
+    It keeps a sequence number, not moto's shard iterators: moto rolls a failed transaction back
+    by putting back a copy of each table it touched, stream included, and an iterator taken
+    before would go on reading the discarded copy (never seeing a new record again). A fresh
+    iterator per batch always reads the table's current stream."""
+
+    arn: str
+    max_retries: int = 10  # as infra/stack.py's STREAM_RETRY_ATTEMPTS: then Lambda moves past the record
+    _next: tuple[str, str | None] = ("TRIM_HORIZON", None)  # where the next batch starts
+    _failures: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # one batch at a time, as Lambda per shard
+
+    def _streams(self) -> Any:
+        import boto3
+
+        return boto3.client("dynamodbstreams")
+
+    def _iterator(self) -> str:
+        streams = self._streams()
+        shard = streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        kind, sequence_number = self._next
+        extra = {"SequenceNumber": sequence_number} if sequence_number else {}
+        return str(streams.get_shard_iterator(StreamArn=self.arn, ShardId=shard, ShardIteratorType=kind,
+                                              **extra)["ShardIterator"])
+
+    def replay(self) -> None:
+        with self._lock:
+            self._next = ("TRIM_HORIZON", None)
+
+    def deliver(self, handler: Callable[..., Any], batch_size: int = 10) -> bool:
+        """One batch to `handler`; returns whether there was anything to deliver."""
+        with self._lock:
+            return self._deliver(handler, batch_size)
+
+    def _deliver(self, handler: Callable[..., Any], batch_size: int) -> bool:
+        records = self._streams().get_records(ShardIterator=self._iterator(), Limit=batch_size).get("Records", [])
+        if not records:
+            return False
+        event = {"Records": [stream_record(record, self.arn) for record in records]}
+        try:
+            result = handler(event, lambda_context("stream"))
+        except Exception:
+            failed = [records[0]["dynamodb"]["SequenceNumber"]]
+        else:
+            failed = [item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])]
+        if not failed:
+            self._failures.clear()
+            self._next = ("AFTER_SEQUENCE_NUMBER", records[-1]["dynamodb"]["SequenceNumber"])
+            return True
+        first = min(failed, key=int)
+        self._failures[first] = self._failures.get(first, 0) + 1
+        if self._failures[first] > self.max_retries:  # given up, as Lambda does: the record is skipped
+            print(json.dumps({"level": "ERROR", "event": "local_stream_record_skipped", "stream": self.arn,
+                              "sequence_number": first}), flush=True)
+            self._failures.pop(first)
+            self._next = ("AFTER_SEQUENCE_NUMBER", first)
+        else:
+            self._next = ("AT_SEQUENCE_NUMBER", first)
+        return True
+
+
+def stream_record(record: dict[str, Any], arn: str) -> dict[str, Any]:
+    """A record as Lambda hands it over: times as epoch seconds, the stream's ARN attached."""
+    dynamodb = dict(record["dynamodb"])
+    created = dynamodb.get("ApproximateCreationDateTime")
+    dynamodb["ApproximateCreationDateTime"] = created.timestamp() if hasattr(created, "timestamp") else created or time.time()
+    return {**record, "dynamodb": dynamodb, "eventSourceARN": arn}
+
+
+def read_email(raw: str) -> dict[str, Any]:
+    """A raw MIME email as `GET /_local/emails` shows it."""
+    from email import message_from_string, policy
+    from email.utils import getaddresses, parsedate_to_datetime
+
+    from chalicelib.times import format_utc
+
+    parsed = message_from_string(raw, policy=policy.default)
+    text = parsed.get_body(preferencelist=("plain",))
+    html = parsed.get_body(preferencelist=("html",))
+    date = parsed["Date"]
+    return {"to": [address for _, address in getaddresses([str(parsed["To"] or "")]) if address],
+            "from": str(parsed["From"] or ""), "subject": str(parsed["Subject"] or ""),
+            "text": text.get_content() if text is not None else "", "html": html.get_content() if html is not None else "",
+            "sent_at": format_utc(parsedate_to_datetime(str(date))) if date else None}
+
+
 def sqs_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
     return {
         "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
@@ -337,6 +515,7 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
     serve the reference portal from portal/."""
 
     gateway: Any
+    local_emails: Callable[[], list[dict[str, Any]]]
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
     timeout = 30  # a client that stops sending mid-request does not hold a thread for ever
@@ -371,6 +550,9 @@ class ApiGatewayFront(BaseHTTPRequestHandler):
         if body is _REFUSED:
             return None
         path = self.path
+        if path.split("?", 1)[0] == "/_local/emails" and self.command in ("GET", "HEAD"):
+            emails = json.dumps({"emails": self.local_emails()}).encode()
+            return self._send(200, {"Content-Type": "application/json", "Cache-Control": "no-store"}, emails)
         if not path.startswith("/v1/") and self.command in ("GET", "HEAD"):
             return self._static(path)
         headers = {k.lower(): v for k, v in self.headers.items() if k.lower() != "transfer-encoding"}

@@ -1,5 +1,5 @@
 // The rebook HTTP API as the portal sees it: one `request` that speaks JSON, sends the bearer
-// credential, and turns every failure into an ApiError carrying the contract's readable message.
+// credential, and turns every failure into an ApiError carrying the contract's code and details.
 //
 // The API lives on the same origin by default. A venue hosting this portal elsewhere points it
 // at the API with <meta name="rebook-api" content="https://api.example.com"> in the page head.
@@ -7,13 +7,15 @@
 const configured = document.querySelector('meta[name="rebook-api"]')?.getAttribute("content") || "";
 export const API_BASE = configured.trim().replace(/\/+$/, "");
 
+// `message` is the server's text, for developers and logs; pages show messages.js's sentences.
 export class ApiError extends Error {
-  constructor(status, code, message, details) {
+  constructor(status, code, message, details, retryAfter = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.details = details;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -41,8 +43,9 @@ export async function request(method, path, { token, body, headers = {} } = {}) 
   }
   if (!response.ok) {
     const error = data && typeof data.error === "object" ? data.error : {};
+    const retryAfter = Number(response.headers.get("Retry-After")) || null;
     throw new ApiError(response.status, error.code || "http_error",
-      error.message || `The booking service answered ${response.status}.`, error.details);
+      error.message || `The booking service answered ${response.status}.`, error.details, retryAfter);
   }
   return data;
 }

@@ -14,6 +14,7 @@ import collections
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,6 +135,44 @@ def page(browser: Any) -> Iterator[Any]:
 @pytest.fixture
 def phone(browser: Any) -> Iterator[Any]:
     yield from _page(browser, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+
+
+# axe-core from npm, installed at test time into a cache folder (never from a CDN): the pages are
+# checked in the browser exactly as a guest gets them.
+AXE_CORE_VERSION = "4.14.1"
+AXE_CACHE = ROOT / ".cache" / "axe"
+AXE_SCRIPT = AXE_CACHE / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE_SCRIPT.is_file() or f'"version": "{AXE_CORE_VERSION}"' not in (
+            AXE_SCRIPT.parent / "package.json").read_text():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is missing: the accessibility checks install axe-core with it", pytrace=False)
+        AXE_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "install", "--prefix", str(AXE_CACHE), "--no-save", "--no-audit", "--no-fund",
+                        "--loglevel=error", f"axe-core@{AXE_CORE_VERSION}"], check=True, timeout=300)
+    return AXE_SCRIPT.read_text()
+
+
+@pytest.fixture
+def axe(axe_source: str) -> Any:
+    """`axe(page, "what the page shows")`: run axe-core over the page as it is now, fail on any violation."""
+
+    def check(page: Any, state: str) -> None:
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.evaluate(axe_source)
+        violations = page.evaluate("""async (tags) => {
+            const result = await axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
+            return result.violations.map((v) => ({rule: v.id, impact: v.impact, help: v.help,
+                                                   nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" "))}));
+        }""", AXE_TAGS)
+        assert violations == [], f"axe-core found accessibility violations on {state}: {violations}"
+
+    return check
 
 
 def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:

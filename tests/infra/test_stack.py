@@ -167,7 +167,9 @@ def test_the_closure_worker_takes_one_piece_at_a_time_and_may_touch_only_what_a_
     event = dev.function(logical_id(name))["Events"][f"{logical_id(name)}SqsEventSource"]
     assert event["Properties"]["BatchSize"] == 1
     access = ACCESS[name]
-    assert set(access.write) == {"bookings", "history", "jobs", "slots"} and access.read == ("venues",)
+    # Each transaction's cancellation queues the guest's email in its own write (the outbox).
+    assert set(access.write) == {"bookings", "history", "jobs", "notifications", "slots"}
+    assert access.read == ("venues",)
     assert set(access.send) == {"refunds", "slot-closures"} and not access.secrets
     assert "slot-closures" in ACCESS["api_handler"].send
 
@@ -387,7 +389,7 @@ def test_a_portal_origin_must_be_a_bare_https_origin() -> None:
 def test_the_hosted_copy_of_the_portal_calls_the_stages_api(tmp_path: Path) -> None:
     api = "https://abc123.execute-api.eu-west-1.amazonaws.com/v"
     pages = hosted_copy(tmp_path / "portal", api + "/")
-    assert {p.name for p in pages} == {"index.html", "admin.html"}
+    assert {p.name for p in pages} == {"index.html", "admin.html", "reset.html"}
     for page in pages:
         assert f'<meta name="rebook-api" content="{api}">' in page.read_text()
     assert (tmp_path / "portal" / "js" / "api.js").read_text() == (REPO_ROOT / "portal/js/api.js").read_text()
@@ -415,7 +417,8 @@ def test_refund_outcomes_are_metrics_and_failures_page(dev: Synthesised) -> None
     patterns = {f["MetricTransformations"][0]["MetricName"]: f["FilterPattern"] for f in filters}
     assert patterns == {"RefundsFailed": '{ $.event = "refund_failed" }',
                         "RefundsSucceeded": '{ $.event = "refund_succeeded" }',
-                        "StripeKeyRejected": '{ $.event = "stripe_key_rejected" }'}
+                        "StripeKeyRejected": '{ $.event = "stripe_key_rejected" }',
+                        "NotificationsFailed": '{ $.event = "notification_failed" }'}
     worker_group = _ref_id(dev.function("HandleRefunds")["LoggingConfig"]["LogGroup"])
     assert {f["MetricTransformations"][0]["MetricName"] for f in filters
             if _ref_id(f["LogGroupName"]) == worker_group} == {"RefundsFailed", "RefundsSucceeded", "StripeKeyRejected"}
@@ -498,6 +501,80 @@ def test_cfn_lint_finds_nothing_in_either_stage(dev: Synthesised, prod: Synthesi
     assert linted.returncode == 0, linted.stdout + linted.stderr
 
 
+# --- Emails to guests --------------------------------------------------------------------------
+
+EMAIL_FUNCTIONS = ("send_notifications", "resend_notifications")
+
+
+def _policy_of(stack: Synthesised, function_logical_id: str) -> list[dict[str, Any]]:
+    role = _ref_id(stack.function(function_logical_id)["Role"])
+    return [s for p in stack.resources("AWS::IAM::Policy").values()
+            if [_ref_id(r) for r in p["Properties"]["Roles"]] == [role]
+            for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def test_the_notifications_table_streams_new_items_to_the_sender(dev: Synthesised) -> None:
+    table_ids = [k for k, t in dev.resources("AWS::DynamoDB::Table").items()
+                 if t["Properties"]["TableName"] == "rebook-dev-notifications"]
+    (table_id,) = table_ids
+    assert dev.json["Resources"][table_id]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    events = dev.function("SendNotifications")["Events"]
+    (event,) = events.values()
+    assert event["Type"] == "DynamoDB"
+    properties = event["Properties"]
+    assert properties["Stream"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
+    # Not LATEST: a notice written before the event source existed is still sent.
+    assert properties["StartingPosition"] == "TRIM_HORIZON"
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 0 < properties["MaximumRetryAttempts"] <= 10
+    assert [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]] == [{"eventName": ["INSERT"]}]
+    streamed = [k for k, t in dev.resources("AWS::DynamoDB::Table").items() if "StreamSpecification" in t["Properties"]]
+    assert streamed == [table_id]
+
+
+def test_only_the_email_functions_may_send_email_and_only_from_the_stage_identity(dev: Synthesised) -> None:
+    parameters = dev.json["Parameters"]
+    assert {"MailFrom", "MailIdentity"} <= set(parameters)
+    for name in ACCESS:
+        sends = [s for s in _policy_of(dev, logical_id(name)) if "ses:SendEmail" in json.dumps(s["Action"])]
+        if name not in EMAIL_FUNCTIONS:
+            assert sends == [], name
+            continue
+        (statement,) = sends
+        assert statement["Action"] == "ses:SendEmail"
+        identity = json.dumps(statement["Resource"])
+        assert ':ses:' in identity and ':identity/' in identity and '{"Ref": "MailIdentity"}' in identity
+        assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "MailFrom"}}}
+        env = dev.function(logical_id(name))["Environment"]["Variables"]
+        assert env["MAIL_FROM"] == {"Ref": "MailFrom"} and "PORTAL_URL" in env
+    assert "MAIL_FROM" not in dev.function("APIHandler")["Environment"]["Variables"]
+
+
+def test_the_sender_reads_only_the_notifications_stream_and_the_guests(dev: Synthesised) -> None:
+    statements = _policy_of(dev, "SendNotifications")
+    stream_reads = [s for s in statements if "dynamodb:GetRecords" in s["Action"]]
+    (stream_read,) = stream_reads
+    resource = stream_read["Resource"]
+    assert (resource if isinstance(resource, dict) else resource[0])["Fn::GetAtt"][1] == "StreamArn"
+    tables = {dev.json["Resources"][_ref_id(r if not isinstance(r, dict) or "Fn::Join" not in r else r["Fn::Join"][1][0])]
+              ["Properties"]["TableName"]
+              for s in statements if any(a.startswith("dynamodb:") for a in s["Action"]) and s is not stream_read
+              for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])}
+    assert tables == {"rebook-dev-notifications", "rebook-dev-guests"}
+
+
+def test_failed_emails_are_a_metric_and_page(dev: Synthesised) -> None:
+    filters = [f["Properties"] for f in dev.resources("AWS::Logs::MetricFilter").values()
+               if f["Properties"]["MetricTransformations"][0]["MetricName"] == "NotificationsFailed"]
+    groups = {_ref_id(f["LogGroupName"]) for f in filters}
+    assert groups == {_ref_id(dev.function(logical_id(name))["LoggingConfig"]["LogGroup"]) for name in EMAIL_FUNCTIONS}
+    assert all(f["FilterPattern"] == '{ $.event = "notification_failed" }' for f in filters)
+    assert [a["Threshold"] for a in _alarms(dev) if a["MetricName"] == "NotificationsFailed"] == [0]
+
+
+def test_the_email_sweeper_runs_every_five_minutes(dev: Synthesised) -> None:
+    events = dev.function("ResendNotifications")["Events"]
+    assert [e["Properties"]["Schedule"] for e in events.values() if e["Type"] == "Schedule"] == ["rate(5 minutes)"]
 # --- Throttling ------------------------------------------------------------------------------
 
 def test_the_api_is_throttled_per_stage_and_tighter_on_password_routes(dev: Synthesised, prod: Synthesised) -> None:

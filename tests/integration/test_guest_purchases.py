@@ -16,7 +16,9 @@ def test_a_guest_sees_their_purchase_and_its_receipt(world: World) -> None:
     assert listed.status == 200
     assert listed.json["transactions"] == [{
         "transaction_id": made["transaction_id"], "purchased_at": made["purchased_at"], "currency": "usd",
-        "total": 5000, "session_count": 2}]
+        "total": 5000, "session_count": 2, "booking_reference": made["booking_reference"],
+        "products": ["Open Jump 60 min"], "first_session_start": slot_a["start"], "booked_count": 2,
+        "cancelled_count": 0, "refund_status": "none"}]
     receipt = guest.api.get(f"/v1/me/transactions/{made['transaction_id']}")
     assert receipt.status == 200
     body = receipt.json

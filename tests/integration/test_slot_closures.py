@@ -194,6 +194,7 @@ def _crowded_slot(world: World, venue: Venue, transactions: int, sessions: int, 
     each purchase with its own payment intent at the Stripe stand-in. Returns the slot and each
     transaction's number of sessions in it."""
     from chalicelib.ids import new_id
+    from chalicelib.storage import summaries
     from chalicelib.storage.models import BookingItem, SessionRecord, SlotRecord, TransactionRecord
 
     guest = world.guest(venue, login=False)
@@ -204,18 +205,23 @@ def _crowded_slot(world: World, venue: Venue, transactions: int, sessions: int, 
     with BookingItem.batch_write() as batch:
         for transaction_id, count in counts.items():
             intent = world.stack.stripe.create_payment_intent(amount * count, "usd")
-            batch.save(TransactionRecord(
-                transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest.guest_id,
-                purchased_at=now(), currency="usd", total=amount * count, payment_intent_id=intent["id"],
-                session_count=count))
+            booked = []
             for n in range(count):
                 session_id = new_id()
-                batch.save(SessionRecord(
+                booked.append(SessionRecord(
                     transaction_id=transaction_id, item=f"session#{session_id}", venue_id=venue.venue_id,
                     session_id=session_id, slot_id=slot["slot_id"], product_id="jump-60",
                     product_name="Open Jump 60 min", start=start, end=start + timedelta(hours=1),
                     participant_name=f"Kid {n}", amount=amount, status="booked", refund_status="none",
                     session_venue_id=venue.venue_id, refund_window="closed"))
+            # The header carries its session summary, as every recorded purchase's does: each
+            # cancellation updates that summary in the same write.
+            batch.save(TransactionRecord(
+                transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest.guest_id,
+                purchased_at=now(), currency="usd", total=amount * count, payment_intent_id=intent["id"],
+                session_count=count, summary=summaries.of_sessions(booked)))
+            for session in booked:
+                batch.save(session)
     SlotRecord(venue.venue_id, slot["slot_id"]).update(actions=[SlotRecord.booked.set(sessions),
                                                                SlotRecord.remaining.set(0),
                                                                SlotRecord.start.set(start)])

@@ -1,5 +1,5 @@
 """Cold starts pay only for what every request needs: every Lambda of a Chalice app imports all
-of app.py, so Stripe, argon2 and Powertools' batch utility must load only where they are used."""
+of app.py, so Stripe, argon2, jinja2 and Powertools' batch utility must load only where they are used."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LAZY = ("stripe", "argon2", "aws_lambda_powertools.utilities.batch")
+LAZY = ("stripe", "argon2", "aws_lambda_powertools.utilities.batch", "jinja2")
 
 
 def _modules_after_import_app() -> set[str]:

@@ -99,7 +99,8 @@ OUR_WORDS = re.compile(r"(must|use) [A-Za-z0-9 ,.'()+:_/-]+", re.ASCII)
 PYTHON_WORDS = ("isoformat", "timedelta", "strictly between", "must be in 0..", "out of range", "invalid literal",
                 "NoneType", "object has", "int()", "'str'", "base 10", "unconverted")
 CONVERTERS = {
-    "timestamp": v.timestamp, "calendar_date": v.calendar_date, "integer_text": v.integer_text(1, 100),
+    "timestamp": v.timestamp, "calendar_date": v.calendar_date, "calendar_month": v.calendar_month,
+    "integer_text": v.integer_text(1, 100),
     "text": v.text(100), "timezone_name": v.timezone_name, "email": v.email, "identifier": v.identifier,
     "cursor": v.cursor, "currency": v.currency, "integer": v.integer(0, 8760),
 }
