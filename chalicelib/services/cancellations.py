@@ -74,6 +74,7 @@ class Cancellation:
     actor: str | None = None  # None: the transaction's guest
     reason: str | None = None  # staff's, into the history
     by_staff: bool = False  # staff may cancel a session that has started
+    closed_slot: SlotRecord | None = None  # cancelled because staff closed this slot: its own email
 
 
 def plan_cancellation(receipt: Receipt, session_ids: list[str], now: datetime,
@@ -293,15 +294,21 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
 
 
 def _notice(cancellation: Cancellation) -> NotificationRecord | None:
-    """The guest's one email about this cancellation request."""
+    """The guest's one email about this cancellation: the slot closed, or the sessions cancelled
+    (by staff, with their reason, or by the guest)."""
     plan = cancellation.plan
+    venue, transaction = plan.receipt.venue, plan.receipt.transaction
+    if cancellation.closed_slot is not None:
+        return notifications.slot_closed(venue, transaction.guest_id, transaction.transaction_id,
+                                         cancellation.closed_slot, [s.participant_name for s in plan.sessions],
+                                         plan.refund_amount, cancellation.reason or "", plan.now)
     sessions = [{**notifications.session_view(s.product_name, s.participant_name, s.start, s.end),
                  "amount": int(s.amount), "refunded": s.session_id in plan.refunded_ids,
                  "refund_amount": plan.refunds[s.session_id].refund_amount,
                  "fee_amount": plan.refunds[s.session_id].fee_amount} for s in plan.sessions]
-    return notifications.sessions_cancelled(plan.receipt.venue, plan.receipt.transaction.guest_id,
-                                            plan.receipt.transaction.transaction_id, sessions,
-                                            refund_amount=plan.refund_amount, now=plan.now)
+    return notifications.sessions_cancelled(venue, transaction.guest_id, transaction.transaction_id, sessions,
+                                            refund_amount=plan.refund_amount, now=plan.now,
+                                            by_staff=cancellation.by_staff, reason=cancellation.reason)
 
 
 def _actor(cancellation: Cancellation) -> str:

@@ -135,12 +135,13 @@ def run_piece(message: PieceMessage, now: datetime) -> str:
     if int(job.pieces_done) < message.piece:
         raise PieceNotReady(f"job {job.job_id}: piece {message.piece} waits for piece {int(job.pieces_done)}")
     venue = VenueRecord.get(job.venue_id)
+    slot = _closed_slot(job)
     entries, next_key = _piece(job)
     read = _read_piece([(entry.transaction_id, entry.item) for entry in entries])
     cancelled, refunds = 0, []
     try:
         for transaction_id, group in groupby(entries, key=lambda entry: entry.transaction_id):
-            done = _close_transaction(job, venue, transaction_id, [entry.item for entry in group], now,
+            done = _close_transaction(job, venue, slot, transaction_id, [entry.item for entry in group], now,
                                       read.get(transaction_id))
             cancelled += done[0]
             refunds += done[1]
@@ -185,8 +186,17 @@ def _piece(job: JobRecord) -> tuple[list[Any], dict[str, Any] | None]:
 Read = tuple[TransactionRecord | None, list[SessionRecord]]
 
 
-def _close_transaction(job: JobRecord, venue: VenueRecord, transaction_id: str, items: list[str],
-                       now: datetime, read: Read | None) -> tuple[int, list[tuple[str, str]]]:
+def _closed_slot(job: JobRecord) -> SlotRecord | None:
+    """The slot the job closes, for its guests' emails (when, what); None if it is gone, when
+    they are told of their cancelled sessions instead."""
+    try:
+        return SlotRecord.get(job.venue_id, job.slot_id)
+    except SlotRecord.DoesNotExist:
+        return None
+
+
+def _close_transaction(job: JobRecord, venue: VenueRecord, slot: SlotRecord | None, transaction_id: str,
+                       items: list[str], now: datetime, read: Read | None) -> tuple[int, list[tuple[str, str]]]:
     """Cancel the transaction's sessions still booked in the slot, with their one refund; what
     was cancelled and refunded. `read` is the transaction and those sessions as the piece read
     them, strongly, since the index may lag what a first attempt did."""
@@ -201,7 +211,8 @@ def _close_transaction(job: JobRecord, venue: VenueRecord, transaction_id: str, 
         receipt = Receipt(venue=venue, transaction=transaction, sessions=booked, refunds=[])
         plan = cancellations.plan_cancellation(receipt, [s.session_id for s in booked], now, refund=refund,
                                                refusal=rules.staff_cancel_refusal)
-        cancellation = replace(cancellations.apply_plan(plan), actor=job.actor, reason=job.reason, by_staff=True)
+        cancellation = replace(cancellations.apply_plan(plan), actor=job.actor, reason=job.reason, by_staff=True,
+                               closed_slot=slot)
         write = cancellations.cancellation_write(cancellation)
         write.update("job", JobRecord(job.job_id), actions=[
             JobRecord.sessions_cancelled.add(len(booked)),

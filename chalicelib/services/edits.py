@@ -150,7 +150,7 @@ def edit_session(claims: GuestClaims, transaction_id: str, session_id: str, now:
         raise InvalidRequest("say what to change: slot_id, participant_name or both", {"fields": {
             "slot_id": "required unless participant_name is given",
             "participant_name": "required unless slot_id is given"}})
-    venue, session, target = _read(claims.venue_id, claims, transaction_id, session_id, slot_id)
+    venue, _, session, target = _read(claims.venue_id, claims, transaction_id, session_id, slot_id)
     settings = venue.settings()
     plan = plan_edit(settings, session, target, slot_id, participant_name, now)
     if plan.changes_nothing:
@@ -173,12 +173,15 @@ def staff_edit_session(actor: str, venue_id: str, transaction_id: str, session_i
         raise InvalidRequest("say what to change: slot_id, participant_name or both", {"fields": {
             "slot_id": "required unless participant_name is given",
             "participant_name": "required unless slot_id is given"}})
-    venue, session, target = _read(venue_id, None, transaction_id, session_id, slot_id)
+    venue, transaction, session, target = _read(venue_id, None, transaction_id, session_id, slot_id)
     settings = venue.settings()
     plan = plan_edit(settings, session, target, slot_id, participant_name, now, by_staff=True)
     if plan.changes_nothing:
         return Edited(venue=venue, session=session, plan=plan)
-    _carry_out(plan, session, settings, actor, now, reason=reason)
+    notice = notifications.session_changed(venue, transaction.guest_id, transaction_id, session_id,
+                                           before=_view(session), after=_view(session, plan), now=now,
+                                           by_staff=True, reason=reason)
+    _carry_out(plan, session, settings, actor, now, reason=reason, notice=notice)
     log_event("session_edited", venue_id=venue.venue_id, transaction_id=transaction_id, session_id=session_id,
               actor=actor, action=plan.action, from_slot_id=plan.move.from_slot_id if plan.move else None,
               to_slot_id=plan.move.to_slot_id if plan.move else None)
@@ -186,7 +189,7 @@ def staff_edit_session(actor: str, venue_id: str, transaction_id: str, session_i
 
 
 def _read(venue_id: str, claims: GuestClaims | None, transaction_id: str, session_id: str,
-          slot_id: str | None) -> tuple[VenueRecord, SessionRecord, SlotRecord | None]:
+          slot_id: str | None) -> tuple[VenueRecord, TransactionRecord, SessionRecord, SlotRecord | None]:
     """Transaction, session, venue and target slot in one BatchGetItem: every key is known from
     the path, the body and the credential. Another venue's transaction, or with `claims` another
     guest's, is not found, like a missing one."""
@@ -205,7 +208,7 @@ def _read(venue_id: str, claims: GuestClaims | None, transaction_id: str, sessio
     if claims is not None:  # staff act with a venue key, checked already; a guest's token must be current
         require_current_token(claims, venue)
     slot = target[0] if target else None
-    return venue, session, slot if isinstance(slot, SlotRecord) else None
+    return venue, transaction, session, slot if isinstance(slot, SlotRecord) else None
 
 
 def _view(session: SessionRecord, plan: EditPlan | None = None) -> dict[str, Any]:

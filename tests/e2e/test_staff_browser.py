@@ -44,7 +44,7 @@ def test_staff_find_a_guest_rename_move_and_cancel_with_the_refund_shown_first(
     page.get_by_role("button", name="Find slots that day").click()
     page.get_by_label("Slot", exact=True).select_option(slot_on(demo, 3, time(16))["slot_id"])
     page.get_by_role("button", name="Save change").click()
-    expect(page.get_by_role("alert")).to_contain_text("Say why")  # a reason is required
+    expect(page.locator("#error")).to_contain_text("Say why")  # a reason is required
     page.get_by_label("Reason for the change").fill("Guest phoned: the 4 pm slot suits them better")
     page.get_by_role("button", name="Save change").click()
     expect(page.get_by_role("status").first).to_have_text("The session is changed.")
