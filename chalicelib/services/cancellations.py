@@ -181,7 +181,7 @@ def _apply(plan: CancellationPlan) -> Cancellation:
             amount=plan.refund_amount,
             currency=receipt.transaction.currency, status="pending",
             session_ids=plan.refunded_ids, payment_intent_id=receipt.transaction.payment_intent_id,
-            stripe_account=receipt.transaction.stripe_account,
+            stripe_account=receipt.transaction.stripe_account, guest_id=receipt.transaction.guest_id,
             created_at=now, updated_at=now, venue_status=f"{receipt.venue.venue_id}#pending",
             pending_shard=refund_shard(refund_id), key_generation=1)
     paid = set(plan.refunded_ids)
