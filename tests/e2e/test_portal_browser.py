@@ -550,6 +550,9 @@ def connect_admin(page: Any, stack: RunningStack, demo: Demo) -> None:
     page.get_by_label("Venue API key").fill(demo.venue_key)
     page.get_by_role("button", name="Connect").click()
     expect(page.get_by_role("heading", name="Configure")).to_be_visible()
+    # Connecting ends by moving focus to the settings: wait for it, or it lands after the test's
+    # own first steps on a slow machine.
+    expect(page.locator("#settings-title")).to_be_focused()
 
 
 def test_admin_connects_by_name_and_saves_settings_with_accessible_validation(device: Any, live_stack: RunningStack, axe: Axe) -> None:
