@@ -13,7 +13,7 @@ from chalice.app import DynamoDBEvent, Request, SQSEvent
 from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
 from chalicelib.api.cors import cors_on_every_answer, portal_cors
-from chalicelib.api.errors import contract_errors
+from chalicelib.api.errors import busy_reads_are_unavailable, contract_errors
 from chalicelib.api.headers import private_answers
 from chalicelib.config import config
 from chalicelib.errors import InvalidRequest, NotFound
@@ -481,3 +481,6 @@ def send_notifications(event: DynamoDBEvent) -> dict[str, Any]:
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def resend_notifications(event: Any) -> None:
     notifications.resend_stale(utc_now())
+
+
+busy_reads_are_unavailable(app.routes)  # last, over every route: a read DynamoDB keeps throttling is a 503

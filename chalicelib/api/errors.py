@@ -6,6 +6,7 @@ Every JSON answer says `Content-Type: application/json` (Chalice leaves it unset
 """
 from __future__ import annotations
 
+import functools
 import json
 import traceback
 from collections.abc import Callable
@@ -119,3 +120,28 @@ def contract_errors(event: Any, get_response: Callable[[Any], Response]) -> Resp
             name.lower() == "content-type" for name in response.headers):
         response.headers["Content-Type"] = "application/json"
     return response
+
+
+def busy_reads_are_unavailable(routes: dict[str, dict[str, Any]]) -> None:
+    """Wrap every view so that DynamoDB staying busy through botocore's own retries of a read is
+    a 503 `temporarily_unavailable` like a write's. Chalice answers any other exception a view
+    raises with its own 500 before middleware sees it, so the translation sits on the views."""
+    from chalicelib.storage.atomic import RETRY_AFTER_SECONDS, THROTTLE_CODES, error_code
+
+    def translating(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def answer(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return view(*args, **kwargs)
+            except errors.RebookError:
+                raise
+            except Exception as error:
+                if error_code(error) in THROTTLE_CODES:
+                    raise errors.TemporarilyUnavailable(
+                        "the data is busy; nothing was changed, try again shortly", RETRY_AFTER_SECONDS) from None
+                raise
+        return answer
+
+    for methods in routes.values():
+        for entry in methods.values():
+            entry.view_function = translating(entry.view_function)

@@ -30,7 +30,7 @@ class Refused(Exception):
 
 @lru_cache(maxsize=1)
 def client() -> Any:
-    import boto3
+    import boto3  # type: ignore[import-untyped,unused-ignore]  # boto3 ships no types; its stubs are not pinned
     from botocore.config import Config
 
     # botocore's standard mode already retries throttling and 5xx with backoff; what is left

@@ -237,7 +237,7 @@ def apply_plan(plan: CancellationPlan) -> Cancellation:
             amount=plan.refund_amount,
             currency=receipt.transaction.currency, status="pending",
             session_ids=plan.refunded_ids, payment_intent_id=receipt.transaction.payment_intent_id,
-            stripe_account=receipt.transaction.stripe_account,
+            stripe_account=receipt.transaction.stripe_account, guest_id=receipt.transaction.guest_id,
             created_at=now, updated_at=now, venue_status=f"{receipt.venue.venue_id}#pending",
             refund_venue_id=receipt.venue.venue_id, pending_shard=refund_shard(refund_id), key_generation=1)
     paid = set(plan.refunded_ids)

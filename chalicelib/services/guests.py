@@ -36,7 +36,7 @@ def create_guest(venue: VenueRecord, email: str, name: str, now: datetime, passw
     invitation = account_access.invite(venue, guest, now, write) if password is None else None
     write.put("guest", guest, condition=GuestRecord.email.does_not_exist())
     # So that a purchase for this guest a moment later finds it by key, not through a lagging index.
-    write.put("locator", Locator(f"guest#{guest.guest_id}", venue_id=venue.venue_id),
+    write.put("locator", Locator(f"guest#{guest.guest_id}", venue_id=venue.venue_id, email=guest.email),
               condition=Locator.key.does_not_exist())
     try:
         write.commit()
@@ -49,18 +49,24 @@ def create_guest(venue: VenueRecord, email: str, name: str, now: datetime, passw
     return guest
 
 
-def guest_exists(venue_id: str, guest_id: str) -> bool:
-    """Whether `guest_id` is a guest of this venue, decided on reads by key only for every guest
-    created with a locator; older guests are found through the guest-id index, long caught up."""
+def guest_of_venue(venue_id: str, guest_id: str) -> GuestRecord | None:
+    """The guest, if `guest_id` is a guest of this venue, read by key only for every guest created
+    with a locator (an index may still lag its creation); older guests are found through the
+    guest-id index, long caught up."""
     locator = Locator.find(f"guest#{guest_id}")
-    if locator is not None:
-        return locator.venue_id == venue_id
-    for guest in GuestRecord.by_id.query(guest_id, limit=1):
+    if locator is not None and locator.venue_id != venue_id:
+        return None
+    if locator is not None and locator.email:
+        keys = [(venue_id, locator.email)]
+    else:
+        keys = [(guest.venue_id, guest.email) for guest in GuestRecord.by_id.query(guest_id, limit=1)]
+    for key in keys:
         try:
-            return GuestRecord.get(guest.venue_id, guest.email, consistent_read=True).venue_id == venue_id
+            guest = GuestRecord.get(*key, consistent_read=True)
         except GuestRecord.DoesNotExist:
-            return False
-    return False
+            return None
+        return guest if guest.venue_id == venue_id and guest.guest_id == guest_id else None
+    return None
 
 
 def login(venue_id: str, email: str, password: str, now: datetime, client_address: str | None = None) -> Login:

@@ -24,13 +24,12 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.rules import has_started
 from chalicelib.services.access import Admin, require_current_token
-from chalicelib.services.guests import guest_exists
+from chalicelib.services.guests import guest_of_venue
 from chalicelib.services.stripe_key import stripe_gateway
 from chalicelib.storage import pages, summaries, venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
-    GuestRecord,
     HistoryEvent,
     IdempotencyRecord,
     RefundRecord,
@@ -62,7 +61,8 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
     """Take every seat and record the purchase in one atomic write, or change nothing."""
     if currency != venue.currency:
         raise InvalidRequest("the currency is not the venue's", {"fields": {"currency": f"must be {venue.currency}"}})
-    if not guest_exists(venue.venue_id, guest_id):
+    named = guest_of_venue(venue.venue_id, guest_id)
+    if named is None:
         raise NotFound("no such guest at this venue", {"guest_id": guest_id})
     slots = _open_slots(venue, {order.slot_id for order in orders}, now)
     total = sum(order.amount for order in orders)
@@ -83,12 +83,11 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
             participant_name=order.participant_name, amount=order.amount, status="booked", refund_status="none",
             session_venue_id=venue.venue_id, **projected_window(settings, session_id, slot.start, now)))
 
-    named = _guest_record(guest_id)
     transaction = TransactionRecord(
         transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest_id,
         purchased_at=now, currency=currency, total=total, payment_intent_id=payment_intent_id,
         session_count=len(orders), stripe_account=stripe_account,
-        guest_name=named.name if named else None, guest_email=named.email if named else None,
+        guest_name=named.name, guest_email=named.email,
         summary=summaries.of_sessions(sessions))
     write = AtomicWrite()
     write.put("payment", IdempotencyRecord(key=f"payment_intent#{payment_intent_id}", request_hash=transaction_id,
@@ -122,12 +121,6 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
               guest_id=guest_id, payment_intent_id=payment_intent_id, stripe_account=stripe_account,
               total=total, sessions=len(sessions))
     return Receipt(venue=venue, transaction=transaction, sessions=sessions, refunds=[])
-
-
-def _guest_record(guest_id: str) -> GuestRecord | None:
-    """The guest's name and email, kept on the purchase for the venue's refunds list. Only a
-    label: the guest is already known to be the venue's, so an index that lags gives None."""
-    return next(iter(GuestRecord.by_id.query(guest_id, limit=1)), None)
 
 
 def _open_slots(venue: VenueRecord, slot_ids: set[str], now: datetime) -> dict[str, SlotRecord]:

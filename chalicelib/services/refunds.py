@@ -28,7 +28,7 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib.services import notifications
 from chalicelib.services.stripe_key import refresh_stripe_key, stripe_gateway
-from chalicelib.storage import pages, summaries
+from chalicelib.storage import pages, summaries, venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     BookingItem,
@@ -245,7 +245,16 @@ def _transition(refund: RefundRecord, from_status: str, to_status: str, now: dat
 
 
 def _notice(refund: RefundRecord, refunded: bool, now: datetime) -> NotificationRecord | None:
-    """The guest's email about the refund's outcome, committed with the outcome itself."""
+    """The guest's email about the refund's outcome, committed with the outcome itself. The
+    venue (name, zone, notify_guests) comes from this Lambda's recent copy: the worker's message
+    stays at its two calls."""
+    if refund.guest_id:
+        try:
+            return notifications.refund_settled(venue_cache.venue(refund.venue_id), refund.guest_id,
+                                                refund.transaction_id, refund.refund_id, int(refund.amount),
+                                                refunded, now)
+        except VenueRecord.DoesNotExist:
+            return None
     venue, transaction = read_together([Key(VenueRecord, refund.venue_id),
                                         Key(BookingItem, refund.transaction_id, "transaction")])
     if not isinstance(venue, VenueRecord) or not isinstance(transaction, TransactionRecord):

@@ -319,6 +319,8 @@ class RefundRecord(BookingItem, discriminator="refund"):
     session_ids = ListAttribute(of=UnicodeAttribute)
     payment_intent_id = UnicodeAttribute()
     stripe_account = UnicodeAttribute(null=True)  # the purchase's, copied so the worker reads one item
+    # The purchase's guest, copied so the outcome's email needs no read (None: written before it was).
+    guest_id = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     venue_status = UnicodeAttribute()
@@ -398,6 +400,7 @@ class Locator(Model):
     key = UnicodeAttribute(hash_key=True)
     venue_id = UnicodeAttribute()
     transaction_id = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)  # a guest's: with the venue, the guest record's key
 
     @classmethod
     def find(cls, key: str) -> Locator | None:

@@ -573,6 +573,21 @@ function announceRefundOutcome(before, after) {
   }
 }
 
+// What the guest reads after confirming: the refund as the receipt shows it now, which may already
+// be paid or refused when the worker was quicker than the page.
+function cancelledMessage(count, refund, receipt) {
+  if (!refund) return [`Cancelled ${count}. No refund is due.`, "ok"];
+  const amount = money(refund.amount, receipt.currency);
+  const status = receipt.refunds.find((r) => r.refund_id === refund.refund_id)?.status ?? refund.status;
+  if (status === "failed") {
+    return [`Cancelled ${count}. The refund of ${amount} did not go through yet. ${venueName()} can see this and will try again; this page updates by itself.`, "warn"];
+  }
+  if (status === "refunded") {
+    return [`Cancelled ${count}. Your refund of ${amount} has been sent to your card. ${REFUND_ARRIVES}`, "ok"];
+  }
+  return [`Cancelled ${count}. A refund of ${amount} is on its way to your card. ${REFUND_ARRIVES}`, "ok"];
+}
+
 // --- Edit Session: the popup with "Edit" beside each session ---------------------------------
 
 $("open-edit-session").addEventListener("click", () => {
@@ -851,9 +866,8 @@ $("cancel-confirm").addEventListener("click", async () => {
     state.cancelMode = false;
     const count = plural(result.cancelled_session_ids.length, "session", "sessions");
     await reloadReceipt(cancellation.transactionId);
-    tell($("receipt-message"), result.refund
-      ? `Cancelled ${count}. A refund of ${money(result.refund.amount, state.receipt.currency)} is on its way to your card. ${REFUND_ARRIVES}`
-      : `Cancelled ${count}. No refund is due.`, "ok");
+    const [text, tone] = cancelledMessage(count, result.refund, state.receipt);
+    tell($("receipt-message"), text, tone);
     $("receipt-message").focus();
   } catch (error) {
     if (error?.shown) return;

@@ -147,6 +147,17 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practi
 
 @pytest.fixture(scope="session")
 def axe_source() -> str:
+    import fcntl
+
+    AXE_CACHE.mkdir(parents=True, exist_ok=True)
+    # Test workers start at once: one installs while the others wait, instead of reading a half
+    # installed package.
+    with (AXE_CACHE / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _installed_axe()
+
+
+def _installed_axe() -> str:
     if not AXE_SCRIPT.is_file() or f'"version": "{AXE_CORE_VERSION}"' not in (
             AXE_SCRIPT.parent / "package.json").read_text():
         npm = shutil.which("npm")
