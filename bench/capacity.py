@@ -324,4 +324,4 @@ def app_clients() -> tuple[list[Any], list[Any]]:
 
     clients = {id(c): c for c in [m._get_connection().connection.client for m in ALL_MODELS]
                + [connection().client]}
-    return list(clients.values()), [queues._sqs()]
+    return list(clients.values()), [queues.SqsQueues().sqs()]

@@ -106,7 +106,7 @@ def measure(stack: Any, world: Any, meter: Any, sessions: int) -> ClosureRow:
     def count(**_: Any) -> None:
         sends["n"] += 1
 
-    sqs = queues._sqs()
+    sqs = queues.SqsQueues().sqs()
     for event in ("before-call.sqs.SendMessage", "before-call.sqs.SendMessageBatch"):
         sqs.meta.events.register(event, count, unique_id=f"bench-closure-{event}")
     started = time.perf_counter()

@@ -11,13 +11,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib import queues, rules
+from chalicelib import rules
 from chalicelib.auth import GuestClaims
 from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, QuoteChanged, SessionNotCancellable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
-from chalicelib.services import notifications, purchases
-from chalicelib.services.purchases import Receipt, guest_receipt
+from chalicelib.parts import QueueSender
+from chalicelib.services import notifications, receipts
+from chalicelib.services.receipts import Receipt, guest_receipt
 from chalicelib.storage import summaries, venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
@@ -106,7 +107,8 @@ def quote(claims: GuestClaims, transaction_id: str, session_ids: list[str], now:
 def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now: datetime,
            idempotency_key: str | None, render: Callable[[Cancellation], dict[str, Any]],
            expected_refund_amount: int | None = None,
-           render_quote: Callable[[CancellationPlan], dict[str, Any]] | None = None) -> dict[str, Any]:
+           render_quote: Callable[[CancellationPlan], dict[str, Any]] | None = None, *,
+           queues: QueueSender) -> dict[str, Any]:
     """Cancel and answer with `render(...)`. With an Idempotency-Key, a repeat of the same
     request gets the first answer again; the answer is stored in the same atomic write. With
     `expected_refund_amount` (what the guest was quoted), a different amount due now refuses
@@ -127,14 +129,14 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
             check_quote(plan, expected_refund_amount, render_quote)
         return apply_plan(plan)
 
-    return _carry_out(decide, receipt, render, record_key, request_hash, guest_id=claims.guest_id)
+    return _carry_out(decide, receipt, render, record_key, request_hash, queues, guest_id=claims.guest_id)
 
 
 def staff_quote(venue: VenueRecord, transaction_id: str, session_ids: list[str], refund: rules.RefundMode,
                 now: datetime) -> CancellationPlan:
     """What a staff cancellation with this refund choice would give back now: the amount the
     admin page shows before staff confirm."""
-    return _staff_plan(purchases.receipt(venue.venue_id, transaction_id), session_ids, refund, now)
+    return _staff_plan(receipts.receipt(venue.venue_id, transaction_id), session_ids, refund, now)
 
 
 def _staff_plan(receipt: Receipt, session_ids: list[str], refund: rules.RefundMode, now: datetime) -> CancellationPlan:
@@ -144,7 +146,8 @@ def _staff_plan(receipt: Receipt, session_ids: list[str], refund: rules.RefundMo
 def staff_cancel(actor: str, venue: VenueRecord, transaction_id: str, session_ids: list[str],
                  refund: rules.RefundMode, reason: str, now: datetime, idempotency_key: str | None,
                  render: Callable[[Cancellation], dict[str, Any]], expected_refund_amount: int | None = None,
-                 render_quote: Callable[[CancellationPlan], dict[str, Any]] | None = None) -> dict[str, Any]:
+                 render_quote: Callable[[CancellationPlan], dict[str, Any]] | None = None, *,
+                 queues: QueueSender) -> dict[str, Any]:
     """Staff cancel booked sessions of any guest of their venue, started or not, refunding by the
     venue's rule, in full or not at all; the same write, refund queue and worker as a guest's."""
     request_hash = _request_hash(transaction_id, session_ids, expected_refund_amount, refund=refund.value,
@@ -163,13 +166,13 @@ def staff_cancel(actor: str, venue: VenueRecord, transaction_id: str, session_id
             check_quote(plan, expected_refund_amount, render_quote)
         return replace(apply_plan(plan), actor=actor, reason=reason, by_staff=True)
 
-    return _carry_out(decide, purchases.receipt(venue.venue_id, transaction_id), render, record_key, request_hash,
-                      actor=actor, refund_mode=refund.value)
+    return _carry_out(decide, receipts.receipt(venue.venue_id, transaction_id), render, record_key, request_hash,
+                      queues, actor=actor, refund_mode=refund.value)
 
 
 def _carry_out(decide: Callable[[Receipt], Cancellation], receipt: Receipt,
                render: Callable[[Cancellation], dict[str, Any]], record_key: str | None, request_hash: str,
-               **log_ids: Any) -> dict[str, Any]:
+               queues: QueueSender, **log_ids: Any) -> dict[str, Any]:
     """Decide on the receipt, then one atomic write (with the answer, under an Idempotency-Key),
     then the refund to its queue."""
     for attempt in (1, 2):

@@ -24,6 +24,7 @@ from chalicelib.emails import wording
 from chalicelib.errors import InvalidRequest
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
+from chalicelib.parts import MailSender
 from chalicelib.storage.atomic import AtomicWrite
 from chalicelib.storage.models import GuestRecord, NotificationRecord, SlotRecord, VenueRecord
 from chalicelib.storage.shards import shard_of
@@ -141,9 +142,9 @@ class StreamNotice:
         return cls(venue_id=keys["venue_id"]["S"], notification_id=keys["notification_id"]["S"])
 
 
-def deliver_from_stream(record: dict[str, Any], now: datetime) -> str:
+def deliver_from_stream(record: dict[str, Any], now: datetime, mail: MailSender) -> str:
     notice = StreamNotice.parse(record)
-    return deliver(notice.venue_id, notice.notification_id, now) if notice else "not_a_new_notice"
+    return deliver(notice.venue_id, notice.notification_id, now, mail) if notice else "not_a_new_notice"
 
 
 def load(venue_id: str, notification_id: str) -> NotificationRecord | None:
@@ -153,7 +154,7 @@ def load(venue_id: str, notification_id: str) -> NotificationRecord | None:
         return None
 
 
-def deliver(venue_id: str, notification_id: str, now: datetime) -> str:
+def deliver(venue_id: str, notification_id: str, now: datetime, mail: MailSender) -> str:
     """Send one notice if nobody has; returns what happened. Raises RetryLater when SES asks
     to come back, so the notice is delivered again."""
     notice = load(venue_id, notification_id)
@@ -171,7 +172,7 @@ def deliver(venue_id: str, notification_id: str, now: datetime) -> str:
             return "failed"
         log_event("notification_in_progress", **ids)
         return "in_progress"
-    return _send(notice, now, ids)
+    return _send(notice, now, ids, mail)
 
 
 def _claim(notice: NotificationRecord, now: datetime) -> bool:
@@ -186,10 +187,10 @@ def _claim(notice: NotificationRecord, now: datetime) -> bool:
     return True
 
 
-def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any]) -> str:
+def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: MailSender) -> str:
     """Everything that cannot send twice comes first (address, rendering); then the claim, SES,
     and the `sent` mark."""
-    from chalicelib.emails import rendering, ses  # jinja2 and the SES client: only the sender pays for them
+    from chalicelib.emails import rendering, ses  # jinja2 and the MIME message: only the sender pays for them
 
     recipient = _recipient(notice)
     if recipient is None:
@@ -207,7 +208,7 @@ def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any]) -> str
         log_event("notification_claimed_elsewhere", **ids)
         return "in_progress"
     try:
-        message_id = ses.send(message, to=recipient)
+        message_id = mail.send(message, to=recipient)
     except ses.Busy as busy:
         _release(notice, now)
         log_event("notification_retry", code=busy.code, attempts=int(notice.attempts or 0) + 1, **ids)
@@ -277,7 +278,7 @@ def _settle_failed(notice: NotificationRecord, code: str, now: datetime, ids: di
     log_error("notification_failed", failure_code=code, **ids)
 
 
-def resend_stale(now: datetime) -> dict[str, int]:
+def resend_stale(now: datetime, mail: MailSender) -> dict[str, int]:
     """Deliver again every notice still unsent some minutes after it was queued: the stream's
     retries ran out, or its sender was down. A notice that keeps failing is given up as failed."""
     cutoff = now - timedelta(seconds=config().notification_resend_after_seconds)
@@ -293,7 +294,7 @@ def resend_stale(now: datetime) -> dict[str, int]:
                 outcome = "failed"
             else:
                 try:
-                    outcome = deliver(notice.venue_id, notice.notification_id, now)
+                    outcome = deliver(notice.venue_id, notice.notification_id, now, mail)
                 except RetryLater:
                     outcome = "retry"
             outcomes[outcome] = outcomes.get(outcome, 0) + 1

@@ -4,8 +4,8 @@ with a reason, past the switches that bind guests but never past capacity or a s
 from __future__ import annotations
 
 from chalicelib.errors import NotFound
-from chalicelib.services import purchases
-from chalicelib.services.purchases import Receipt
+from chalicelib.services import purchases, receipts
+from chalicelib.services.receipts import Receipt
 from chalicelib.storage.models import GuestRecord, TransactionRecord, VenueRecord
 
 
@@ -34,4 +34,4 @@ def guest_transactions(venue: VenueRecord, guest_id: str, limit: int,
 
 def receipt(venue: VenueRecord, transaction_id: str) -> Receipt:
     """Any receipt of the venue: one Query (the venue from the warm Lambda's copy)."""
-    return purchases.receipt(venue.venue_id, transaction_id)
+    return receipts.receipt(venue.venue_id, transaction_id)

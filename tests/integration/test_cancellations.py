@@ -170,9 +170,11 @@ def test_the_refund_decision_is_exact_to_the_second(world: World) -> None:
     [on_time, late] = [s["session_id"] for s in receipt["sessions"]]
     from chalicelib.api import representations as shape
 
-    at_deadline = cancellations.cancel(claims, receipt["transaction_id"], [on_time], deadline, None, shape.cancellation)
+    queues = world.stack.app_module.parts.queues
+    at_deadline = cancellations.cancel(claims, receipt["transaction_id"], [on_time], deadline, None, shape.cancellation,
+                                       queues=queues)
     after_deadline = cancellations.cancel(claims, receipt["transaction_id"], [late], deadline + timedelta(seconds=1),
-                                          None, shape.cancellation)
+                                          None, shape.cancellation, queues=queues)
     assert at_deadline["refund"] is not None and at_deadline["sessions"][0]["refund_status"] == "pending"
     assert after_deadline["refund"] is None and after_deadline["sessions"][0]["refund_status"] == "not_refunded"
 
@@ -204,7 +206,8 @@ def test_ten_parallel_cancellations_of_one_session_refund_once(bought) -> None:
     def attempt() -> None:
         barrier.wait()
         try:
-            cancellations.cancel(claims, receipt["transaction_id"], [session_id], now(), None, shape.cancellation)
+            cancellations.cancel(claims, receipt["transaction_id"], [session_id], now(), None, shape.cancellation,
+                                 queues=world.stack.app_module.parts.queues)
             outcomes.append("cancelled")
         except RebookError as error:
             outcomes.append(error.code)
@@ -262,17 +265,15 @@ def test_an_admin_retry_records_a_refund_stripe_already_made(bought) -> None:
     """The worker was told `failed`, but Stripe had paid: the retry records it, pays nothing more."""
     world, guest, receipt = bought
     refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
-    from chalicelib.services import refunds
+    from chalicelib.services import refund_payments, refund_states
     from chalicelib.times import utc_now
 
-    record = refunds.load(receipt["transaction_id"], refund_id)
-    from chalicelib.services.stripe_key import stripe_gateway
-
-    stripe_gateway().create_refund(payment_intent_id=record.payment_intent_id, amount=2500,
-                                   idempotency_key=refunds.idempotency_key(record),
-                                   metadata={"refund_id": refund_id, "transaction_id": receipt["transaction_id"],
-                                             "venue_id": receipt["venue_id"]})
-    refunds.settle_failed(record, "lost_answer", "simulated", utc_now(), from_status="pending")
+    record = refund_states.load(receipt["transaction_id"], refund_id)
+    world.stack.app_module.parts.stripe.gateway().create_refund(
+        payment_intent_id=record.payment_intent_id, amount=2500,
+        idempotency_key=refund_payments.idempotency_key(record),
+        metadata={"refund_id": refund_id, "transaction_id": receipt["transaction_id"], "venue_id": receipt["venue_id"]})
+    refund_states.settle_failed(record, "lost_answer", "simulated", utc_now(), from_status="pending")
     retried = world.platform.post(f"/v1/admin/venues/{receipt['venue_id']}/refunds/{refund_id}/retry", {})
     assert retried.status == 202 and retried.json["status"] == "refunded"
     world.stack.deliver_all()
@@ -291,10 +292,8 @@ def test_a_crash_after_stripe_answered_pays_once(bought) -> None:
 def test_the_same_message_delivered_three_times_pays_once(bought) -> None:
     world, guest, receipt = bought
     refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
-    from chalicelib import queues
-
     for _ in range(3):
-        queues.send_refund(receipt["transaction_id"], refund_id)
+        world.stack.app_module.parts.queues.send_refund(receipt["transaction_id"], refund_id)
     after = settle(world, guest, receipt)
     assert after["refunds"][0]["status"] == "refunded"
     assert len(stripe_refunds_for(world, refund_id)) == 1
@@ -339,9 +338,9 @@ def test_a_failed_sqs_send_is_recovered_by_the_reconciler(bought, monkeypatch) -
     world.stack.deliver_all()
     assert receipt_of(guest, receipt)["refunds"][0]["status"] == "pending"  # nothing was queued
 
-    from chalicelib.services import refunds
+    from chalicelib.services import refund_reconciler
 
-    assert refunds.resend_stale(now() + timedelta(minutes=10)) >= 1
+    assert refund_reconciler.resend_stale(now() + timedelta(minutes=10), world.stack.app_module.parts.queues) >= 1
     after = settle(world, guest, receipt)
     assert after["refunds"][0]["status"] == "refunded"
     assert len(stripe_refunds_for(world, refund_id)) == 1

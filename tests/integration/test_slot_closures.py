@@ -280,8 +280,7 @@ def test_closing_a_slot_of_1000_sessions_across_300_transactions_makes_exactly_3
 
 def test_a_closure_whose_worker_crashes_half_way_and_gets_pieces_twice_still_ends_exact(
         world: World, crash_on_write: Any) -> None:
-    from chalicelib import queues
-
+    queues = world.stack.app_module.parts.queues
     venue = world.venue()
     # Four pieces of at most 100 sessions: enough for a crash in the second and stray copies of
     # the first two (the 1,000-session closure above shows the size).

@@ -358,7 +358,8 @@ def test_a_deadline_passing_between_quote_and_confirmation_is_quote_changed(worl
     assert quoted["refund_amount"] == 2500
     with pytest.raises(QuoteChanged) as changed:
         cancellations.cancel(claims_of(guest), made["transaction_id"], ids, deadline + timedelta(seconds=1), None,
-                             shape.cancellation, expected_refund_amount=2500, render_quote=shape.quote)
+                             shape.cancellation, expected_refund_amount=2500, render_quote=shape.quote,
+                             queues=world.stack.app_module.parts.queues)
     assert changed.value.details is not None and changed.value.details["quote"]["refund_amount"] == 0
     assert receipt_of(guest, made)["sessions"][0]["status"] == "booked"
 

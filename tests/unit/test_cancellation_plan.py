@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from chalicelib import rules
 from chalicelib.api import representations as shape
 from chalicelib.services.cancellations import apply_plan, plan_cancellation
-from chalicelib.services.purchases import Receipt
+from chalicelib.services.receipts import Receipt
 from chalicelib.storage.models import SessionRecord, TransactionRecord, VenueRecord
 
 NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
