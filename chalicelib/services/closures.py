@@ -212,7 +212,7 @@ def _close_transaction(job: JobRecord, venue: VenueRecord, slot: SlotRecord | No
         receipt = Receipt(venue=venue, transaction=transaction, sessions=booked, refunds=[])
         plan = cancellations.plan_cancellation(receipt, [s.session_id for s in booked], now, refund=refund,
                                                refusal=rules.staff_cancel_refusal)
-        cancellation = replace(cancellations.apply_plan(plan), actor=job.actor, reason=job.reason, by_staff=True,
+        cancellation = replace(cancellations.apply_plan(plan, receipt), actor=job.actor, reason=job.reason, by_staff=True,
                                closed_slot=slot)
         write = cancellations.cancellation_write(cancellation)
         write.update("job", JobRecord(job.job_id), actions=[
