@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib.config import config
@@ -26,6 +25,7 @@ from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib.parts import MailSender
 from chalicelib.storage.atomic import AtomicWrite
+from chalicelib.storage.conditional import update_if
 from chalicelib.storage.models import GuestRecord, NotificationRecord, SlotRecord, VenueRecord
 from chalicelib.storage.shards import shard_of
 from chalicelib.times import format_utc
@@ -176,15 +176,9 @@ def deliver(venue_id: str, notification_id: str, now: datetime, mail: MailSender
 
 
 def _claim(notice: NotificationRecord, now: datetime) -> bool:
-    try:
-        notice.update(actions=[NotificationRecord.status.set("sending"), NotificationRecord.claimed_at.set(now),
-                               NotificationRecord.attempts.add(1)],
-                      condition=NotificationRecord.status == "queued")
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return update_if(notice, [NotificationRecord.status.set("sending"), NotificationRecord.claimed_at.set(now),
+                              NotificationRecord.attempts.add(1)],
+                     condition=NotificationRecord.status == "queued")
 
 
 def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: MailSender) -> str:
@@ -253,13 +247,9 @@ def _settle_sent(notice: NotificationRecord, to: str, message_id: str, now: date
 
 def _release(notice: NotificationRecord, now: datetime) -> None:
     """SES refused for now and sent nothing: back to queued for the next delivery."""
-    try:
-        notice.update(actions=[NotificationRecord.status.set("queued")],
-                      condition=(NotificationRecord.status == "sending")
-                      & (NotificationRecord.claimed_at == notice.claimed_at))
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    # Not written when the claim is no longer ours: its holder, or the sweeper, decides.
+    update_if(notice, [NotificationRecord.status.set("queued")],
+              condition=(NotificationRecord.status == "sending") & (NotificationRecord.claimed_at == notice.claimed_at))
 
 
 def _settle_failed(notice: NotificationRecord, code: str, now: datetime, ids: dict[str, Any],
@@ -268,11 +258,7 @@ def _settle_failed(notice: NotificationRecord, code: str, now: datetime, ids: di
                              NotificationRecord.unsent_shard.remove()]
     if to:
         actions.append(NotificationRecord.to.set(to))
-    try:
-        notice.update(actions=actions, condition=NotificationRecord.status.is_in("queued", "sending"))
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    if not update_if(notice, actions, condition=NotificationRecord.status.is_in("queued", "sending")):
         return
     # One line per failed email: infra counts these as the NotificationsFailed metric and alarms.
     log_error("notification_failed", failure_code=code, **ids)
