@@ -1,6 +1,7 @@
 """Staff at the front desk acting for a guest with the venue's key: finding the guest, opening
-their transactions and receipts, and (in `staff_edits` / `staff_cancellations`) changing them
-with a reason, past the switches that bind guests but never past capacity or a started session."""
+their transactions and receipts. Staff change them in `edits` (`staff_edit_session`) and
+`cancellations` (`staff_cancel`), with a reason, past the switches that bind guests: never past
+capacity, and a started session can be cancelled but not moved."""
 from __future__ import annotations
 
 from chalicelib.errors import NotFound
