@@ -470,9 +470,9 @@ def reconcile_refunds(event: Any) -> None:
 
 @app.on_sqs_message(queue_arn=config().queue_arn("slot-closures"), batch_size=1)
 def handle_slot_closures(event: SQSEvent) -> dict[str, Any]:
-    return queue_messages.each_message(event.to_dict(), event.context,
-                                       lambda record: closures.run_piece(closures.PieceMessage.parse(record.body),
-                                                                         parts.clock(), parts.queues))
+    return queue_messages.each_message(
+        event.to_dict(), event.context,
+        lambda record: closures.run_piece(closures.PieceMessage.parse(record.body), parts.clock(), parts.queues))
 
 
 # --- Background: refund windows -------------------------------------------------------------
@@ -492,9 +492,9 @@ def handle_deadline_updates(event: SQSEvent) -> dict[str, Any]:
 
 @app.on_dynamodb_record(stream_arn=config().stream_arn("notifications"), batch_size=10)
 def send_notifications(event: DynamoDBEvent) -> dict[str, Any]:
-    return queue_messages.each_stream_record(event.to_dict(), event.context,
-                                      lambda record: notifications.deliver_from_stream(record.raw_event, parts.clock(),
-                                                                                       parts.mail))
+    return queue_messages.each_stream_record(
+        event.to_dict(), event.context,
+        lambda record: notifications.deliver_from_stream(record.raw_event, parts.clock(), parts.mail))
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))
