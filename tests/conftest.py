@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -157,6 +158,11 @@ class Venue:
     timezone: str
     currency: str
     admin: Api
+
+    def day_of(self, slot: dict[str, Any]) -> str:
+        """The venue's own date of a slot, as the slot lists take it (not the UTC date)."""
+        start = datetime.fromisoformat(slot["start"].replace("Z", "+00:00"))
+        return start.astimezone(ZoneInfo(self.timezone)).date().isoformat()
 
 
 @dataclass

@@ -354,11 +354,14 @@ $("connect-form").addEventListener("submit", async (event) => {
   showError("");
   notify("");
   credentials = { venueId, apiKey };
+  // Stored before connecting: the front desk (staff.js) reads the key from here, and its form is
+  // usable as soon as connect() shows the page.
+  sessionStorage.setItem(STORE, JSON.stringify(credentials));
   if (await connect()) {
-    sessionStorage.setItem(STORE, JSON.stringify(credentials));
     $("api-key").value = "";
     $("settings-title").focus();
   } else {
+    sessionStorage.removeItem(STORE);
     credentials = null;
   }
 });

@@ -24,6 +24,7 @@ def connect(page: Any, stack: RunningStack, demo: Any) -> None:
     page.get_by_label("Venue API key").fill(demo.venue_key)
     page.get_by_role("button", name="Connect").click()
     expect(page.get_by_role("heading", name="Front desk")).to_be_visible()
+    expect(page.locator("#settings-title")).to_be_focused()  # connecting has finished
 
 
 def test_staff_find_a_guest_rename_move_and_cancel_with_the_refund_shown_first(

@@ -347,7 +347,7 @@ def test_control_characters_and_very_long_names_are_refused(world: World) -> Non
         made = admin.post(f"{base}/guests", {"email": email, "password": "long enough pw", "name": "Ada"})
         assert (email, made.status, made.error_code) == (email, 400, "invalid_request")
     assert guest.api.get("/v1/me/transactions").json["transactions"] == []
-    listed = admin.get(f"{base}/slots?product_id=jump-60&date={slot['start'][:10]}").json["slots"]
+    listed = admin.get(f"{base}/slots?product_id=jump-60&date={venue.day_of(slot)}").json["slots"]
     assert [s["slot_id"] for s in listed] == [slot["slot_id"]] and listed[0]["booked"] == 0
 
 

@@ -74,9 +74,9 @@ def test_a_closed_slot_takes_nothing_at_once_then_every_session_in_it_is_cancell
     job = answer.json
     assert (job["kind"], job["slot_id"], job["status"], job["sessions_total"]) == ("slot_closure", ten["slot_id"],
                                                                                    "running", 3)
-    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={ten['start'][:10]}")
+    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={venue.day_of(ten)}")
     assert [s["status"] for s in listed.json["slots"] if s["slot_id"] == ten["slot_id"]] == ["closed"]
-    public = ada.api.get(f"/v1/venues/{venue.venue_id}/slots?product_id=jump-60&date={ten['start'][:10]}")
+    public = ada.api.get(f"/v1/venues/{venue.venue_id}/slots?product_id=jump-60&date={venue.day_of(ten)}")
     assert ten["slot_id"] not in [s["slot_id"] for s in public.json["slots"]]
     # No purchase and no move into it, by anyone, from this moment.
     bought = venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/transactions", {
@@ -158,7 +158,7 @@ def test_only_the_venues_key_closes_its_own_slots_and_sees_its_jobs(world: World
                         ({"reason": "x" * 501, "refund": "full"}, "reason")]:
         answer = venue.admin.post(CLOSURE.format(venue_id=venue.venue_id, slot_id=slot["slot_id"]), body)
         assert answer.status == 400 and field in answer.json["error"]["details"]["fields"], body
-    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={slot['start'][:10]}")
+    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={venue.day_of(slot)}")
     assert {s["status"] for s in listed.json["slots"]} == {"open"}  # nothing was closed by those
 
     job = close(venue, slot).json
