@@ -12,14 +12,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Guest, World, now
+from tests.conftest import Guest, Response, World, now
 
 
-def cancel(guest: Guest, receipt: dict[str, Any], sessions: list[int], key: str | None = None) -> Any:
+def cancel(guest: Guest, receipt: dict[str, Any], sessions: list[int], key: str | None = None,
+           **body: Any) -> Response:
+    """The guest cancels the receipt's sessions at these positions (more of the body in `body`)."""
     ids = [receipt["sessions"][i]["session_id"] for i in sessions]
     headers = {"Idempotency-Key": key} if key else None
-    return guest.api.post(f"/v1/me/transactions/{receipt['transaction_id']}/cancellations", {"session_ids": ids},
-                          headers=headers)
+    return guest.api.post(f"/v1/me/transactions/{receipt['transaction_id']}/cancellations",
+                          {"session_ids": ids, **body}, headers=headers)
 
 
 def receipt_of(guest: Guest, receipt: dict[str, Any]) -> dict[str, Any]:

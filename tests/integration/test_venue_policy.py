@@ -3,7 +3,6 @@ fee, no refund regained by moving, no refund when nothing is due, and a cancella
 amount the guest was quoted (`expected_refund_amount` -> 409 `quote_changed`)."""
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from tests.conftest import Guest, Response, Venue, World, iso, now
 from tests.dynamodb_calls import count_dynamodb_calls
+from tests.integration.test_cancellations import cancel, receipt_of, settle
 from tests.integration.test_openapi import assert_answer_matches
 
 POLICY_DEFAULTS = {"modify_cutoff_hours": 0, "cancellation_fee_fixed": 0, "cancellation_fee_percent": 0,
@@ -37,20 +37,9 @@ def quote(guest: Guest, made: dict[str, Any], sessions: list[int]) -> Response:
     return guest.api.post(f"/v1/me/transactions/{made['transaction_id']}/cancellation-quote", {"session_ids": ids})
 
 
-def cancel(guest: Guest, made: dict[str, Any], sessions: list[int], key: str | None = None,
-           **body: Any) -> Response:
-    ids = [made["sessions"][i]["session_id"] for i in sessions]
-    return guest.api.post(f"/v1/me/transactions/{made['transaction_id']}/cancellations",
-                          {"session_ids": ids, **body}, headers={"Idempotency-Key": key} if key else None)
-
-
 def edit(guest: Guest, made: dict[str, Any], body: dict[str, Any], session: int = 0) -> Response:
     session_id = made["sessions"][session]["session_id"]
     return guest.api.patch(f"/v1/me/transactions/{made['transaction_id']}/sessions/{session_id}", body)
-
-
-def receipt_of(guest: Guest, made: dict[str, Any]) -> dict[str, Any]:
-    return guest.api.get(f"/v1/me/transactions/{made['transaction_id']}").json
 
 
 def at(text: str) -> datetime:
@@ -59,16 +48,6 @@ def at(text: str) -> datetime:
 
 def stripe_calls_for(world: World, payment_intent_id: str) -> list[dict[str, Any]]:
     return [r for r in world.stack.stripe.requests() if r["params"].get("payment_intent") == payment_intent_id]
-
-
-def settle(world: World, guest: Guest, made: dict[str, Any], seconds: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while True:
-        world.stack.deliver_all()
-        body = receipt_of(guest, made)
-        if all(r["status"] != "pending" for r in body["refunds"]) or time.monotonic() > deadline:
-            return body
-        time.sleep(0.2)
 
 
 def claims_of(guest: Guest) -> Any:
