@@ -379,14 +379,10 @@ class RebookStack(cdk.Stack):
         self._bind_stream_event(function, access, resource)
 
     def _bind_queue_event(self, function: PackagedFunction, access: Access, resource: cdk.CfnResource) -> None:
-        sqs_events = {event_id: event for event_id, event in function.events.items() if event["Type"] == "SQS"}
-        if not access.consumes:
-            if sqs_events:
-                raise RuntimeError(f"{function.name} reads a queue; declare which in ACCESS (consumes=...)")
+        found = _declared_event(function, "SQS", access.consumes, "a queue", "consumes")
+        if found is None or access.consumes is None:
             return
-        if len(sqs_events) != 1:
-            raise RuntimeError(f"{function.name} should have exactly one SQS event, has {sorted(sqs_events)}")
-        (event_id, event), = sqs_events.items()
+        event_id, event = found
         placeholder = event["Properties"]["Queue"]
         if not placeholder.endswith(f"-{access.consumes}"):
             raise RuntimeError(f"app.py points {function.name} at {placeholder}, ACCESS says {access.consumes}")
@@ -398,14 +394,10 @@ class RebookStack(cdk.Stack):
     def _bind_stream_event(self, function: PackagedFunction, access: Access, resource: cdk.CfnResource) -> None:
         """Point the function's DynamoDB event at the table's stream (app.py names a placeholder),
         from the oldest record kept, new items only, with partial batch responses and bounded retries."""
-        stream_events = {event_id: event for event_id, event in function.events.items() if event["Type"] == "DynamoDB"}
-        if not access.stream:
-            if stream_events:
-                raise RuntimeError(f"{function.name} reads a table stream; declare which in ACCESS (stream=...)")
+        found = _declared_event(function, "DynamoDB", access.stream, "a table stream", "stream")
+        if found is None or access.stream is None:
             return
-        if len(stream_events) != 1:
-            raise RuntimeError(f"{function.name} should have exactly one DynamoDB event, has {sorted(stream_events)}")
-        (event_id, event), = stream_events.items()
+        event_id, event = found
         if f"table/{self.settings.prefix}-{access.stream}/" not in event["Properties"]["Stream"]:
             raise RuntimeError(f"app.py points {function.name} at {event['Properties']['Stream']}, "
                                f"ACCESS says {access.stream}")
@@ -602,6 +594,21 @@ def _fresh_app_import() -> Iterator[None]:
         if imported is not None:
             sys.modules["app"] = imported
         config.cache_clear()
+
+
+def _declared_event(function: PackagedFunction, event_type: str, declared: str | None, reads: str,
+                    option: str) -> tuple[str, dict[str, Any]] | None:
+    """The function's one event of `event_type` (app.py's), when ACCESS declares what it reads;
+    None when neither has one. app.py and ACCESS disagreeing stops the synthesis."""
+    events = {event_id: event for event_id, event in function.events.items() if event["Type"] == event_type}
+    if not declared:
+        if events:
+            raise RuntimeError(f"{function.name} reads {reads}; declare which in ACCESS ({option}=...)")
+        return None
+    if len(events) != 1:
+        raise RuntimeError(f"{function.name} should have exactly one {event_type} event, has {sorted(events)}")
+    (event_id, event), = events.items()
+    return event_id, event
 
 
 def _camel(name: str) -> str:
