@@ -43,6 +43,13 @@ def settle(world: World, guest: Guest, receipt: dict[str, Any], seconds: float =
         time.sleep(0.2)
 
 
+def assert_refunded_once(world: World, guest: Guest, receipt: dict[str, Any], refund_id: str) -> None:
+    """Once the refund worker is done, the receipt's refund is refunded and Stripe paid it once."""
+    after = settle(world, guest, receipt)
+    assert after["refunds"][0]["status"] == "refunded"
+    assert len(stripe_refunds_for(world, refund_id)) == 1
+
+
 def test_the_quote_shows_what_would_be_refunded_and_changes_nothing(world: World) -> None:
     venue = world.venue(refund_on_cancel=True, cutoff_hours=24)
     guest = world.guest(venue)
@@ -253,9 +260,7 @@ def test_a_final_stripe_error_marks_the_refund_failed_and_the_admin_can_retry(bo
 
     retried = venue_admin.post(f"/v1/admin/venues/{receipt['venue_id']}/refunds/{refund_id}/retry", {})
     assert retried.status == 202 and retried.json["status"] == "pending"
-    after = settle(world, guest, receipt)
-    assert after["refunds"][0]["status"] == "refunded"
-    assert len(stripe_refunds_for(world, refund_id)) == 1
+    assert_refunded_once(world, guest, receipt, refund_id)
     again = venue_admin.post(f"/v1/admin/venues/{receipt['venue_id']}/refunds/{refund_id}/retry", {})
     assert again.status == 409 and again.error_code == "refund_not_retryable"
 
@@ -285,9 +290,7 @@ def test_a_crash_after_stripe_answered_pays_once(bought) -> None:
     world, guest, receipt = bought
     world.stack.stripe.drop_next(path_prefix="/v1/refunds", method="POST")
     refund_id = cancel(guest, receipt, [1]).json["refund"]["refund_id"]
-    after = settle(world, guest, receipt)
-    assert after["refunds"][0]["status"] == "refunded"
-    assert len(stripe_refunds_for(world, refund_id)) == 1
+    assert_refunded_once(world, guest, receipt, refund_id)
 
 
 def test_the_same_message_delivered_three_times_pays_once(bought) -> None:
@@ -297,9 +300,7 @@ def test_the_same_message_delivered_three_times_pays_once(bought) -> None:
 
     for _ in range(3):
         queues.send_refund(receipt["transaction_id"], refund_id)
-    after = settle(world, guest, receipt)
-    assert after["refunds"][0]["status"] == "refunded"
-    assert len(stripe_refunds_for(world, refund_id)) == 1
+    assert_refunded_once(world, guest, receipt, refund_id)
 
 
 def test_one_bad_message_does_not_replay_the_others(bought) -> None:
@@ -344,9 +345,7 @@ def test_a_failed_sqs_send_is_recovered_by_the_reconciler(bought, monkeypatch) -
     from chalicelib.services import refunds
 
     assert refunds.resend_stale(now() + timedelta(minutes=10)) >= 1
-    after = settle(world, guest, receipt)
-    assert after["refunds"][0]["status"] == "refunded"
-    assert len(stripe_refunds_for(world, refund_id)) == 1
+    assert_refunded_once(world, guest, receipt, refund_id)
 
 
 def test_a_refund_stripe_never_accepts_ends_failed_through_the_dead_letter_queue(bought) -> None:

@@ -50,6 +50,15 @@ def stripe_calls_for(world: World, payment_intent_id: str) -> list[dict[str, Any
     return [r for r in world.stack.stripe.requests() if r["params"].get("payment_intent") == payment_intent_id]
 
 
+def assert_cancelled_without_a_refund(world: World, guest: Guest, made: dict[str, Any], done: Response) -> None:
+    """The cancellation went through with nothing to pay back: no refund on the receipt, no Stripe call."""
+    assert done.status == 200 and done.json["refund"] is None
+    assert done.json["sessions"][0]["refund_status"] == "not_refunded"
+    world.stack.deliver_all()
+    assert receipt_of(guest, made)["refunds"] == []
+    assert stripe_calls_for(world, made["payment_intent_id"]) == []
+
+
 def claims_of(guest: Guest) -> Any:
     from chalicelib.services import access
 
@@ -204,11 +213,7 @@ def test_a_fee_that_keeps_everything_makes_no_refund_and_never_calls_stripe(worl
     assert quoted["sessions"][0] == {"session_id": made["sessions"][0]["session_id"], "refundable": True,
                                      "refund_amount": 0, "fee_amount": 2500, "amount": 2500}
     done = cancel(guest, made, [0], expected_refund_amount=0)
-    assert done.status == 200 and done.json["refund"] is None
-    assert done.json["sessions"][0]["refund_status"] == "not_refunded"
-    world.stack.deliver_all()
-    assert receipt_of(guest, made)["refunds"] == []
-    assert stripe_calls_for(world, made["payment_intent_id"]) == []
+    assert_cancelled_without_a_refund(world, guest, made, done)
 
 
 def test_a_free_session_is_cancelled_without_a_refund_or_a_stripe_call(world: World) -> None:
@@ -223,11 +228,7 @@ def test_a_free_session_is_cancelled_without_a_refund_or_a_stripe_call(world: Wo
 
     assert quote(guest, made, [free]).json["refund_amount"] == 0
     done = cancel(guest, made, [free])
-    assert done.status == 200 and done.json["refund"] is None
-    assert done.json["sessions"][0]["refund_status"] == "not_refunded"
-    world.stack.deliver_all()
-    assert receipt_of(guest, made)["refunds"] == []
-    assert stripe_calls_for(world, made["payment_intent_id"]) == []
+    assert_cancelled_without_a_refund(world, guest, made, done)
 
 
 # --- No refund regained by moving -------------------------------------------------------------
