@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.conftest import Guest, Venue, World, now
+from tests.integration.test_cancellations import cancel
 
 
 def emails_to(world: World, guest: Guest) -> list[dict[str, Any]]:
@@ -34,11 +35,6 @@ def move(guest: Guest, made: dict[str, Any], slot: dict[str, Any], session: int 
     session_id = made["sessions"][session]["session_id"]
     return guest.api.patch(f"/v1/me/transactions/{made['transaction_id']}/sessions/{session_id}",
                            {"slot_id": slot["slot_id"]})
-
-
-def cancel(guest: Guest, made: dict[str, Any], sessions: list[int]) -> Any:
-    return guest.api.post(f"/v1/me/transactions/{made['transaction_id']}/cancellations",
-                          {"session_ids": [made["sessions"][i]["session_id"] for i in sessions]})
 
 
 def ses_error(code: str, status: int) -> Exception:
