@@ -48,10 +48,10 @@ def first_round_guest(world: World, venue: Venue) -> Guest:
 
 
 def first_round_purchase(world: World, guest: Guest, slots: list[dict[str, Any]], amount: int = 2500,
-                         failed_refund: bool = False) -> str:
+                         refund: str | None = None) -> str:
     """A purchase header without summary, guest name or Stripe account, its sessions, its seats
-    taken; with `failed_refund`, its first session cancelled and its refund `failed` as the first
-    round's worker left it: no refund_venue_id, no guest_id, no locator."""
+    taken; with `refund` ("failed" or "pending"), its first session cancelled and its refund in that
+    state as the first round left it: no refund_venue_id, no guest_id, no locator."""
     from chalicelib.ids import new_id
     from chalicelib.storage.models import (
         IdempotencyRecord,
@@ -61,6 +61,7 @@ def first_round_purchase(world: World, guest: Guest, slots: list[dict[str, Any]]
         TransactionRecord,
         VenueRecord,
     )
+    from chalicelib.storage.shards import refund_shard
     from chalicelib.storage.windows import projected_window
 
     venue_id, at = guest.venue.venue_id, now() - timedelta(days=30)
@@ -84,17 +85,19 @@ def first_round_purchase(world: World, guest: Guest, slots: list[dict[str, Any]]
         session.save()
         sessions.append(session)
         record.update(actions=[SlotRecord.remaining.add(-1), SlotRecord.booked.add(1)])
-    if failed_refund:
+    if refund is not None:
         refund_id, first = new_id(), sessions[0]
-        first.update(actions=[SessionRecord.status.set("cancelled"), SessionRecord.refund_status.set("failed"),
+        first.update(actions=[SessionRecord.status.set("cancelled"), SessionRecord.refund_status.set(refund),
                               SessionRecord.refund_id.set(refund_id), SessionRecord.cancelled_at.set(at),
                               SessionRecord.window_shard.remove(), SessionRecord.refund_window.set("closed")])
         SlotRecord(venue_id, first.slot_id).update(actions=[SlotRecord.remaining.add(1), SlotRecord.booked.add(-1)])
         RefundRecord(transaction_id=transaction_id, item=f"refund#{refund_id}", venue_id=venue_id,
                      refund_id=refund_id, refund_key=refund_id, amount=amount, currency=guest.venue.currency,
-                     status="failed", session_ids=[first.session_id], payment_intent_id=intent, created_at=at,
-                     updated_at=at, venue_status=f"{venue_id}#failed", key_generation=1,
-                     failure_code="card_declined", failure_message="Your card was declined.").save()
+                     status=refund, session_ids=[first.session_id], payment_intent_id=intent, created_at=at,
+                     updated_at=at, venue_status=f"{venue_id}#{refund}", key_generation=1,
+                     pending_shard=refund_shard(refund_id) if refund == "pending" else None,
+                     **({"failure_code": "card_declined", "failure_message": "Your card was declined."}
+                        if refund == "failed" else {})).save()
     return transaction_id
 
 
@@ -177,7 +180,7 @@ def test_a_first_round_purchase_is_named_and_cancellable_once_upgraded(world: Wo
 def test_a_first_round_failed_refund_is_listed_for_the_admin_and_retried_once_upgraded(world: World) -> None:
     venue = first_round_venue(world)
     guest = first_round_guest(world, venue)
-    transaction_id = first_round_purchase(world, guest, slots_ahead(world, venue, 2), failed_refund=True)
+    transaction_id = first_round_purchase(world, guest, slots_ahead(world, venue, 2), refund="failed")
     [refund] = receipt_of(guest, transaction_id)["refunds"]
     assert refund["status"] == "failed"
     retry = f"/v1/admin/venues/{venue.venue_id}/refunds/{refund['refund_id']}/retry"
@@ -222,7 +225,7 @@ def test_a_dry_run_counts_and_writes_nothing(world: World) -> None:
 
     venue = first_round_venue(world)
     guest = first_round_guest(world, venue)
-    transaction_id = first_round_purchase(world, guest, slots_ahead(world, venue, 2), failed_refund=True)
+    transaction_id = first_round_purchase(world, guest, slots_ahead(world, venue, 2), refund="failed")
     before = stored(transaction_id)
     counts = run_upgrade(venue, dry_run=True)
     assert {step: line["missing"] for step, line in counts.items() if step != "done"} == {
@@ -237,7 +240,7 @@ def test_upgrading_twice_changes_nothing_the_second_time_and_leaves_new_data_alo
 
     venue = first_round_venue(world)
     old_guest = first_round_guest(world, venue)
-    old = first_round_purchase(world, old_guest, slots_ahead(world, venue, 2), failed_refund=True)
+    old = first_round_purchase(world, old_guest, slots_ahead(world, venue, 2), refund="failed")
     new_guest = world.guest(venue)
     new = world.purchase(new_guest, slots_ahead(world, venue, 2))
     cancelled = new_guest.api.post(f"/v1/me/transactions/{new['transaction_id']}/cancellations",
@@ -294,3 +297,27 @@ def test_closing_a_slot_cancels_and_refunds_first_round_purchases_once_upgraded(
     assert sessions == {heated["slot_id"]: ("cancelled", "refunded"), other["slot_id"]: ("booked", "none")}
     assert sorted(r["amount"] for r in stripe_refunds_of(world, {old, new["transaction_id"]})) == [1500, 2000]
     assert listed(old_guest, old)["cancelled_count"] == 1
+
+
+def test_a_first_round_refund_pending_at_the_deploy_is_paid_once_and_recorded_after_the_upgrade(
+        world: World) -> None:
+    from chalicelib import queues
+
+    venue = first_round_venue(world)
+    guest = first_round_guest(world, venue)
+    transaction_id = first_round_purchase(world, guest, slots_ahead(world, venue, 2), refund="pending")
+    [refund] = receipt_of(guest, transaction_id)["refunds"]
+
+    # Before: the worker pays it at Stripe but cannot record that; the message comes back.
+    queues.send_refund(transaction_id, refund["refund_id"])
+    world.stack.deliver_all()
+    assert [r["status"] for r in receipt_of(guest, transaction_id)["refunds"]] == ["pending"]
+    assert len(stripe_refunds_for(world, refund["refund_id"])) == 1
+
+    run_upgrade(venue)
+    settled = settle(world, guest, {"transaction_id": transaction_id})
+
+    assert [r["status"] for r in settled["refunds"]] == ["refunded"]
+    [paid] = stripe_refunds_for(world, refund["refund_id"])
+    assert paid["amount"] == 2500
+    assert listed(guest, transaction_id)["refund_status"] == "refunded"
