@@ -321,3 +321,30 @@ def test_a_first_round_refund_pending_at_the_deploy_is_paid_once_and_recorded_af
     [paid] = stripe_refunds_for(world, refund["refund_id"])
     assert paid["amount"] == 2500
     assert listed(guest, transaction_id)["refund_status"] == "refunded"
+
+
+def test_the_upgrade_costs_a_few_calls_per_first_round_item_and_a_rerun_only_reads(world: World) -> None:
+    from collections import Counter
+
+    from chalicelib.storage.models import Locator
+    from tests.dynamodb_calls import count_dynamodb_calls
+
+    venue = first_round_venue(world)
+    guest = first_round_guest(world, venue)
+    first_round_purchase(world, guest, slots_ahead(world, venue, 2), refund="failed")
+    # The locators' model has a client of its own, which the shared counter does not hook.
+    locators = Locator._get_connection().connection.client
+
+    def calls_of_upgrade() -> Counter[str]:
+        with count_dynamodb_calls() as calls:
+            locators.meta.events.register("before-call.dynamodb", calls._before, unique_id="upgrade-locators")
+            try:
+                run_upgrade(venue)
+            finally:
+                locators.meta.events.unregister("before-call.dynamodb", unique_id="upgrade-locators")
+        return Counter(op for op in calls.operations if op != "Scan")  # Scan pages grow with the table
+
+    # The guests' Query and a locator look-up per page of guests and of refunds; then per guest a
+    # locator; per purchase its Query and one update; per refund its purchase, its locator, one update.
+    assert calls_of_upgrade() == {"Query": 2, "BatchGetItem": 2, "PutItem": 2, "UpdateItem": 2, "GetItem": 1}
+    assert calls_of_upgrade() == {"Query": 1, "BatchGetItem": 2}
