@@ -25,6 +25,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 PAGE = 100  # items per Scan page, and locators per BatchGetItem (DynamoDB's limit is 100)
+GUESTS_KEPT = 50_000  # guests kept in memory for naming their purchases' buyer without a read each
 
 
 @dataclass
@@ -156,7 +157,7 @@ class Upgrade:
             counts.seen += len(page)
             existing = _existing_locators(f"guest#{g.guest_id}" for g in page)
             for guest in page:
-                self._guests[guest.guest_id] = guest
+                self._keep(guest.guest_id, guest)
                 if f"guest#{guest.guest_id}" in existing:
                     continue
                 locator = Locator(f"guest#{guest.guest_id}", venue_id=guest.venue_id, email=guest.email)
@@ -223,9 +224,14 @@ class Upgrade:
         from chalicelib.storage.models import GuestRecord
 
         if guest_id not in self._guests:
-            # Every guest was read by the guest step; one missing there was created since or is gone.
-            self._guests[guest_id] = next(iter(GuestRecord.by_id.query(guest_id, limit=1)), None)
+            # Not kept from the guest step: one of many, created since, or gone.
+            self._keep(guest_id, next(iter(GuestRecord.by_id.query(guest_id, limit=1)), None))
         return self._guests[guest_id]
+
+    def _keep(self, guest_id: str, guest: Any | None) -> None:
+        if len(self._guests) >= GUESTS_KEPT:
+            self._guests.clear()
+        self._guests[guest_id] = guest
 
 
 def _existing_locators(keys: Iterable[str]) -> set[str]:
