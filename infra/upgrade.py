@@ -10,7 +10,8 @@ names come from the app's own configuration (`STAGE` or `TABLE_PREFIX`, chalicel
 AWS credentials and region from the environment as for any AWS tool. It Scans the guests and the
 bookings, a page at a time. Every write is conditional on what it adds being still absent, so it
 never overwrites anything the app wrote meanwhile, and a second run finds nothing left to do.
-It prints one JSON line per step with its counts, and a last line with the totals.
+It prints one JSON line per step with its counts (and its counts so far every 10,000 items), and a
+last line with the totals.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 PAGE = 100  # items per Scan page, and locators per BatchGetItem (DynamoDB's limit is 100)
+PROGRESS_EVERY = 100  # pages: a progress line every 10,000 items, so a long run shows it is moving
 GUESTS_KEPT = 50_000  # guests kept in memory for naming their purchases' buyer without a read each
 
 
@@ -136,6 +138,11 @@ class Upgrade:
         self.out({"event": "upgrade_done", "dry_run": self.dry_run, "venue_id": self.venue_id, **totals})
         return steps
 
+    def _progress(self, page: int, *steps: Counts) -> None:
+        if page % PROGRESS_EVERY == 0:
+            for counts in steps:
+                self.out({**counts.line(self.dry_run), "event": "upgrade_progress"})
+
     def _apply(self, counts: Counts, write: Callable[[], bool]) -> None:
         counts.missing += 1
         if self.dry_run:
@@ -153,7 +160,7 @@ class Upgrade:
         counts = Counts("guest_locators")
         found = (GuestRecord.query(self.venue_id, page_size=PAGE) if self.venue_id
                  else GuestRecord.scan(page_size=PAGE))
-        for page in _chunks(found, PAGE):
+        for number, page in enumerate(_chunks(found, PAGE), start=1):
             counts.seen += len(page)
             existing = _existing_locators(f"guest#{g.guest_id}" for g in page)
             for guest in page:
@@ -162,6 +169,7 @@ class Upgrade:
                     continue
                 locator = Locator(f"guest#{guest.guest_id}", venue_id=guest.venue_id, email=guest.email)
                 self._apply(counts, lambda locator=locator: _put_locator(locator))
+            self._progress(number, counts)
         self.out(counts.line(self.dry_run))
         return counts
 
@@ -171,7 +179,8 @@ class Upgrade:
 
         headers, refunds, locators = Counts("purchase_summaries"), Counts("refunds"), Counts("refund_locators")
         condition = BookingItem.venue_id == self.venue_id if self.venue_id else None
-        for page in _chunks(BookingItem.scan(filter_condition=condition, page_size=PAGE), PAGE):
+        for number, page in enumerate(_chunks(BookingItem.scan(filter_condition=condition, page_size=PAGE), PAGE),
+                                      start=1):
             page_refunds = [i for i in page if isinstance(i, RefundRecord)]
             existing = _existing_locators(f"refund#{r.refund_id}" for r in page_refunds)
             for item in page:
@@ -181,13 +190,12 @@ class Upgrade:
             for refund in page_refunds:
                 refunds.seen += 1
                 locators.seen += 1
-                # The locator before the refund's own attributes: if this run stops between the two,
-                # the next one still sees the refund as not upgraded and checks its locator again.
                 if f"refund#{refund.refund_id}" not in existing:
                     locator = Locator(f"refund#{refund.refund_id}", venue_id=refund.venue_id,
                                       transaction_id=refund.transaction_id)
                     self._apply(locators, lambda locator=locator: _put_locator(locator))
                 self._refund(refund, refunds)
+            self._progress(number, headers, refunds, locators)
         for counts in (headers, refunds, locators):
             self.out(counts.line(self.dry_run))
         return [headers, refunds, locators]
