@@ -178,7 +178,13 @@ class Upgrade:
         from chalicelib.storage.models import BookingItem, Locator, RefundRecord, TransactionRecord
 
         headers, refunds, locators = Counts("purchase_summaries"), Counts("refunds"), Counts("refund_locators")
-        condition = BookingItem.venue_id == self.venue_id if self.venue_id else None
+        # Every refund (each one's locator is checked), and the headers that lack something; never
+        # the sessions, most of the table, nor headers already upgraded, so a rerun returns little.
+        condition = (BookingItem.kind == RefundRecord) | ((BookingItem.kind == TransactionRecord) & (
+            TransactionRecord.summary.does_not_exist() | TransactionRecord.guest_name.does_not_exist()
+            | TransactionRecord.guest_email.does_not_exist()))
+        if self.venue_id:
+            condition &= BookingItem.venue_id == self.venue_id
         for number, page in enumerate(_chunks(BookingItem.scan(filter_condition=condition, page_size=PAGE), PAGE),
                                       start=1):
             page_refunds = [i for i in page if isinstance(i, RefundRecord)]
