@@ -20,6 +20,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
@@ -168,7 +169,7 @@ class Upgrade:
                 if f"guest#{guest.guest_id}" in existing:
                     continue
                 locator = Locator(f"guest#{guest.guest_id}", venue_id=guest.venue_id, email=guest.email)
-                self._apply(counts, lambda locator=locator: _put_locator(locator))
+                self._apply(counts, partial(_put_locator, locator))
             self._progress(number, counts)
         self.out(counts.line(self.dry_run))
         return counts
@@ -199,7 +200,7 @@ class Upgrade:
                 if f"refund#{refund.refund_id}" not in existing:
                     locator = Locator(f"refund#{refund.refund_id}", venue_id=refund.venue_id,
                                       transaction_id=refund.transaction_id)
-                    self._apply(locators, lambda locator=locator: _put_locator(locator))
+                    self._apply(locators, partial(_put_locator, locator))
                 self._refund(refund, refunds)
             self._progress(number, headers, refunds, locators)
         for counts in (headers, refunds, locators):
@@ -217,7 +218,7 @@ class Upgrade:
         items = list(BookingItem.query(header.transaction_id, consistent_read=True)) if header.summary is None else []
         fill = header_fill(header, items, guest)
         if fill is not None:
-            self._apply(counts, lambda: _add_if_absent(fill))
+            self._apply(counts, partial(_add_if_absent, fill))
 
     def _refund(self, refund: Any, counts: Counts) -> None:
         from chalicelib.storage.models import BookingItem, TransactionRecord
@@ -232,7 +233,7 @@ class Upgrade:
                 counts.skip("purchase_not_found")
         fill = refund_fill(refund, header if isinstance(header, TransactionRecord) else None)
         if fill is not None:
-            self._apply(counts, lambda: _add_if_absent(fill))
+            self._apply(counts, partial(_add_if_absent, fill))
 
     def _guest(self, guest_id: str) -> Any | None:
         from chalicelib.storage.models import GuestRecord
