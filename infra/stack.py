@@ -34,7 +34,7 @@ from chalice.cdk import Chalice
 from constructs import Construct
 
 from infra.portal import PERMISSIONS_POLICY, portal_csp
-from infra.tables import TableSpec, table_specs
+from infra.tables import TableSpec, holding_back, table_specs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("dev", "prod")
@@ -138,11 +138,12 @@ class StageSettings:
 
 class RebookStack(cdk.Stack):
     def __init__(self, scope: Construct, stage: str, *, alarm_email: str | None = None,
-                 portal_origin: str | None = None, source_dir: Path = REPO_ROOT, **kwargs: Any) -> None:
+                 portal_origin: str | None = None, source_dir: Path = REPO_ROOT,
+                 hold_back_indexes: tuple[str, ...] = (), **kwargs: Any) -> None:
         self.settings = StageSettings(stage)
         super().__init__(scope, self.settings.prefix, description=f"rebook ({stage})", **kwargs)
         self.source_dir = source_dir
-        self.specs = {spec.logical: spec for spec in table_specs()}
+        self.specs = {spec.logical: spec for spec in holding_back(table_specs(), hold_back_indexes)}
         _check_access(set(self.specs))
         self.tables = {name: self._table(spec) for name, spec in self.specs.items()}
         self.queues, self.dead_letter_queues = self._queues()
