@@ -13,7 +13,14 @@ from typing import Any
 
 from chalicelib import rules
 from chalicelib.auth import GuestClaims
-from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, QuoteChanged, SessionNotCancellable
+from chalicelib.errors import (
+    FeatureDisabled,
+    IdempotencyConflict,
+    NotFound,
+    QuoteChanged,
+    SessionNotCancellable,
+    SlotClosed,
+)
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib.parts import QueueSender
@@ -223,6 +230,10 @@ def _carry_out(decide: Callable[[Receipt], Cancellation], receipt: Receipt,
                 receipt = replace(receipt, venue=venue_cache.fresh(receipt.venue.venue_id))
                 continue
             changed = {label.split(":", 1)[1]: "changed" for label in failure.failed if label.startswith("session:")}
+            closed = sorted(label.split(":", 1)[1] for label in failure.failed if label.startswith("slot:"))
+            if closed and not changed:
+                raise SlotClosed("the venue has closed this time slot: it cancels and refunds the sessions in it itself",
+                                 {"slot_ids": closed}) from None
             if not changed:
                 raise
             raise SessionNotCancellable("some sessions changed meanwhile; reload and try again",
@@ -307,9 +318,14 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
                                                 "fee_amount": session_refund.fee_amount},
             reason=cancellation.reason))
     for slot_id, seats in Counter(s.slot_id for s in plan.sessions).items():
+        # A guest cannot cancel in a slot the venue has closed: its job cancels the session with
+        # the closure's refund (often the whole amount), which the guest's own rule could cut.
+        slot_condition = SlotRecord.slot_id.exists()
+        if not cancellation.by_staff:
+            slot_condition &= SlotRecord.closure_job_id.does_not_exist()
         write.update(f"slot:{slot_id}", SlotRecord(venue_id, slot_id),
                      actions=[SlotRecord.remaining.add(seats), SlotRecord.booked.add(-seats)],
-                     condition=SlotRecord.slot_id.exists())
+                     condition=slot_condition)
     if cancellation.refund is not None:
         refund = cancellation.refund
         write.put("refund", refund, condition=RefundRecord.item.does_not_exist())

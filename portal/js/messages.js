@@ -46,7 +46,9 @@ export function guestMessage(error, context = {}) {
     case "slot_full":
       return "Someone has just taken the last place in that time slot. Choose another time.";
     case "slot_closed":
-      return SESSION_REASONS.slot_closed(context);
+      return context.action === "cancel"
+        ? `${venue(context)} has closed the time slot of one of these sessions. It cancels that session and refunds it for you: there is nothing to do. Untick it to cancel the others.`
+        : SESSION_REASONS.slot_closed(context);
     case "session_not_editable":
       return (SESSION_REASONS[details.reason] || SESSION_REASONS.changed)(context, details);
     case "session_not_cancellable": {

@@ -90,6 +90,14 @@ def test_a_closed_slot_takes_nothing_at_once_then_every_session_in_it_is_cancell
     by_staff = venue.admin.patch(f"/v1/admin/venues/{venue.venue_id}/transactions/{third['transaction_id']}/sessions/"
                                  f"{third['sessions'][0]['session_id']}", {"slot_id": ten["slot_id"], "reason": "x"})
     assert by_staff.status == 409 and by_staff.error_code == "slot_closed"
+    # Nor can a guest cancel there under their own rule before the job reaches them: the closure
+    # refunds in full. Their sessions elsewhere stay theirs to cancel.
+    in_ten = [s["session_id"] for s in first["sessions"] if s["slot_id"] == ten["slot_id"]]
+    cancelled = ada.api.post(f"/v1/me/transactions/{first['transaction_id']}/cancellations", {"session_ids": in_ten})
+    assert (cancelled.status, cancelled.error_code) == (409, "slot_closed")
+    assert cancelled.json["error"]["details"]["slot_ids"] == [ten["slot_id"]]
+    assert [s["status"] for s in ada.api.get(f"/v1/me/transactions/{first['transaction_id']}").json["sessions"]] \
+        == ["booked"] * 3
 
     done = finish(world, venue, job["job_id"])
 
