@@ -10,6 +10,7 @@ from typing import Any
 from chalice import Chalice, Rate, Response
 from chalice.app import DynamoDBEvent, Request, SQSEvent
 
+from chalicelib import queues
 from chalicelib.api import representations as shape
 from chalicelib.api import validation as v
 from chalicelib.api.cors import cors_on_every_answer, portal_cors
@@ -43,7 +44,6 @@ from chalicelib.services import (
     stripe_webhooks,
     venues,
 )
-from chalicelib.services.refund_payments import RefundMessage
 from chalicelib.services.stripe_key import StripeKey
 from chalicelib.storage import pages
 from chalicelib.times import format_utc
@@ -449,7 +449,7 @@ def stripe_webhook() -> dict[str, Any]:
 def handle_refunds(event: SQSEvent) -> dict[str, Any]:
     return queue_messages.each_message(
         event.to_dict(), event.context,
-        lambda record: refund_payments.pay(RefundMessage.parse(record.body), parts.clock(), parts.stripe),
+        lambda record: refund_payments.pay(queues.read(queues.RefundMessage, record.body), parts.clock(), parts.stripe),
         needs_ms=refund_payments.time_needed_ms())
 
 
@@ -457,7 +457,7 @@ def handle_refunds(event: SQSEvent) -> dict[str, Any]:
 def handle_refund_dead_letters(event: SQSEvent) -> dict[str, Any]:
     return queue_messages.each_message(
         event.to_dict(), event.context,
-        lambda record: refund_payments.give_up(RefundMessage.parse(record.body), parts.clock(),
+        lambda record: refund_payments.give_up(queues.read(queues.RefundMessage, record.body), parts.clock(),
                                                refund_payments.sent_time(record.raw_event["attributes"])))
 
 
@@ -472,7 +472,7 @@ def reconcile_refunds(event: Any) -> None:
 def handle_slot_closures(event: SQSEvent) -> dict[str, Any]:
     return queue_messages.each_message(
         event.to_dict(), event.context,
-        lambda record: closures.run_piece(closures.PieceMessage.parse(record.body), parts.clock(), parts.queues))
+        lambda record: closures.run_piece(queues.read(queues.ClosurePiece, record.body), parts.clock(), parts.queues))
 
 
 # --- Background: refund windows -------------------------------------------------------------

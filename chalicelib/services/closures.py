@@ -10,9 +10,8 @@ a duplicate delivery cancels and refunds nothing twice, and skips nothing.
 """
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from itertools import groupby
 from typing import Any
@@ -22,6 +21,7 @@ from chalicelib.errors import NotFound, ServiceUnavailable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
 from chalicelib.parts import QueueSender
+from chalicelib.queues import ClosurePiece
 from chalicelib.services import cancellations
 from chalicelib.services.receipts import Receipt
 from chalicelib.storage import pages
@@ -45,17 +45,6 @@ _NOT_READY_WAITS = (0.1, 0.2, 0.4, 0.8, 0)  # seconds between reads of a job who
 
 class PieceNotReady(Exception):
     """The piece before this one has not finished: the message comes back later."""
-
-
-@dataclass(frozen=True)
-class PieceMessage:
-    job_id: str
-    piece: int
-
-    @classmethod
-    def parse(cls, body: str) -> PieceMessage:
-        data = json.loads(body)
-        return cls(job_id=str(data["job_id"]), piece=int(data["piece"]))
 
 
 def close_slot(actor: str, venue: VenueRecord, slot_id: str, reason: str, refund: rules.RefundMode,
@@ -115,7 +104,7 @@ def _send_piece(queues: QueueSender, job_id: str, piece: int) -> None:
 
 # --- The worker -------------------------------------------------------------------------------
 
-def run_piece(message: PieceMessage, now: datetime, queues: QueueSender) -> str:
+def run_piece(message: ClosurePiece, now: datetime, queues: QueueSender) -> str:
     """Cancel the transactions of one piece, then hand on to the next piece or finish the job."""
     for wait in _NOT_READY_WAITS:
         try:

@@ -8,14 +8,13 @@ pay once.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import config
 from chalicelib.observability import log_error, log_event
 from chalicelib.parts import StripeAccess
+from chalicelib.queues import RefundMessage
 from chalicelib.services.refund_states import (
     GAVE_UP,
     PAID_AT_STRIPE,
@@ -38,17 +37,6 @@ DYNAMODB_MARGIN_MS = 2_000
 
 def time_needed_ms() -> int:
     return int(config().stripe_timeout_seconds * 1000) + DYNAMODB_MARGIN_MS
-
-
-@dataclass(frozen=True)
-class RefundMessage:
-    transaction_id: str
-    refund_id: str
-
-    @classmethod
-    def parse(cls, body: str) -> RefundMessage:
-        data = json.loads(body)
-        return cls(transaction_id=str(data["transaction_id"]), refund_id=str(data["refund_id"]))
 
 
 def idempotency_key(refund: RefundRecord) -> str:

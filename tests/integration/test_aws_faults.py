@@ -260,6 +260,7 @@ def test_a_rotated_stripe_key_is_read_again_when_refused_and_otherwise_kept(boug
 # --- 5. Stripe forgets idempotency keys after 24 hours ---------------------------------------
 
 def test_a_refund_pending_for_a_day_is_looked_up_at_stripe_before_it_is_created_again(bought) -> None:
+    from chalicelib import queues
     from chalicelib.services import refund_payments
 
     world, guest, receipt = bought
@@ -270,7 +271,7 @@ def test_a_refund_pending_for_a_day_is_looked_up_at_stripe_before_it_is_created_
     world.stack.deliver_all(max_rounds=1)
     assert receipt_of(guest, receipt)["refunds"][0]["status"] == "pending"
     world.stack.stripe.forget_idempotent_results()  # 24 hours on, Stripe no longer knows the key
-    message = refund_payments.RefundMessage(transaction_id=receipt["transaction_id"], refund_id=refund_id)
+    message = queues.RefundMessage(transaction_id=receipt["transaction_id"], refund_id=refund_id)
     assert refund_payments.pay(message, now() + timedelta(hours=25), world.stack.app_module.parts.stripe) == "refunded"
     [paid] = stripe_refunds_for(world, refund_id)
     after = receipt_of(guest, receipt)
