@@ -59,14 +59,31 @@ class _Stored:
 
 
 @dataclass
+class Hold:
+    """A request held in progress at the stand-in until the test lets it go: tests of races wait
+    for `reached` instead of sleeping and hoping the other side got there first."""
+
+    reached: threading.Event = field(default_factory=threading.Event)  # in progress, its key in flight
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def wait_until_reached(self, timeout: float = 60) -> None:
+        if not self.reached.wait(timeout):
+            raise AssertionError(f"no request reached the held fault within {timeout} s")
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class _Fault:
-    kind: Literal["status", "drop", "decline", "delay"]
+    kind: Literal["status", "drop", "decline", "delay", "hold"]
     path_prefix: str
     method: str | None
     status: int = 0
     seconds: float = 0.0
     code: str | None = None
     message: str | None = None
+    hold: Hold | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return path.startswith(self.path_prefix) and (self.method is None or self.method == method)
@@ -205,6 +222,15 @@ class StripeStandIn:
         progress meanwhile, so a request with the same idempotency key is answered 409."""
         with self._lock:
             self._faults.extend(_Fault("delay", path_prefix, method, seconds=float(seconds)) for _ in range(times))
+
+    def hold_next(self, *, path_prefix: str = "/v1/refunds", method: str | None = "POST",
+                  limit_seconds: float = 60) -> Hold:
+        """The next request matching stays in progress (a request with its idempotency key is
+        answered 409) until `release()`, or `limit_seconds` so a failed test never hangs."""
+        hold = Hold()
+        with self._lock:
+            self._faults.append(_Fault("hold", path_prefix, method, seconds=float(limit_seconds), hold=hold))
+        return hold
 
     def reset(self) -> None:
         """Forget everything: objects, idempotent results, faults and records."""
@@ -354,6 +380,9 @@ class StripeStandIn:
                  account: str | None = None) -> _Response:
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)  # outside the lock: other requests go on meanwhile
+        if fault is not None and fault.hold is not None:
+            fault.hold.reached.set()
+            fault.hold.released.wait(fault.seconds)  # outside the lock too
         if fault is not None and fault.kind == "decline":
             type_ = "card_error" if fault.status == 402 else "invalid_request_error"
             return _error_response(fault.status, type_, fault.message or fault.code or "declined", fault.code)
