@@ -45,12 +45,6 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class LocalStack:
     """Start with `start()`, stop with `stop()`; `url` is the API, `admin_key` the platform key."""
