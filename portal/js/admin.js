@@ -86,6 +86,9 @@ function disconnect() {
 async function connect() {
   try {
     venue = await adminCall("GET", "");
+    // The key is good: keep it for this tab before the page is shown, since the front desk
+    // (staff.js) reads it from here; kept only at the end, a quick "Find guest" went without it.
+    sessionStorage.setItem(STORE, JSON.stringify(credentials));
     show(true);
     $("venue-summary").textContent = `${venue.name}: prices in ${venue.currency.toUpperCase()}, times in ${zoneLabel(venue.timezone)}.`;
     renderSettings(await adminCall("GET", "/settings"));
@@ -355,10 +358,9 @@ $("connect-form").addEventListener("submit", async (event) => {
   notify("");
   credentials = { venueId, apiKey };
   if (await connect()) {
-    sessionStorage.setItem(STORE, JSON.stringify(credentials));
     $("api-key").value = "";
     $("settings-title").focus();
-  } else {
+  } else if (!venue) {
     credentials = null;
   }
 });
