@@ -58,7 +58,13 @@ def cheap_password_hashes() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
+    import gc
+
     local = LocalStack(background=False, visibility_timeout_seconds=1).start()
+    # What is loaded by now (moto, botocore's service models, the app) lives until the end: the
+    # cyclic collector need not walk it again, and runs a tenth as often over what tests make.
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
     yield local
     local.stop()
 
