@@ -22,11 +22,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from infra.local.background import STOP_POLL_SECONDS
 from infra.portal import portal_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,6 +135,8 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._moto is not None:
+            self._moto.new_work.set()  # the pump, waiting for work, sees the stop at once
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -235,7 +239,7 @@ class LocalStack:
 
             os.environ["PORTAL_URL"] = self.url
             config.cache_clear()
-        self._spawn(self._http.serve_forever, "http")
+        self._spawn(partial(self._http.serve_forever, poll_interval=STOP_POLL_SECONDS), "http")
 
     # --- Queues and schedules, as Lambda would run them ------------------------------------
 
