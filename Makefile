@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test test-fast infra-check portal-deploy bench clean
+.PHONY: run demo test test-fast infra-check portal-deploy upgrade bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ portal-deploy: $(STAMP)
 	aws s3 sync cdk.out/portal-$(STAGE) "s3://$$bucket" --delete --cache-control no-cache && \
 	aws cloudfront create-invalidation --distribution-id "$$distribution" --paths '/*' >/dev/null && \
 	echo "portal: $$url/  (a venue's link: $$url/?venue=<venue_id>)"
+
+# Bring a deployed stage's data from the first round up to the second's (docs/deploy.md, "Upgrading
+# from the first round"; needs AWS credentials). DRY_RUN=1 only counts; running it again is safe.
+upgrade: $(STAMP)
+	@case "$(STAGE)" in dev|prod) ;; *) echo "usage: make upgrade STAGE=dev|prod [DRY_RUN=1]"; exit 1;; esac
+	STAGE=$(STAGE) TABLE_PREFIX=rebook-$(STAGE) $(PY) -m infra.upgrade $(if $(DRY_RUN),--dry-run)
 
 # Figures, not assertions: calls, request units, cold start, latency and cost -> docs/benchmarks.md.
 bench: $(STAMP)

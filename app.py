@@ -16,8 +16,11 @@ from chalicelib.api.cors import cors_on_every_answer, portal_cors
 from chalicelib.api.errors import busy_reads_are_unavailable, contract_errors
 from chalicelib.api.headers import private_answers
 from chalicelib.config import config
+from chalicelib.emails.ses import SesSender
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.observability import log_context
+from chalicelib.parts import Parts
+from chalicelib.queues import SqsQueues
 from chalicelib.rules import MAX_CUTOFF_HOURS, MAX_FEE_FIXED, MAX_FEE_PERCENT, MAX_SESSIONS, RefundMode
 from chalicelib.services import (
     access,
@@ -26,19 +29,29 @@ from chalicelib.services import (
     closures,
     edits,
     guests,
+    history,
     notifications,
     purchases,
     queue_messages,
+    receipts,
+    refund_admin,
+    refund_payments,
+    refund_reconciler,
     refund_windows,
-    refunds,
     slots,
     staff,
+    stripe_webhooks,
     venues,
 )
+from chalicelib.services.refund_payments import RefundMessage
+from chalicelib.services.stripe_key import StripeKey
 from chalicelib.storage import pages
-from chalicelib.times import format_utc, utc_now
+from chalicelib.times import format_utc
 
 app = Chalice(app_name="rebook", configure_logs=False)
+# The outside parts (SQS, Stripe, SES, the clock), built once per container and handed to the
+# services that use them; none connects before its first use, so a cold start pays for none.
+parts = Parts(queues=SqsQueues(), stripe=StripeKey(), mail=SesSender())
 app.register_middleware(log_context, "all")  # outermost: even the error middleware's lines carry it
 if portal_origin := config().portal_origin:  # set before any route: each route takes its CORS from app.api
     app.api.cors = portal_cors(portal_origin)
@@ -109,7 +122,7 @@ def create_venue() -> Response:
     access.require_platform(admin)
     body = _body({"venue_id": v.optional(v.identifier), "name": v.text(200), "timezone": v.timezone_name,
                   "currency": v.currency, "stripe_account": v.optional(v.stripe_account)})
-    return _created(shape.venue(venues.create_venue(admin, now=utc_now(), **body)))
+    return _created(shape.venue(venues.create_venue(admin, now=parts.clock(), **body)))
 
 
 @app.route("/v1/admin/venues/{venue_id}", methods=["GET"])
@@ -132,7 +145,7 @@ def mint_api_key(venue_id: str) -> Response:
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
     access.require_platform(admin)
     _body({})
-    key = venues.mint_api_key(admin, venue, utc_now())
+    key = venues.mint_api_key(admin, venue, parts.clock())
     return _created({"api_key": key.api_key, "key_id": key.key_id, "venue_id": venue.venue_id})
 
 
@@ -153,7 +166,7 @@ def put_settings(venue_id: str) -> dict[str, Any]:
                   "cancellation_fee_fixed": v.optional(v.integer(0, MAX_FEE_FIXED), null_is_absent=False),
                   "cancellation_fee_percent": v.optional(v.integer(0, MAX_FEE_PERCENT), null_is_absent=False),
                   "notify_guests": v.optional(v.boolean, null_is_absent=False)})
-    return shape.settings(venues.update_settings(admin, venue, body, utc_now()))
+    return shape.settings(venues.update_settings(admin, venue, body, parts.clock(), parts.queues))
 
 
 # --- Admin: slots and guests ----------------------------------------------------------------
@@ -177,7 +190,7 @@ def list_slots(venue_id: str) -> dict[str, Any]:
 def create_guest(venue_id: str) -> Response:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
     body = _body({"email": v.email, "password": v.optional(v.password), "name": v.text(200)})
-    return _created(shape.guest(guests.create_guest(venue, now=utc_now(), **body)))
+    return _created(shape.guest(guests.create_guest(venue, now=parts.clock(), **body)))
 
 
 @app.route("/v1/admin/venues/{venue_id}/transactions", methods=["POST"])
@@ -188,8 +201,9 @@ def record_purchase(venue_id: str) -> Response:
         "sessions": v.list_of(v.obj({"slot_id": v.identifier, "participant_name": v.text(100),
                                      "amount": v.integer(0, 100_000_000)}), 1, MAX_SESSIONS)})
     orders = [purchases.SessionOrder(**order) for order in body.pop("sessions")]
-    made = purchases.record_purchase(admin, venue, orders=orders, now=utc_now(), **body)
-    return _created(shape.receipt(made.venue, made.transaction, made.sessions, made.refunds, utc_now()))
+    now = parts.clock()
+    made = purchases.record_purchase(admin, venue, orders=orders, now=now, stripe=parts.stripe, **body)
+    return _created(shape.receipt(made.venue, made.transaction, made.sessions, made.refunds, now))
 
 
 @app.route("/v1/admin/venues/{venue_id}/notifications", methods=["GET"])
@@ -206,8 +220,8 @@ def list_notifications(venue_id: str) -> dict[str, Any]:
 def transaction_history(venue_id: str, transaction_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
     query = _query(_PAGE)
-    found, cursor = purchases.history(venue.venue_id, _id(transaction_id), query.get("limit", pages.DEFAULT_LIMIT),
-                                      query.get("cursor"))
+    found, cursor = history.events(venue.venue_id, _id(transaction_id), query.get("limit", pages.DEFAULT_LIMIT),
+                                   query.get("cursor"))
     return {"events": [shape.history_event(e) for e in found], "next_cursor": cursor}
 
 
@@ -233,7 +247,7 @@ def staff_receipt(venue_id: str, transaction_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
     _query({})
     found = staff.receipt(venue, _id(transaction_id))
-    return shape.receipt(found.venue, found.transaction, found.sessions, found.refunds, utc_now())
+    return shape.receipt(found.venue, found.transaction, found.sessions, found.refunds, parts.clock())
 
 
 _REASON = {"reason": v.text(500)}  # why staff act: required, into the history with the key that acted
@@ -244,7 +258,7 @@ _CANCELLATION = {**_SESSION_IDS, "expected_refund_amount": v.optional(
 
 @app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/sessions/{session_id}", methods=["PATCH"])
 def staff_edit_session(venue_id: str, transaction_id: str, session_id: str) -> dict[str, Any]:
-    now = utc_now()
+    now = parts.clock()
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
     transaction_id, session_id = _id(transaction_id), _id(session_id)
     body = _body({"slot_id": v.optional(v.identifier), "participant_name": v.optional(v.text(100)), **_REASON})
@@ -261,13 +275,13 @@ def staff_cancellation_quote(venue_id: str, transaction_id: str) -> dict[str, An
     transaction_id = _id(transaction_id)
     body = _body({**_SESSION_IDS, **_REFUND_CHOICE})
     plan = cancellations.staff_quote(venue, transaction_id, body["session_ids"], RefundMode(body["refund"]),
-                                     utc_now())
+                                     parts.clock())
     return shape.quote(plan)
 
 
 @app.route("/v1/admin/venues/{venue_id}/transactions/{transaction_id}/cancellations", methods=["POST"])
 def staff_cancel_sessions(venue_id: str, transaction_id: str) -> dict[str, Any]:
-    now = utc_now()
+    now = parts.clock()
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
     transaction_id = _id(transaction_id)
     body = _body({**_CANCELLATION, **_REFUND_CHOICE, **_REASON})
@@ -275,7 +289,7 @@ def staff_cancel_sessions(venue_id: str, transaction_id: str) -> dict[str, Any]:
                                       RefundMode(body["refund"]), body["reason"], now, _idempotency_key(),
                                       render=shape.cancellation,
                                       expected_refund_amount=body.get("expected_refund_amount"),
-                                      render_quote=shape.quote)
+                                      render_quote=shape.quote, queues=parts.queues)
 
 
 @app.route("/v1/admin/venues/{venue_id}/slots/{slot_id}/closure", methods=["POST"])
@@ -284,7 +298,8 @@ def close_slot(venue_id: str, slot_id: str) -> Response:
     slot_id = _id(slot_id)
     body = _body({**_REFUND_CHOICE, **_REASON})
     _idempotency_key()  # a repeat answers the first job anyway; the key is only checked
-    job = closures.close_slot(admin.actor, venue, slot_id, body["reason"], RefundMode(body["refund"]), utc_now())
+    job = closures.close_slot(admin.actor, venue, slot_id, body["reason"], RefundMode(body["refund"]), parts.clock(),
+                              parts.queues)
     return Response(body=shape.job(job), status_code=202)
 
 
@@ -300,7 +315,7 @@ def get_job(venue_id: str, job_id: str) -> dict[str, Any]:
 @app.route("/v1/venues/{venue_id}/login", methods=["POST"])
 def login(venue_id: str) -> dict[str, Any]:
     body = _body({"email": v.email, "password": v.login_password})
-    result = guests.login(_id(venue_id), body["email"], body["password"], utc_now(), _client_address())
+    result = guests.login(_id(venue_id), body["email"], body["password"], parts.clock(), _client_address())
     return {"token": result.token, "token_type": "Bearer", "expires_at": format_utc(result.expires_at),
             "guest": shape.guest(result.guest)}
 
@@ -308,14 +323,14 @@ def login(venue_id: str) -> dict[str, Any]:
 @app.route("/v1/venues/{venue_id}/password-reset", methods=["POST"])
 def request_password_reset(venue_id: str) -> Response:
     body = _body({"email": v.email})
-    account_access.request_reset(_id(venue_id), body["email"], utc_now(), _client_address())
+    account_access.request_reset(_id(venue_id), body["email"], parts.clock(), _client_address())
     return Response(body={}, status_code=202)
 
 
 @app.route("/v1/venues/{venue_id}/password-reset/confirm", methods=["POST"])
 def confirm_password_reset(venue_id: str) -> dict[str, Any]:
     body = _body({"token": v.text(200), "password": v.password})
-    result = account_access.confirm(_id(venue_id), body["token"], body["password"], utc_now())
+    result = account_access.confirm(_id(venue_id), body["token"], body["password"], parts.clock())
     return {"token": result.token, "token_type": "Bearer", "expires_at": format_utc(result.expires_at),
             "guest": shape.guest(result.guest)}
 
@@ -331,7 +346,7 @@ def public_venue(venue_id: str) -> dict[str, Any]:
 def available_slots(venue_id: str) -> dict[str, Any]:
     venue = access.load_venue(_id(venue_id))
     query = _query({"product_id": v.identifier, "date": v.calendar_date})
-    found = slots.slots_on(venue, query["product_id"], query["date"], not_before=utc_now(), open_only=True)
+    found = slots.slots_on(venue, query["product_id"], query["date"], not_before=parts.clock(), open_only=True)
     return {"slots": [shape.slot(s) for s in found]}
 
 
@@ -339,7 +354,7 @@ def available_slots(venue_id: str) -> dict[str, Any]:
 def availability(venue_id: str) -> dict[str, Any]:
     venue = access.load_venue(_id(venue_id))
     query = _query({"product_id": v.identifier, "month": v.calendar_month})
-    days = slots.open_days(venue, query["product_id"], query["month"], not_before=utc_now())
+    days = slots.open_days(venue, query["product_id"], query["month"], not_before=parts.clock())
     return shape.availability(venue, query["product_id"], query["month"], days)
 
 
@@ -347,7 +362,7 @@ def availability(venue_id: str) -> dict[str, Any]:
 
 @app.route("/v1/me/transactions", methods=["GET"])
 def my_transactions() -> dict[str, Any]:
-    claims = access.authenticate_guest(_auth(), utc_now())
+    claims = access.authenticate_guest(_auth(), parts.clock())
     query = _query({"limit": v.optional(v.integer_text(1, 100)), "cursor": v.optional(v.cursor)})
     found, cursor = purchases.list_transactions(claims, query.get("limit", 20), query.get("cursor"))
     return {"transactions": [shape.transaction_summary(t) for t in found], "next_cursor": cursor}
@@ -355,16 +370,16 @@ def my_transactions() -> dict[str, Any]:
 
 @app.route("/v1/me/transactions/{transaction_id}", methods=["GET"])
 def my_receipt(transaction_id: str) -> dict[str, Any]:
-    now = utc_now()
+    now = parts.clock()
     claims = access.authenticate_guest(_auth(), now)
     _query({})
-    found = purchases.guest_receipt(claims, _id(transaction_id))
+    found = receipts.guest_receipt(claims, _id(transaction_id))
     return shape.receipt(found.venue, found.transaction, found.sessions, found.refunds, now)
 
 
 @app.route("/v1/me/transactions/{transaction_id}/sessions/{session_id}", methods=["PATCH"])
 def edit_my_session(transaction_id: str, session_id: str) -> dict[str, Any]:
-    now = utc_now()
+    now = parts.clock()
     claims = access.authenticate_guest(_auth(), now)
     body = _body({"slot_id": v.optional(v.identifier), "participant_name": v.optional(v.text(100))})
     edited = edits.edit_session(claims, _id(transaction_id), _id(session_id), now, **body)
@@ -375,7 +390,7 @@ def edit_my_session(transaction_id: str, session_id: str) -> dict[str, Any]:
 
 @app.route("/v1/me/transactions/{transaction_id}/cancellation-quote", methods=["POST"])
 def cancellation_quote(transaction_id: str) -> dict[str, Any]:
-    now = utc_now()
+    now = parts.clock()
     claims = access.authenticate_guest(_auth(), now)
     plan = cancellations.quote(claims, _id(transaction_id), _body(_SESSION_IDS)["session_ids"], now)
     return shape.quote(plan)
@@ -383,12 +398,12 @@ def cancellation_quote(transaction_id: str) -> dict[str, Any]:
 
 @app.route("/v1/me/transactions/{transaction_id}/cancellations", methods=["POST"])
 def cancel_sessions(transaction_id: str) -> dict[str, Any]:
-    now = utc_now()
+    now = parts.clock()
     claims = access.authenticate_guest(_auth(), now)
     body = _body(_CANCELLATION)
     return cancellations.cancel(claims, _id(transaction_id), body["session_ids"], now, _idempotency_key(),
                                 render=shape.cancellation, expected_refund_amount=body.get("expected_refund_amount"),
-                                render_quote=shape.quote)
+                                render_quote=shape.quote, queues=parts.queues)
 
 
 # --- Admin: refunds -------------------------------------------------------------------------
@@ -397,9 +412,9 @@ def cancel_sessions(transaction_id: str) -> dict[str, Any]:
 def list_refunds(venue_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
     query = _query({"status": v.optional(v.one_of("pending", "refunded", "failed")), **_PAGE})
-    found, cursor = refunds.venue_refunds(venue.venue_id, query.get("status"), query.get("limit", pages.DEFAULT_LIMIT),
-                                          query.get("cursor"))
-    bought = refunds.purchases_of(found)
+    found, cursor = refund_admin.venue_refunds(venue.venue_id, query.get("status"),
+                                               query.get("limit", pages.DEFAULT_LIMIT), query.get("cursor"))
+    bought = refund_admin.purchases_of(found)
     return {"refunds": [shape.refund(r, detailed=True, purchase=bought.get(r.transaction_id)) for r in found],
             "next_cursor": cursor}
 
@@ -408,7 +423,8 @@ def list_refunds(venue_id: str) -> dict[str, Any]:
 def retry_refund(venue_id: str, refund_id: str) -> Response:
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
     _body({})
-    retried = refunds.retry(refunds.find(venue.venue_id, _id(refund_id)), admin.actor, utc_now())
+    retried = refund_admin.retry(refund_admin.find(venue.venue_id, _id(refund_id)), admin.actor, parts.clock(),
+                                 parts.stripe, parts.queues)
     return Response(body=shape.refund(retried, detailed=True), status_code=202)
 
 
@@ -418,69 +434,72 @@ def retry_refund(venue_id: str, refund_id: str) -> Response:
 def stripe_webhook() -> dict[str, Any]:
     from chalicelib.payments import InvalidWebhook, verify_webhook
 
-    now = utc_now()
+    now = parts.clock()
     try:
         event = verify_webhook(_raw_body(), _request().headers.get("stripe-signature"),
                                access.webhook_secrets(), now.timestamp())
     except InvalidWebhook:
         raise InvalidRequest("the Stripe signature is missing, wrong or stale") from None
-    return {"received": True, "outcome": refunds.apply_stripe_event(event, now)}
+    return {"received": True, "outcome": stripe_webhooks.apply_stripe_event(event, now)}
 
 
 # --- Background: refunds --------------------------------------------------------------------
 
 @app.on_sqs_message(queue_arn=config().queue_arn("refunds"), batch_size=10)
 def handle_refunds(event: SQSEvent) -> dict[str, Any]:
-    return queue_messages.each_message(event.to_dict(), event.context,
-                                lambda record: refunds.pay(refunds.RefundMessage.parse(record.body), utc_now()),
-                                needs_ms=refunds.time_needed_ms())
+    return queue_messages.each_message(
+        event.to_dict(), event.context,
+        lambda record: refund_payments.pay(RefundMessage.parse(record.body), parts.clock(), parts.stripe),
+        needs_ms=refund_payments.time_needed_ms())
 
 
 @app.on_sqs_message(queue_arn=config().queue_arn("refunds-dlq"), batch_size=10)
 def handle_refund_dead_letters(event: SQSEvent) -> dict[str, Any]:
-    return queue_messages.each_message(event.to_dict(), event.context,
-                                lambda record: refunds.give_up(refunds.RefundMessage.parse(record.body), utc_now(),
-                                                               refunds.sent_time(record.raw_event["attributes"])))
+    return queue_messages.each_message(
+        event.to_dict(), event.context,
+        lambda record: refund_payments.give_up(RefundMessage.parse(record.body), parts.clock(),
+                                               refund_payments.sent_time(record.raw_event["attributes"])))
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def reconcile_refunds(event: Any) -> None:
-    refunds.resend_stale(utc_now())
+    refund_reconciler.resend_stale(parts.clock(), parts.queues)
 
 
 # --- Background: slot closures --------------------------------------------------------------
 
 @app.on_sqs_message(queue_arn=config().queue_arn("slot-closures"), batch_size=1)
 def handle_slot_closures(event: SQSEvent) -> dict[str, Any]:
-    return queue_messages.each_message(event.to_dict(), event.context,
-                                       lambda record: closures.run_piece(closures.PieceMessage.parse(record.body),
-                                                                         utc_now()))
+    return queue_messages.each_message(
+        event.to_dict(), event.context,
+        lambda record: closures.run_piece(closures.PieceMessage.parse(record.body), parts.clock(), parts.queues))
 
 
 # --- Background: refund windows -------------------------------------------------------------
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def close_refund_windows(event: Any) -> None:
-    refund_windows.close_due_windows(utc_now())
+    refund_windows.close_due_windows(parts.clock())
 
 
 @app.on_sqs_message(queue_arn=config().queue_arn("deadline-updates"), batch_size=10)
 def handle_deadline_updates(event: SQSEvent) -> dict[str, Any]:
     messages = [(record.to_dict()["messageId"], record.body) for record in event]
-    return refund_windows.reproject_from_messages(messages, utc_now())
+    return refund_windows.reproject_from_messages(messages, parts.clock())
 
 
 # --- Background: emails to guests -----------------------------------------------------------
 
 @app.on_dynamodb_record(stream_arn=config().stream_arn("notifications"), batch_size=10)
 def send_notifications(event: DynamoDBEvent) -> dict[str, Any]:
-    return queue_messages.each_stream_record(event.to_dict(), event.context,
-                                      lambda record: notifications.deliver_from_stream(record.raw_event, utc_now()))
+    return queue_messages.each_stream_record(
+        event.to_dict(), event.context,
+        lambda record: notifications.deliver_from_stream(record.raw_event, parts.clock(), parts.mail))
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def resend_notifications(event: Any) -> None:
-    notifications.resend_stale(utc_now())
+    notifications.resend_stale(parts.clock(), parts.mail)
 
 
 busy_reads_are_unavailable(app.routes)  # last, over every route: a read DynamoDB keeps throttling is a 503

@@ -154,9 +154,9 @@ def _measure(stack: LocalStack, report: Report, sizes: tuple[int, ...]) -> None:
         print("  " + "\n  ".join(day.markdown(report.day)[-2:]), flush=True)
 
         print("guest read path: modules loaded by import app + one receipt ...", flush=True)
-        venue = world.venue()
+        venue = world.venue(allow_guest_modify=True, refund_on_cancel=True)
         guest = world.guest(venue)
-        bought = world.purchase(guest, [world.slot(venue)])
+        bought = world.purchase(guest, [world.slot(venue, capacity=1000)])
         report.read_path = cold_start.guest_read_path({}, bought["transaction_id"],
                                                       guest.api.credential or "")
         print(f"  receipt status {report.read_path['status']}; forbidden modules loaded: "

@@ -199,19 +199,20 @@ class Meter:
         self._current: Metered | None = None
         self._pending: dict[int, list[tuple[str, dict[str, Any], Any]]] = {}
         self._lock = threading.Lock()
+        self._id = f"meter-{id(self)}"  # meters may overlap (a test's inside another's)
         for client in clients:
             # before-parameter-build carries the API parameters; before-call only the serialised body
-            client.meta.events.register("before-parameter-build.dynamodb", self._before, unique_id="bench-meter-b")
-            client.meta.events.register("after-call.dynamodb", self._after, unique_id="bench-meter-a")
+            client.meta.events.register("before-parameter-build.dynamodb", self._before, unique_id=f"{self._id}-b")
+            client.meta.events.register("after-call.dynamodb", self._after, unique_id=f"{self._id}-a")
         for client in sqs_clients:
-            client.meta.events.register("before-call.sqs.SendMessage", self._send, unique_id="bench-meter-sqs")
+            client.meta.events.register("before-call.sqs.SendMessage", self._send, unique_id=f"{self._id}-sqs")
 
     def close(self) -> None:
         for client in self._clients:
-            client.meta.events.unregister("before-parameter-build.dynamodb", unique_id="bench-meter-b")
-            client.meta.events.unregister("after-call.dynamodb", unique_id="bench-meter-a")
+            client.meta.events.unregister("before-parameter-build.dynamodb", unique_id=f"{self._id}-b")
+            client.meta.events.unregister("after-call.dynamodb", unique_id=f"{self._id}-a")
         for client in self._sqs_clients:
-            client.meta.events.unregister("before-call.sqs.SendMessage", unique_id="bench-meter-sqs")
+            client.meta.events.unregister("before-call.sqs.SendMessage", unique_id=f"{self._id}-sqs")
 
     @contextmanager
     def measure(self) -> Iterator[Metered]:
@@ -324,4 +325,4 @@ def app_clients() -> tuple[list[Any], list[Any]]:
 
     clients = {id(c): c for c in [m._get_connection().connection.client for m in ALL_MODELS]
                + [connection().client]}
-    return list(clients.values()), [queues._sqs()]
+    return list(clients.values()), [queues.SqsQueues().sqs()]

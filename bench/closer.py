@@ -79,7 +79,7 @@ def fill_sessions(world: World, size: int) -> float:
     if missing <= 0:
         return 0.0
     venue = world.venue(allow_guest_modify=False, refund_on_cancel=True, cutoff_hours=1)
-    bought = world.purchase(world.guest(venue), [world.slot(venue)])
+    bought = world.purchase(world.guest(venue), [world.slot(venue, capacity=1000)])
     template = table.get_item(*_keys(bought["transaction_id"], f"session#{bought['sessions'][0]['session_id']}")
                               ).to_json()["Attributes"]
     t0 = time.perf_counter()

@@ -3,8 +3,9 @@ the time on the local stack, and the dollars on AWS. `python -m bench.closure` (
 `make bench`) prints the figures and writes docs/closure-benchmarks.md. Figures, never assertions.
 
 LOADING SHORTCUT: the slot's sessions (3 or 4 to a purchase, as families buy) are written straight
-through the storage layer (BatchWriteItem), because recording thousands of purchases through the
-API would take most of an hour; each purchase gets its own payment intent at the Stripe stand-in.
+through the storage layer (BatchWriteItem, bench/world.py's `crowded_slot`), because recording
+thousands of purchases through the API would take most of an hour; each purchase gets its own
+payment intent at the Stripe stand-in.
 The closure itself goes through the real route, the real queue and the real worker, and so do the
 refunds it makes.
 """
@@ -14,7 +15,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,53 +60,31 @@ class ClosureRow:
                 + lambda_runs * LAMBDA_REQUEST_PER_M) / 1e6 + lambda_runs * MEMORY_GB * PIECE_SECONDS * LAMBDA_GB_SECOND
 
 
-def _load(world: Any, venue: Any, sessions: int) -> tuple[dict[str, Any], int]:
-    from chalicelib.ids import new_id
-    from chalicelib.storage.models import BookingItem, SessionRecord, SlotRecord, TransactionRecord
+def _dead_letters(stack: Any) -> int:
+    """Messages in the closure queue's dead-letter queue: a piece that failed every delivery."""
+    from chalicelib.config import config
 
-    guest = world.guest(venue)
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=5)
-    slot = world.slot(venue, start=start, capacity=sessions)
-    sizes = [4 if n % 3 == 0 else 3 for n in range(sessions)]
-    plan, left = [], sessions
-    for size in sizes:
-        if left <= 0:
-            break
-        plan.append(min(size, left))
-        left -= plan[-1]
-    with BookingItem.batch_write() as batch:
-        for count in plan:
-            transaction_id = new_id()
-            intent = world.stripe_intent(500 * count)
-            batch.save(TransactionRecord(
-                transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest.guest_id,
-                purchased_at=start - timedelta(days=10), currency="usd", total=500 * count, payment_intent_id=intent,
-                session_count=count))
-            for n in range(count):
-                session_id = new_id()
-                batch.save(SessionRecord(
-                    transaction_id=transaction_id, item=f"session#{session_id}", venue_id=venue.venue_id,
-                    session_id=session_id, slot_id=slot["slot_id"], product_id="jump-60",
-                    product_name="Open Jump 60 min", start=start, end=start + timedelta(hours=1),
-                    participant_name=f"Kid {n}", amount=500, status="booked", refund_status="none",
-                    session_venue_id=venue.venue_id, refund_window="closed"))
-    SlotRecord(venue.venue_id, slot["slot_id"]).update(actions=[SlotRecord.booked.set(sessions),
-                                                               SlotRecord.remaining.set(0)])
-    return slot, len(plan)
+    sqs = stack._sqs()
+    url = stack.queue_url(config().queue_name("slot-closures") + "-dlq")
+    found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    return int(found["ApproximateNumberOfMessages"])
 
 
 def measure(stack: Any, world: Any, meter: Any, sessions: int) -> ClosureRow:
+    from bench.world import crowded_slot
     from chalicelib import queues
     from chalicelib.storage.models import JobRecord
 
     venue = world.venue()
-    slot, transactions = _load(world, venue, sessions)
+    # 3 or 4 sessions to a purchase, as families buy.
+    slot, counts = crowded_slot(world, stack.stripe, venue, transactions=-(-sessions * 3 // 10), sessions=sessions)
+    transactions = len(counts)
     sends = {"n": 0}
 
     def count(**_: Any) -> None:
         sends["n"] += 1
 
-    sqs = queues._sqs()
+    sqs = queues.SqsQueues().sqs()
     for event in ("before-call.sqs.SendMessage", "before-call.sqs.SendMessageBatch"):
         sqs.meta.events.register(event, count, unique_id=f"bench-closure-{event}")
     started = time.perf_counter()
@@ -116,7 +94,11 @@ def measure(stack: Any, world: Any, meter: Any, sessions: int) -> ClosureRow:
         job_id = answer.json["job_id"]
         # Until the job is done and every refund it queued is paid (pieces waiting for the one
         # before come back after the queue's visibility timeout).
+        deadline = time.monotonic() + float(os.environ.get("BENCH_CLOSURE_TIMEOUT", "1800"))
         while stack.deliver_all() or JobRecord.get(job_id, consistent_read=True).status != "done":
+            if time.monotonic() > deadline or _dead_letters(stack):
+                raise RuntimeError(f"the closure of {sessions:,} sessions did not finish: a piece failed or "
+                                   "it took too long (the handlers' JSON lines say why)")
             time.sleep(0.05)
     seconds = time.perf_counter() - started
     for event in ("before-call.sqs.SendMessage", "before-call.sqs.SendMessageBatch"):
@@ -157,29 +139,13 @@ def markdown(rows: list[ClosureRow]) -> str:
     return "\n".join(lines)
 
 
-class _BenchWorld:
-    """Venues, guests and slots through the API (Chalice's test client); payment intents seeded at
-    the Stripe stand-in."""
-
-    def __init__(self, client: Any, stack: Any) -> None:
-        from tests.conftest import World
-
-        self._world = World(client, stack)
-        self._stack = stack
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._world, name)
-
-    def stripe_intent(self, amount: int) -> str:
-        return str(self._stack.stripe.create_payment_intent(amount, "usd")["id"])
-
-
 def main() -> None:
     import logging
 
     from chalice.test import Client
 
     from bench.capacity import Meter, app_clients
+    from bench.world import World, in_process
     from infra.local.stack import LocalStack
 
     sizes = [int(s) for s in os.environ.get("BENCH_CLOSURE_SIZES", "1000,10000").split(",")]
@@ -188,7 +154,7 @@ def main() -> None:
     rows = []
     try:
         with Client(stack.app_module.app) as client:
-            world = _BenchWorld(client, stack)
+            world = World(in_process(client), stack.admin_key, stack.stripe_url)
             meter = Meter(*app_clients())
             for size in sizes:
                 print(f"closing a slot of {size:,} sessions ...", flush=True)

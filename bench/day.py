@@ -102,19 +102,19 @@ def replay(world: World, meter: Meter, deliver_all: Callable[[], int], seed: int
         if target["slot_id"] == session["slot_id"]:
             continue
         path = f"/v1/me/transactions/{made['transaction_id']}/sessions/{session['session_id']}"
-        answer = measured("move", partial(guest.api.call, "PATCH", path, {"slot_id": target["slot_id"]},
-                                                          expect=None))
+        answer = measured("move", partial(guest.api.answer, "PATCH", path, {"slot_id": target["slot_id"]},
+                                                            expect=None))
         if isinstance(answer, dict) and "slot_id" in answer:
             session["slot_id"] = answer["slot_id"]
     cancelled = rng.sample(bought, CANCELLATIONS)
     for guest, made in cancelled:
         ids = [s["session_id"] for s in made["sessions"]]
         measured("cancellation", partial(
-            guest.api.call, "POST", f"/v1/me/transactions/{made['transaction_id']}/cancellations", {"session_ids": ids}))
+            guest.api.answer, "POST", f"/v1/me/transactions/{made['transaction_id']}/cancellations", {"session_ids": ids}))
     measured("refund worker (all cancellations' refunds)", deliver_all)
     for _ in range(RECEIPTS):
         guest, made = rng.choice(bought)
-        measured("receipt", partial(guest.api.call, "GET", f"/v1/me/transactions/{made['transaction_id']}"))
+        measured("receipt", partial(guest.api.answer, "GET", f"/v1/me/transactions/{made['transaction_id']}"))
     return day
 
 

@@ -27,15 +27,15 @@ def measure_emails(world: World, meter: Meter, deliver_streams: Callable[[], int
     rows: list[Row] = []
     deliver_streams()  # what earlier figures queued is sent first, outside the measurement
     for notify in (False, True):
-        venue = world.venue(allow_guest_modify=True)
-        venue.admin.call("PUT", f"/v1/admin/venues/{venue.venue_id}/settings", {
+        venue = world.venue(allow_guest_modify=True, refund_on_cancel=True)
+        venue.admin.answer("PUT", f"/v1/admin/venues/{venue.venue_id}/settings", {
             "allow_guest_modify": True, "refund_on_cancel": True, "refund_cutoff_hours": 24, "notify_guests": notify})
-        slot_a, slot_b = world.slot(venue), world.slot(venue)
+        slot_a, slot_b = world.slot(venue, capacity=1000), world.slot(venue, capacity=1000)
         guest = world.guest(venue)
         made = world.purchase(guest, [slot_a])
         path = f"/v1/me/transactions/{made['transaction_id']}/sessions/{made['sessions'][0]['session_id']}"
         with meter.measure() as metered:
-            guest.api.call("PATCH", path, {"slot_id": slot_b["slot_id"]})
+            guest.api.answer("PATCH", path, {"slot_id": slot_b["slot_id"]})
         rows.append(Row(f"move, notify_guests {'on (email queued)' if notify else 'off'}", metered))
     with meter.measure() as metered:
         deliver_streams()

@@ -53,7 +53,7 @@ def _run_clients(work: list[Callable[[Api], tuple[list[float], int]]], api_of: l
         api = api_of[i].with_send(over_http(_BASE[0], session))
         for _ in range(5):  # the local front's listen backlog is small: a handshake may be refused
             try:
-                api.call("GET", warm, expect=None)
+                api.answer("GET", warm, expect=None)
                 break
             except requests.ConnectionError:
                 time.sleep(0.2)
@@ -98,19 +98,19 @@ def measure_latency(world: World, base_url: str, requests_per_client: int = 25) 
 
     def receipts(i: int) -> Callable[[Api], tuple[list[float], int]]:
         path = f"/v1/me/transactions/{singles[i]['transaction_id']}"
-        return lambda api: _timed_each([lambda: api.call("GET", path)] * requests_per_client)
+        return lambda api: _timed_each([lambda: api.answer("GET", path)] * requests_per_client)
 
     def moves(i: int) -> Callable[[Api], tuple[list[float], int]]:
         tx, sid = singles[i]["transaction_id"], singles[i]["sessions"][0]["session_id"]
         path = f"/v1/me/transactions/{tx}/sessions/{sid}"
         targets = [slot_b["slot_id"], slot_a["slot_id"]]
-        return lambda api: _timed_each([lambda n=n: api.call("PATCH", path, {"slot_id": targets[n % 2]})
+        return lambda api: _timed_each([lambda n=n: api.answer("PATCH", path, {"slot_id": targets[n % 2]})
                                         for n in range(requests_per_client)])
 
     def cancels(i: int) -> Callable[[Api], tuple[list[float], int]]:
         tx = bulk[i]["transaction_id"]
         path = f"/v1/me/transactions/{tx}/cancellations"
-        return lambda api: _timed_each([lambda sid=s["session_id"]: api.call("POST", path, {"session_ids": [sid]})
+        return lambda api: _timed_each([lambda sid=s["session_id"]: api.answer("POST", path, {"session_ids": [sid]})
                                         for s in bulk[i]["sessions"]])
 
     for name, work, note in (("receipt", receipts, ""), ("move (PATCH slot_id)", moves, ""),
@@ -128,7 +128,7 @@ def measure_latency(world: World, base_url: str, requests_per_client: int = 25) 
 
 def _probe_route(api: Api, purchase: dict[str, Any]) -> bool:
     tx, sid = purchase["transaction_id"], purchase["sessions"][0]["session_id"]
-    answer = api.call("PATCH", f"/v1/me/transactions/{tx}/sessions/{sid}", {"participant_name": "Kid 1"},
+    answer = api.answer("PATCH", f"/v1/me/transactions/{tx}/sessions/{sid}", {"participant_name": "Kid 1"},
                       expect=None)
     return not (isinstance(answer, dict) and answer.get("error", {}).get("message") == "no such route")
 
@@ -161,12 +161,12 @@ def measure_refund_latency(world: World, base_url: str, refunds: int = 200, in_f
         if not hasattr(local, "api"):
             local.api = guest.api.with_send(over_http(base_url, requests.Session()))
         api, (tx, sid) = local.api, job
-        answer = api.call("POST", f"/v1/me/transactions/{tx}/cancellations", {"session_ids": [sid]})
+        answer = api.answer("POST", f"/v1/me/transactions/{tx}/cancellations", {"session_ids": [sid]})
         refund_id = answer["refund"]["refund_id"]
         t0 = time.perf_counter()
         deadline = t0 + 120
         while time.perf_counter() < deadline:
-            receipt = api.call("GET", f"/v1/me/transactions/{tx}")
+            receipt = api.answer("GET", f"/v1/me/transactions/{tx}")
             status = next((r["status"] for r in receipt["refunds"] if r["refund_id"] == refund_id), None)
             if status in ("refunded", "failed"):
                 with lock:

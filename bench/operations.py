@@ -21,13 +21,12 @@ def _edit(api: Api, transaction_id: str, session_id: str, body: dict[str, Any]) 
     """PATCH a session; None if this build has no edit route (a 404 from the gateway)."""
     path = f"/v1/me/transactions/{transaction_id}/sessions/{session_id}"
     try:
-        status, answer = api.send("PATCH", path, {"Content-Type": "application/json",
-                                                  "Authorization": f"Bearer {api.credential}"},
-                                  __import__("json").dumps(body).encode())
+        answered = api.patch(path, body)
     except Exception as error:  # Chalice's test client raises on a route it does not know
         if "route" in str(error).lower() or "Missing Authentication Token" in str(error):
             return None
         raise
+    status, answer = answered.status, answered.json
     if status in (403, 404, 405) and (answer or {}).get("error", {}).get("message") in (
             "no such route", "Missing Authentication Token", None):
         return None
@@ -39,7 +38,7 @@ def _edit(api: Api, transaction_id: str, session_id: str, body: dict[str, Any]) 
 def measure_operations(world: World, meter: Meter, deliver_all: Callable[[], int],
                        close_sweep: Callable[[], Any]) -> list[Row]:
     venue = world.venue(allow_guest_modify=True, refund_on_cancel=True, cutoff_hours=24)
-    slot_a, slot_b = world.slot(venue), world.slot(venue)
+    slot_a, slot_b = world.slot(venue, capacity=1000), world.slot(venue, capacity=1000)
     guest = world.guest(venue)
     one = world.purchase(guest, [slot_a])
     five = world.purchase(guest, [slot_a] * 5)
@@ -61,26 +60,26 @@ def measure_operations(world: World, meter: Meter, deliver_all: Callable[[], int
 
     tx = "/v1/me/transactions"
     row("login", lambda: world.login(guest), "argon2 verify; a throttle record is read first")
-    row("receipt (1 session)", lambda: api.call("GET", f"{tx}/{one['transaction_id']}"))
-    row("receipt (30 sessions)", lambda: api.call("GET", f"{tx}/{thirty['transaction_id']}"))
-    row("transaction list (5 transactions)", lambda: api.call("GET", tx))
+    row("receipt (1 session)", lambda: api.answer("GET", f"{tx}/{one['transaction_id']}"))
+    row("receipt (30 sessions)", lambda: api.answer("GET", f"{tx}/{thirty['transaction_id']}"))
+    row("transaction list (5 transactions)", lambda: api.answer("GET", tx))
     row("move (PATCH slot_id)", lambda: _edit(api, edited["transaction_id"], sid(edited), {"slot_id": slot_b["slot_id"]}))
     row("rename (PATCH participant_name)",
         lambda: _edit(api, edited["transaction_id"], sid(edited), {"participant_name": "Grace Hopper"}))
-    row("quote (1 session)", lambda: api.call("POST", f"{tx}/{one['transaction_id']}/cancellation-quote",
+    row("quote (1 session)", lambda: api.answer("POST", f"{tx}/{one['transaction_id']}/cancellation-quote",
                                               {"session_ids": [sid(one)]}))
-    row("cancel 1 session", lambda: api.call("POST", f"{tx}/{one['transaction_id']}/cancellations",
+    row("cancel 1 session", lambda: api.answer("POST", f"{tx}/{one['transaction_id']}/cancellations",
                                              {"session_ids": [sid(one)]}))
     row("refund worker, 1 message (1 session)", lambda: deliver_all() or None,
         "plus one Stripe call; SQS receive/delete are Lambda's poller")
     row("cancel 1 session with Idempotency-Key",
-        lambda: api.call("POST", f"{tx}/{keyed['transaction_id']}/cancellations", {"session_ids": [sid(keyed)]},
+        lambda: api.answer("POST", f"{tx}/{keyed['transaction_id']}/cancellations", {"session_ids": [sid(keyed)]},
                          headers={"Idempotency-Key": "bench-1"}))
     deliver_all()
-    row("cancel 5 sessions", lambda: api.call("POST", f"{tx}/{five['transaction_id']}/cancellations",
+    row("cancel 5 sessions", lambda: api.answer("POST", f"{tx}/{five['transaction_id']}/cancellations",
                                               {"session_ids": [sid(five, i) for i in range(5)]}))
     row("refund worker, 1 message (5 sessions)", lambda: deliver_all() or None)
-    row("cancel 30 sessions", lambda: api.call("POST", f"{tx}/{thirty['transaction_id']}/cancellations",
+    row("cancel 30 sessions", lambda: api.answer("POST", f"{tx}/{thirty['transaction_id']}/cancellations",
                                                {"session_ids": [sid(thirty, i) for i in range(30)]}))
     row("refund worker, 1 message (30 sessions)", lambda: deliver_all() or None)
     row("closer sweep, nothing due", close_sweep, "one Query per shard")

@@ -1,5 +1,5 @@
 """Messages to our SQS queues: refunds to pay, venues whose stored deadlines need updating, and
-the pieces of a slot's closure."""
+the pieces of a slot's closure. app.py builds one `SqsQueues` per container (see parts.py)."""
 from __future__ import annotations
 
 import json
@@ -8,34 +8,33 @@ from typing import Any
 from chalicelib.config import config
 
 
-def _sqs() -> Any:
-    from chalicelib import aws  # the client is built once per container, and only by code that sends
+class SqsQueues:
+    """The `QueueSender` of parts.py on SQS. The client is built on the first send, and only by
+    code that sends."""
 
-    return aws.client("sqs")
+    def sqs(self) -> Any:
+        from chalicelib import aws  # one client per container, shared with every other user of SQS
 
+        return aws.client("sqs")
 
-def send_refund(transaction_id: str, refund_id: str) -> None:
-    _send(config().refund_queue_url, {"transaction_id": transaction_id, "refund_id": refund_id})
+    def send_refund(self, transaction_id: str, refund_id: str) -> None:
+        self._send(config().refund_queue_url, {"transaction_id": transaction_id, "refund_id": refund_id})
 
+    def send_refunds(self, refunds: list[tuple[str, str]]) -> None:
+        """Several refunds (transaction id, refund id), ten to a request."""
+        for start in range(0, len(refunds), 10):
+            chunk = refunds[start:start + 10]
+            answer = self.sqs().send_message_batch(QueueUrl=config().refund_queue_url, Entries=[
+                {"Id": str(n), "MessageBody": json.dumps({"transaction_id": transaction_id, "refund_id": refund_id})}
+                for n, (transaction_id, refund_id) in enumerate(chunk)])
+            if answer.get("Failed"):
+                raise RuntimeError(f"SQS refused {len(answer['Failed'])} refund messages")
 
-def send_deadline_update(venue_id: str, settings_version: int) -> None:
-    _send(config().deadline_queue_url, {"venue_id": venue_id, "settings_version": settings_version})
+    def send_deadline_update(self, venue_id: str, settings_version: int) -> None:
+        self._send(config().deadline_queue_url, {"venue_id": venue_id, "settings_version": settings_version})
 
+    def send_closure_piece(self, job_id: str, piece: int) -> None:
+        self._send(config().slot_closure_queue_url, {"job_id": job_id, "piece": piece})
 
-def send_refunds(refunds: list[tuple[str, str]]) -> None:
-    """Several refunds (transaction id, refund id), ten to a request."""
-    for start in range(0, len(refunds), 10):
-        chunk = refunds[start:start + 10]
-        answer = _sqs().send_message_batch(QueueUrl=config().refund_queue_url, Entries=[
-            {"Id": str(n), "MessageBody": json.dumps({"transaction_id": transaction_id, "refund_id": refund_id})}
-            for n, (transaction_id, refund_id) in enumerate(chunk)])
-        if answer.get("Failed"):
-            raise RuntimeError(f"SQS refused {len(answer['Failed'])} refund messages")
-
-
-def send_closure_piece(job_id: str, piece: int) -> None:
-    _send(config().slot_closure_queue_url, {"job_id": job_id, "piece": piece})
-
-
-def _send(queue_url: str, message: dict[str, Any]) -> None:
-    _sqs().send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
+    def _send(self, queue_url: str, message: dict[str, Any]) -> None:
+        self.sqs().send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))

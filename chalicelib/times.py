@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 # ASCII digits only: Python's \d (and int(), fromisoformat()) also read other scripts' digits.
 _RFC3339 = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 # The years a venue can use. Outside them, zone arithmetic near year 1 or 9999 overflows, and no
 # session is ever booked there.
@@ -22,7 +22,7 @@ def utc_now() -> datetime:
 
 def parse_rfc3339(value: str) -> datetime:
     """A timezone-aware UTC datetime, or ValueError for anything without an explicit offset."""
-    if not isinstance(value, str) or not _RFC3339.match(value):
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise ValueError("must be an RFC 3339 time with an offset, e.g. 2026-12-01T10:00:00Z")
     text = value.upper()
     if "." in text:  # Python reads at most microseconds

@@ -3,6 +3,7 @@
     python -m infra.app                      # synthesise dev into cdk.out/
     npx cdk deploy -c stage=prod             # deploy prod (cdk.json runs this module)
     npx cdk deploy -c stage=prod -c portal_origin=https://portal.example.com   # a venue's portal host
+    npx cdk deploy -c stage=prod -c hold_back_indexes=venue-refund-list   # one new table index per deploy
 
 The stage comes from the CDK context `stage`, else the environment variable STAGE, else dev.
 """
@@ -32,6 +33,8 @@ def main() -> None:
     RebookStack(app, stage,
                 alarm_email=app.node.try_get_context("alarm_email") or os.environ.get("ALARM_EMAIL"),
                 portal_origin=app.node.try_get_context("portal_origin"),
+                hold_back_indexes=tuple(name for name in str(app.node.try_get_context("hold_back_indexes") or "")
+                                        .split(",") if name),
                 env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
                                     region=os.environ.get("CDK_DEFAULT_REGION")))
     app.synth()

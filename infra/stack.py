@@ -34,7 +34,7 @@ from chalice.cdk import Chalice
 from constructs import Construct
 
 from infra.portal import PERMISSIONS_POLICY, portal_csp
-from infra.tables import TableSpec, table_specs
+from infra.tables import TableSpec, holding_back, table_specs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("dev", "prod")
@@ -138,11 +138,12 @@ class StageSettings:
 
 class RebookStack(cdk.Stack):
     def __init__(self, scope: Construct, stage: str, *, alarm_email: str | None = None,
-                 portal_origin: str | None = None, source_dir: Path = REPO_ROOT, **kwargs: Any) -> None:
+                 portal_origin: str | None = None, source_dir: Path = REPO_ROOT,
+                 hold_back_indexes: tuple[str, ...] = (), **kwargs: Any) -> None:
         self.settings = StageSettings(stage)
         super().__init__(scope, self.settings.prefix, description=f"rebook ({stage})", **kwargs)
         self.source_dir = source_dir
-        self.specs = {spec.logical: spec for spec in table_specs()}
+        self.specs = {spec.logical: spec for spec in holding_back(table_specs(), hold_back_indexes)}
         _check_access(set(self.specs))
         self.tables = {name: self._table(spec) for name, spec in self.specs.items()}
         self.queues, self.dead_letter_queues = self._queues()
@@ -379,14 +380,10 @@ class RebookStack(cdk.Stack):
         self._bind_stream_event(function, access, resource)
 
     def _bind_queue_event(self, function: PackagedFunction, access: Access, resource: cdk.CfnResource) -> None:
-        sqs_events = {event_id: event for event_id, event in function.events.items() if event["Type"] == "SQS"}
-        if not access.consumes:
-            if sqs_events:
-                raise RuntimeError(f"{function.name} reads a queue; declare which in ACCESS (consumes=...)")
+        found = _declared_event(function, "SQS", access.consumes, "a queue", "consumes")
+        if found is None or access.consumes is None:
             return
-        if len(sqs_events) != 1:
-            raise RuntimeError(f"{function.name} should have exactly one SQS event, has {sorted(sqs_events)}")
-        (event_id, event), = sqs_events.items()
+        event_id, event = found
         placeholder = event["Properties"]["Queue"]
         if not placeholder.endswith(f"-{access.consumes}"):
             raise RuntimeError(f"app.py points {function.name} at {placeholder}, ACCESS says {access.consumes}")
@@ -398,14 +395,10 @@ class RebookStack(cdk.Stack):
     def _bind_stream_event(self, function: PackagedFunction, access: Access, resource: cdk.CfnResource) -> None:
         """Point the function's DynamoDB event at the table's stream (app.py names a placeholder),
         from the oldest record kept, new items only, with partial batch responses and bounded retries."""
-        stream_events = {event_id: event for event_id, event in function.events.items() if event["Type"] == "DynamoDB"}
-        if not access.stream:
-            if stream_events:
-                raise RuntimeError(f"{function.name} reads a table stream; declare which in ACCESS (stream=...)")
+        found = _declared_event(function, "DynamoDB", access.stream, "a table stream", "stream")
+        if found is None or access.stream is None:
             return
-        if len(stream_events) != 1:
-            raise RuntimeError(f"{function.name} should have exactly one DynamoDB event, has {sorted(stream_events)}")
-        (event_id, event), = stream_events.items()
+        event_id, event = found
         if f"table/{self.settings.prefix}-{access.stream}/" not in event["Properties"]["Stream"]:
             raise RuntimeError(f"app.py points {function.name} at {event['Properties']['Stream']}, "
                                f"ACCESS says {access.stream}")
@@ -539,29 +532,26 @@ class RebookStack(cdk.Stack):
                               log_group=self.log_groups[function_name], metric_namespace=namespace,
                               metric_name="NotificationsFailed", metric_value="1",
                               filter_pattern=logs.FilterPattern.string_value("$.event", "=", "notification_failed"))
-        notifications_failed = cloudwatch.Metric(namespace=namespace, metric_name="NotificationsFailed",
-                                                 statistic="Sum", period=cdk.Duration.minutes(5))
-        alarms.append(notifications_failed.create_alarm(
-            self, "AlarmNotificationsFailed", alarm_name=f"{self.settings.prefix}-notifications-failed",
-            alarm_description="An email to a guest was refused by SES or given up: see the venue's notifications list",
-            threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
-        refunds_failed = cloudwatch.Metric(namespace=namespace, metric_name="RefundsFailed", statistic="Sum",
-                                           period=cdk.Duration.minutes(5))
-        alarms.append(refunds_failed.create_alarm(
-            self, "AlarmRefundsFailed", alarm_name=f"{self.settings.prefix}-refunds-failed",
-            alarm_description="A refund was marked failed: a guest is waiting for money an operator must see to",
-            threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
 
-        key_rejected = cloudwatch.Metric(namespace=namespace, metric_name="StripeKeyRejected", statistic="Sum",
-                                         period=cdk.Duration.minutes(5))
-        alarms.append(key_rejected.create_alarm(
-            self, "AlarmStripeKeyRejected", alarm_name=f"{self.settings.prefix}-stripe-key-rejected",
-            alarm_description="Stripe refused our own key (revoked, rotated or lacking permission): refunds wait "
-                              "pending until the STRIPE_API_KEY secret holds a working key",
-            threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
+        def sum_of(metric_name: str, metric_namespace: str = namespace,
+                   dimensions: dict[str, str] | None = None) -> cloudwatch.Metric:
+            return cloudwatch.Metric(namespace=metric_namespace, metric_name=metric_name, statistic="Sum",
+                                     period=cdk.Duration.minutes(5), dimensions_map=dimensions)
+
+        def alarm_on_any(metric: cloudwatch.Metric, logical: str, name: str, description: str) -> None:
+            """Any one in five minutes wants a person."""
+            alarms.append(metric.create_alarm(
+                self, logical, alarm_name=f"{self.settings.prefix}-{name}", alarm_description=description,
+                threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
+
+        alarm_on_any(sum_of("NotificationsFailed"), "AlarmNotificationsFailed", "notifications-failed",
+                     "An email to a guest was refused by SES or given up: see the venue's notifications list")
+        alarm_on_any(sum_of("RefundsFailed"), "AlarmRefundsFailed", "refunds-failed",
+                     "A refund was marked failed: a guest is waiting for money an operator must see to")
+        alarm_on_any(sum_of("StripeKeyRejected"), "AlarmStripeKeyRejected", "stripe-key-rejected",
+                     "Stripe refused our own key (revoked, rotated or lacking permission): refunds wait "
+                     "pending until the STRIPE_API_KEY secret holds a working key")
 
         api_5xx = cloudwatch.Metric(namespace="AWS/ApiGateway", metric_name="5XXError", statistic="Average",
                                     period=cdk.Duration.minutes(5),
@@ -576,14 +566,9 @@ class RebookStack(cdk.Stack):
         for function in self.functions.values():
             if function.name == API_FUNCTION:
                 continue  # its failures show as 5xx
-            errors = cloudwatch.Metric(namespace="AWS/Lambda", metric_name="Errors", statistic="Sum",
-                                       period=cdk.Duration.minutes(5),
-                                       dimensions_map={"FunctionName": f"{self.settings.prefix}-{function.name}"})
-            alarms.append(errors.create_alarm(
-                self, f"AlarmErrors{function.logical_id}", alarm_name=f"{self.settings.prefix}-{function.name}-errors",
-                alarm_description=f"{function.name} raised or timed out",
-                threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
+            errors = sum_of("Errors", "AWS/Lambda", {"FunctionName": f"{self.settings.prefix}-{function.name}"})
+            alarm_on_any(errors, f"AlarmErrors{function.logical_id}", f"{function.name}-errors",
+                         f"{function.name} raised or timed out")
 
         for alarm in alarms:
             alarm.add_alarm_action(action)
@@ -610,6 +595,21 @@ def _fresh_app_import() -> Iterator[None]:
         if imported is not None:
             sys.modules["app"] = imported
         config.cache_clear()
+
+
+def _declared_event(function: PackagedFunction, event_type: str, declared: str | None, reads: str,
+                    option: str) -> tuple[str, dict[str, Any]] | None:
+    """The function's one event of `event_type` (app.py's), when ACCESS declares what it reads;
+    None when neither has one. app.py and ACCESS disagreeing stops the synthesis."""
+    events = {event_id: event for event_id, event in function.events.items() if event["Type"] == event_type}
+    if not declared:
+        if events:
+            raise RuntimeError(f"{function.name} reads {reads}; declare which in ACCESS ({option}=...)")
+        return None
+    if len(events) != 1:
+        raise RuntimeError(f"{function.name} should have exactly one {event_type} event, has {sorted(events)}")
+    (event_id, event), = events.items()
+    return event_id, event
 
 
 def _camel(name: str) -> str:

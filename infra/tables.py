@@ -5,7 +5,8 @@ both the models and the synthesised template.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 KEY_TYPES = ("HASH", "RANGE")
@@ -84,3 +85,16 @@ def table_specs() -> tuple[TableSpec, ...]:
     from chalicelib.storage.models import ALL_MODELS
 
     return tuple(table_spec(model, config().table_prefix) for model in ALL_MODELS)
+
+
+def holding_back(specs: Iterable[TableSpec], index_names: Iterable[str]) -> tuple[TableSpec, ...]:
+    """`specs` without the named global indexes. CloudFormation creates at most one global index per
+    table in one stack update, so a release that adds two to one table (the second round added
+    `venue-refund-list` and `slot-sessions` to the bookings table) is deployed twice: first holding
+    one back, then with all of them (docs/deploy.md, "Upgrading from the first round")."""
+    specs, names = tuple(specs), set(index_names)
+    unknown = names - {index.name for spec in specs for index in spec.global_indexes}
+    if unknown:
+        raise ValueError(f"no global index named {', '.join(sorted(unknown))}")
+    return tuple(replace(spec, global_indexes=tuple(i for i in spec.global_indexes if i.name not in names))
+                 for spec in specs)

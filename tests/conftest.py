@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +15,11 @@ os.environ.setdefault("ADMIN_API_KEY", "rbk_platform_test_key")
 os.environ.setdefault("TOKEN_SECRET", "test-token-secret-not-for-production")
 os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_secret")
 
+import bench.world
+from bench.world import Guest, Response, Venue, in_process, iso, now
 from infra.local.stack import LocalStack, give_client_addresses
+
+__all__ = ["ADMIN_KEY", "Api", "Guest", "Response", "Venue", "World", "iso", "now"]  # what tests import
 
 ADMIN_KEY = os.environ["ADMIN_API_KEY"]
 
@@ -95,160 +98,21 @@ def http_api(stack: LocalStack) -> str:
     return stack.serve_http()
 
 
-def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class Api:
-    """JSON over the Chalice test client, with a bearer credential."""
+class Api(bench.world.Api):
+    """bench/world.py's JSON requests, on the Chalice test client."""
 
     def __init__(self, client: Any, credential: str | None) -> None:
-        self._client = client
-        self.credential = credential
-
-    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-             raw: bytes | str | None = None) -> Response:
-        all_headers = {"Content-Type": "application/json"}
-        if self.credential:
-            all_headers["Authorization"] = f"Bearer {self.credential}"
-        all_headers.update(headers or {})
-        payload = raw if raw is not None else (None if body is None else _json(body))
-        answer = getattr(self._client.http, method.lower())(path, headers=all_headers, body=payload)
-        return Response(answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.body)
-
-    def get(self, path: str, **kwargs: Any) -> Response:
-        return self.call("GET", path, **kwargs)
-
-    def post(self, path: str, body: Any = None, **kwargs: Any) -> Response:
-        return self.call("POST", path, body if body is not None else {}, **kwargs)
-
-    def put(self, path: str, body: Any = None, **kwargs: Any) -> Response:
-        return self.call("PUT", path, body, **kwargs)
-
-    def patch(self, path: str, body: Any = None, **kwargs: Any) -> Response:
-        return self.call("PATCH", path, body, **kwargs)
+        super().__init__(in_process(client), credential)
 
 
-def _json(body: Any) -> str:
-    import json
+class World(bench.world.World):
+    """bench/world.py's world builder on the Chalice test client, with the embedded stack at hand
+    (`world.stack.deliver_all()`, `world.stack.stripe`)."""
 
-    return json.dumps(body)
-
-
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]
-    raw: bytes
-
-    @property
-    def json(self) -> Any:
-        import json
-
-        return json.loads(self.raw) if self.raw else None
-
-    @property
-    def error_code(self) -> str | None:
-        body = self.json
-        return body["error"]["code"] if isinstance(body, dict) and "error" in body else None
-
-
-@dataclass
-class Venue:
-    venue_id: str
-    key: str
-    timezone: str
-    currency: str
-    admin: Api
-
-
-@dataclass
-class Guest:
-    venue: Venue
-    guest_id: str
-    email: str
-    password: str
-    api: Api
-
-
-@dataclass
-class World:
-    client: Any
-    stack: LocalStack
-    platform: Api = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.platform = Api(self.client, ADMIN_KEY)
-
-    def venue(self, allow_guest_modify: bool = False, refund_on_cancel: bool = False, cutoff_hours: int = 24,
-              timezone_name: str = "Europe/London", currency: str = "usd") -> Venue:
-        created = self.platform.post("/v1/admin/venues", {"name": "Bounce Park", "timezone": timezone_name,
-                                                           "currency": currency})
-        assert created.status == 201, created.json
-        venue_id = created.json["venue_id"]
-        key = self.platform.post(f"/v1/admin/venues/{venue_id}/api-keys", {}).json["api_key"]
-        admin = Api(self.client, key)
-        venue = Venue(venue_id, key, timezone_name, currency, admin)
-        if allow_guest_modify or refund_on_cancel or cutoff_hours != 24:
-            self.settings(venue, allow_guest_modify, refund_on_cancel, cutoff_hours)
-        return venue
-
-    def settings(self, venue: Venue, allow_guest_modify: bool, refund_on_cancel: bool, cutoff_hours: int) -> dict[str, Any]:
-        saved = venue.admin.put(f"/v1/admin/venues/{venue.venue_id}/settings", {
-            "allow_guest_modify": allow_guest_modify, "refund_on_cancel": refund_on_cancel,
-            "refund_cutoff_hours": cutoff_hours})
-        assert saved.status == 200, saved.json
-        return saved.json
-
-    def slot(self, venue: Venue, start: datetime | None = None, hours: float = 1, capacity: int = 10,
-             product_id: str = "jump-60", product_name: str = "Open Jump 60 min") -> dict[str, Any]:
-        start = start or now() + timedelta(days=3)
-        created = venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/slots", {
-            "product_id": product_id, "product_name": product_name, "start": iso(start),
-            "end": iso(start + timedelta(hours=hours)), "capacity": capacity})
-        assert created.status == 201, created.json
-        return created.json
-
-    def guest(self, venue: Venue, email: str | None = None, password: str = "correct horse battery",
-              login: bool = True) -> Guest:
-        import secrets
-
-        email = email or f"guest-{secrets.token_hex(4)}@example.com"
-        created = venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/guests",
-                                   {"email": email, "password": password, "name": "Ada Guest"})
-        assert created.status == 201, created.json
-        guest = Guest(venue, created.json["guest_id"], email, password, Api(self.client, None))
-        if login:
-            answer = guest.api.post(f"/v1/venues/{venue.venue_id}/login", {"email": email, "password": password})
-            assert answer.status == 200, answer.json
-            guest.api.credential = answer.json["token"]
-        return guest
-
-    def payment_intent(self, amount: int, currency: str = "usd") -> str:
-        import requests
-
-        answer = requests.post(f"{self.stack.stripe_url}/v1/payment_intents",
-                               data={"amount": amount, "currency": currency, "confirm": "true",
-                                     "payment_method": "pm_card_visa"},
-                               headers={"Authorization": "Bearer sk_test_local_standin"}, timeout=10)
-        answer.raise_for_status()
-        return str(answer.json()["id"])
-
-    def purchase(self, guest: Guest, slots: list[dict[str, Any]], amount: int = 2500,
-                 names: list[str] | None = None) -> dict[str, Any]:
-        venue = guest.venue
-        total = amount * len(slots)
-        created = venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/transactions", {
-            "guest_id": guest.guest_id, "payment_intent_id": self.payment_intent(total, venue.currency),
-            "currency": venue.currency,
-            "sessions": [{"slot_id": s["slot_id"], "participant_name": (names or [])[i] if names else f"Kid {i + 1}",
-                          "amount": amount} for i, s in enumerate(slots)]})
-        assert created.status == 201, created.json
-        return created.json
+    def __init__(self, client: Any, stack: LocalStack) -> None:
+        super().__init__(in_process(client), ADMIN_KEY, stack.stripe_url)
+        self.client = client
+        self.stack = stack
 
 
 @pytest.fixture

@@ -164,15 +164,14 @@ def quote(plan: CancellationPlan) -> dict[str, Any]:
     """What the confirm dialog shows: per session, whether it would be refunded, the refund and
     the fee kept, and the sums."""
     return {"refund_amount": plan.refund_amount, "fee_amount": plan.fee_amount,
-            "currency": plan.receipt.transaction.currency,
-            "sessions": [{"session_id": s.session_id, "refundable": plan.refunds[s.session_id].refundable,
-                          "refund_amount": plan.refunds[s.session_id].refund_amount,
-                          "fee_amount": plan.refunds[s.session_id].fee_amount,
-                          "amount": int(s.amount)} for s in plan.sessions]}
+            "currency": plan.currency,
+            "sessions": [{"session_id": s.session_id, "refundable": s.refund.refundable,
+                          "refund_amount": s.refund.refund_amount, "fee_amount": s.refund.fee_amount,
+                          "amount": s.amount} for s in plan.sessions]}
 
 
 def cancellation(done: Cancellation) -> dict[str, Any]:
-    settings = done.plan.receipt.venue.settings()
+    settings = done.receipt.venue.settings()
     return {"cancelled_session_ids": [s.session_id for s in done.plan.sessions],
             "refund": refund(done.refund) if done.refund is not None else None,
             "sessions": [session(s, settings, done.plan.now) for s in done.sessions_after]}

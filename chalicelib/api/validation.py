@@ -15,12 +15,12 @@ from chalicelib.times import EARLIEST, EARLIEST_DAY, LATEST, LATEST_DAY, parse_r
 
 Converter = Callable[[Any], Any]
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-_CURRENCY = re.compile(r"^[a-z]{3}$")
-_STRIPE_ID = re.compile(r"^[A-Za-z0-9_]{1,255}$")
-_STRIPE_ACCOUNT = re.compile(r"^acct_[A-Za-z0-9]{1,250}$")
-_CURSOR = re.compile(r"^[A-Za-z0-9_=-]{1,1024}$")
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+_CURRENCY = re.compile(r"[a-z]{3}")
+_STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+_STRIPE_ACCOUNT = re.compile(r"acct_[A-Za-z0-9]{1,250}")
+_CURSOR = re.compile(r"[A-Za-z0-9_=-]{1,1024}")
 
 
 class Optional_:
@@ -185,13 +185,13 @@ def _visible(char: str) -> bool:
 
 
 def identifier(value: Any) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise ValueError("must be an id of 1 to 64 letters, digits, '-' or '_'")
     return value
 
 
 def stripe_id(value: Any) -> str:
-    if not isinstance(value, str) or not _STRIPE_ID.match(value):
+    if not isinstance(value, str) or not _STRIPE_ID.fullmatch(value):
         raise ValueError("must be a Stripe id such as pi_3Mtw...")
     return value
 
@@ -204,13 +204,13 @@ def stripe_account(value: Any) -> str:
 
 
 def cursor(value: Any) -> str:
-    if not isinstance(value, str) or not _CURSOR.match(value):
+    if not isinstance(value, str) or not _CURSOR.fullmatch(value):
         raise ValueError("use next_cursor as given")
     return value
 
 
 def email(value: Any) -> str:
-    if (not isinstance(value, str) or len(value) > 254 or not _EMAIL.match(value.strip())
+    if (not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value.strip())
             or not value.strip().isprintable()):
         raise ValueError("must be an email address")
     return value.strip().lower()
@@ -230,7 +230,7 @@ def login_password(value: Any) -> str:
 
 
 def currency(value: Any) -> str:
-    if not isinstance(value, str) or not _CURRENCY.match(value):
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
         raise ValueError("must be a lowercase ISO 4217 code, e.g. usd")
     return value
 

@@ -11,13 +11,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib import queues, rules
+from chalicelib import rules
 from chalicelib.auth import GuestClaims
 from chalicelib.errors import FeatureDisabled, IdempotencyConflict, NotFound, QuoteChanged, SessionNotCancellable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
-from chalicelib.services import notifications, purchases
-from chalicelib.services.purchases import Receipt, guest_receipt
+from chalicelib.parts import QueueSender
+from chalicelib.services import notifications, receipts
+from chalicelib.services.receipts import Receipt, guest_receipt
 from chalicelib.storage import summaries, venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
@@ -39,37 +40,59 @@ RefusalRule = Callable[[rules.VenueSettings, rules.SessionState, datetime], "rul
 
 
 @dataclass(frozen=True)
+class SessionToCancel:
+    """One session a plan cancels, and its refund: what is given back and what the venue keeps."""
+
+    session_id: str
+    slot_id: str
+    amount: int
+    refund: rules.SessionRefund
+
+
+@dataclass(frozen=True)
 class CancellationPlan:
     """What cancelling would do: which sessions go and, per session, what is refunded and what
-    the venue keeps. The quote shows exactly this; the cancellation carries exactly this out."""
+    the venue keeps. The quote shows exactly this; the cancellation carries exactly this out.
+    Plain data, decided from the receipt as read: `apply_plan` turns it into the records to write."""
 
-    receipt: Receipt
-    sessions: list[SessionRecord]
-    refunds: dict[str, rules.SessionRefund]  # by session id
+    venue_id: str
+    transaction_id: str
+    currency: str
+    sessions: list[SessionToCancel]
     now: datetime
 
     @property
+    def refunds(self) -> dict[str, rules.SessionRefund]:
+        """Each session's refund, by session id."""
+        return {s.session_id: s.refund for s in self.sessions}
+
+    @property
     def refundable_ids(self) -> frozenset[str]:
-        return frozenset(sid for sid, refund in self.refunds.items() if refund.refundable)
+        return frozenset(s.session_id for s in self.sessions if s.refund.refundable)
 
     @property
     def refunded_ids(self) -> list[str]:
         """The sessions the refund pays for: a session whose own refund is 0 gets none."""
-        return sorted(sid for sid, refund in self.refunds.items() if refund.refund_amount > 0)
+        return sorted(s.session_id for s in self.sessions if s.refund.refund_amount > 0)
 
     @property
     def refund_amount(self) -> int:
-        return sum(refund.refund_amount for refund in self.refunds.values())
+        return sum(s.refund.refund_amount for s in self.sessions)
 
     @property
     def fee_amount(self) -> int:
-        return sum(refund.fee_amount for refund in self.refunds.values())
+        return sum(s.refund.fee_amount for s in self.sessions)
 
 
 @dataclass(frozen=True)
 class Cancellation:
+    """A plan applied to the records it was decided on: the records as the one atomic write will
+    leave them (nothing written yet), for the write and for the answer."""
+
+    receipt: Receipt
     plan: CancellationPlan
     refund: RefundRecord | None
+    sessions_before: list[SessionRecord]
     sessions_after: list[SessionRecord]
     actor: str | None = None  # None: the transaction's guest
     reason: str | None = None  # staff's, into the history
@@ -94,9 +117,11 @@ def plan_cancellation(receipt: Receipt, session_ids: list[str], now: datetime,
     refused = {sid: reason.value for sid, reason in refusals.items() if reason is not None}
     if refused:
         raise SessionNotCancellable("some sessions cannot be cancelled now", {"sessions": refused})
-    sessions = [by_id[sid] for sid in session_ids]
-    refunds = {s.session_id: rules.session_refund(settings, _state(s), int(s.amount), now, refund) for s in sessions}
-    return CancellationPlan(receipt=receipt, sessions=sessions, refunds=refunds, now=now)
+    sessions = [SessionToCancel(session_id=s.session_id, slot_id=s.slot_id, amount=int(s.amount),
+                                refund=rules.session_refund(settings, _state(s), int(s.amount), now, refund))
+                for s in (by_id[sid] for sid in session_ids)]
+    return CancellationPlan(venue_id=receipt.venue.venue_id, transaction_id=receipt.transaction.transaction_id,
+                            currency=receipt.transaction.currency, sessions=sessions, now=now)
 
 
 def quote(claims: GuestClaims, transaction_id: str, session_ids: list[str], now: datetime) -> CancellationPlan:
@@ -106,7 +131,8 @@ def quote(claims: GuestClaims, transaction_id: str, session_ids: list[str], now:
 def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now: datetime,
            idempotency_key: str | None, render: Callable[[Cancellation], dict[str, Any]],
            expected_refund_amount: int | None = None,
-           render_quote: Callable[[CancellationPlan], dict[str, Any]] | None = None) -> dict[str, Any]:
+           render_quote: Callable[[CancellationPlan], dict[str, Any]] | None = None, *,
+           queues: QueueSender) -> dict[str, Any]:
     """Cancel and answer with `render(...)`. With an Idempotency-Key, a repeat of the same
     request gets the first answer again; the answer is stored in the same atomic write. With
     `expected_refund_amount` (what the guest was quoted), a different amount due now refuses
@@ -125,16 +151,16 @@ def cancel(claims: GuestClaims, transaction_id: str, session_ids: list[str], now
             if render_quote is None:
                 raise ValueError("an expected_refund_amount needs render_quote, to answer a changed quote")
             check_quote(plan, expected_refund_amount, render_quote)
-        return apply_plan(plan)
+        return apply_plan(plan, receipt)
 
-    return _carry_out(decide, receipt, render, record_key, request_hash, guest_id=claims.guest_id)
+    return _carry_out(decide, receipt, render, record_key, request_hash, queues, guest_id=claims.guest_id)
 
 
 def staff_quote(venue: VenueRecord, transaction_id: str, session_ids: list[str], refund: rules.RefundMode,
                 now: datetime) -> CancellationPlan:
     """What a staff cancellation with this refund choice would give back now: the amount the
     admin page shows before staff confirm."""
-    return _staff_plan(purchases.receipt(venue.venue_id, transaction_id), session_ids, refund, now)
+    return _staff_plan(receipts.receipt(venue.venue_id, transaction_id), session_ids, refund, now)
 
 
 def _staff_plan(receipt: Receipt, session_ids: list[str], refund: rules.RefundMode, now: datetime) -> CancellationPlan:
@@ -144,7 +170,8 @@ def _staff_plan(receipt: Receipt, session_ids: list[str], refund: rules.RefundMo
 def staff_cancel(actor: str, venue: VenueRecord, transaction_id: str, session_ids: list[str],
                  refund: rules.RefundMode, reason: str, now: datetime, idempotency_key: str | None,
                  render: Callable[[Cancellation], dict[str, Any]], expected_refund_amount: int | None = None,
-                 render_quote: Callable[[CancellationPlan], dict[str, Any]] | None = None) -> dict[str, Any]:
+                 render_quote: Callable[[CancellationPlan], dict[str, Any]] | None = None, *,
+                 queues: QueueSender) -> dict[str, Any]:
     """Staff cancel booked sessions of any guest of their venue, started or not, refunding by the
     venue's rule, in full or not at all; the same write, refund queue and worker as a guest's."""
     request_hash = _request_hash(transaction_id, session_ids, expected_refund_amount, refund=refund.value,
@@ -161,15 +188,15 @@ def staff_cancel(actor: str, venue: VenueRecord, transaction_id: str, session_id
             if render_quote is None:
                 raise ValueError("an expected_refund_amount needs render_quote, to answer a changed quote")
             check_quote(plan, expected_refund_amount, render_quote)
-        return replace(apply_plan(plan), actor=actor, reason=reason, by_staff=True)
+        return replace(apply_plan(plan, receipt), actor=actor, reason=reason, by_staff=True)
 
-    return _carry_out(decide, purchases.receipt(venue.venue_id, transaction_id), render, record_key, request_hash,
-                      actor=actor, refund_mode=refund.value)
+    return _carry_out(decide, receipts.receipt(venue.venue_id, transaction_id), render, record_key, request_hash,
+                      queues, actor=actor, refund_mode=refund.value)
 
 
 def _carry_out(decide: Callable[[Receipt], Cancellation], receipt: Receipt,
                render: Callable[[Cancellation], dict[str, Any]], record_key: str | None, request_hash: str,
-               **log_ids: Any) -> dict[str, Any]:
+               queues: QueueSender, **log_ids: Any) -> dict[str, Any]:
     """Decide on the receipt, then one atomic write (with the answer, under an Idempotency-Key),
     then the refund to its queue."""
     for attempt in (1, 2):
@@ -200,9 +227,9 @@ def _carry_out(decide: Callable[[Receipt], Cancellation], receipt: Receipt,
                 raise
             raise SessionNotCancellable("some sessions changed meanwhile; reload and try again",
                                         {"sessions": changed}) from None
-    transaction_id = plan.receipt.transaction.transaction_id
+    transaction_id = plan.transaction_id
     refund = cancellation.refund
-    log_event("sessions_cancelled", venue_id=plan.receipt.venue.venue_id, transaction_id=transaction_id,
+    log_event("sessions_cancelled", venue_id=plan.venue_id, transaction_id=transaction_id,
               session_ids=[s.session_id for s in plan.sessions], refund_id=refund.refund_id if refund else None,
               refund_amount=plan.refund_amount, fee_amount=plan.fee_amount, **log_ids)
     if refund is not None:
@@ -224,10 +251,13 @@ def check_quote(plan: CancellationPlan, expected_refund_amount: int,
                        {"quote": render_quote(plan), "expected_refund_amount": expected_refund_amount})
 
 
-def apply_plan(plan: CancellationPlan) -> Cancellation:
-    """The records as they will be after the cancellation (nothing written yet). Refunds that
-    add up to 0 make no refund record, so nothing is queued and Stripe is never called."""
-    receipt, now = plan.receipt, plan.now
+def apply_plan(plan: CancellationPlan, receipt: Receipt) -> Cancellation:
+    """The records as they will be after the cancellation (nothing written yet), from the receipt
+    the plan was decided on. Refunds that add up to 0 make no refund record, so nothing is queued
+    and Stripe is never called."""
+    now = plan.now
+    by_id = {s.session_id: s for s in receipt.sessions}
+    before = [by_id[s.session_id] for s in plan.sessions]
     refund = None
     if plan.refund_amount > 0:
         refund_id = new_id()
@@ -242,7 +272,7 @@ def apply_plan(plan: CancellationPlan) -> Cancellation:
             refund_venue_id=receipt.venue.venue_id, pending_shard=refund_shard(refund_id), key_generation=1)
     paid = set(plan.refunded_ids)
     after = []
-    for session in plan.sessions:
+    for session in before:
         refunded = session.session_id in paid
         cancelled = SessionRecord.from_raw_data(session.serialize())
         cancelled.status, cancelled.cancelled_at = "cancelled", now
@@ -250,14 +280,14 @@ def apply_plan(plan: CancellationPlan) -> Cancellation:
         cancelled.refund_id = refund.refund_id if refunded and refund else None
         cancelled.refund_window, cancelled.window_shard = "closed", None
         after.append(cancelled)
-    return Cancellation(plan=plan, refund=refund, sessions_after=after)
+    return Cancellation(receipt=receipt, plan=plan, refund=refund, sessions_before=before, sessions_after=after)
 
 
 def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
     plan, now = cancellation.plan, cancellation.plan.now
-    venue_id = plan.receipt.venue.venue_id
+    venue_id, refunds = plan.venue_id, plan.refunds
     write = AtomicWrite()
-    for before, after in zip(plan.sessions, cancellation.sessions_after, strict=True):
+    for before, after in zip(cancellation.sessions_before, cancellation.sessions_after, strict=True):
         actions = [SessionRecord.status.set("cancelled"), SessionRecord.cancelled_at.set(now),
                    SessionRecord.refund_status.set(after.refund_status), SessionRecord.refund_window.set("closed"),
                    SessionRecord.window_shard.remove(), SessionRecord.version.add(1)]
@@ -268,7 +298,7 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         if not cancellation.by_staff:
             condition &= SessionRecord.start > now
         write.update(f"session:{before.session_id}", before, actions=actions, condition=condition)
-        session_refund = plan.refunds[before.session_id]
+        session_refund = refunds[before.session_id]
         write.put(f"history:{before.session_id}", HistoryEvent(
             transaction_id=before.transaction_id, event_id=new_id(), venue_id=venue_id, at=now,
             actor=_actor(cancellation), action="session_cancelled", session_id=before.session_id,
@@ -286,8 +316,8 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         # An admin's retry names the refund alone: found by key, not through a lagging index.
         write.put("refund_locator", Locator(f"refund#{refund.refund_id}", venue_id=venue_id,
                                             transaction_id=refund.transaction_id))
-    venue_cache.settings_unchanged(write, plan.receipt.venue)  # the plan applied the venue's settings
-    summaries.update(write, plan.receipt.transaction.transaction_id, {
+    venue_cache.settings_unchanged(write, cancellation.receipt.venue)  # the plan applied the venue's settings
+    summaries.update(write, plan.transaction_id, {
         s.session_id: {"status": "cancelled", "refund_status": s.refund_status} for s in cancellation.sessions_after})
     notifications.queue(write, _notice(cancellation))
     return write
@@ -296,23 +326,24 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
 def _notice(cancellation: Cancellation) -> NotificationRecord | None:
     """The guest's one email about this cancellation: the slot closed, or the sessions cancelled
     (by staff, with their reason, or by the guest)."""
-    plan = cancellation.plan
-    venue, transaction = plan.receipt.venue, plan.receipt.transaction
+    plan, sessions = cancellation.plan, cancellation.sessions_before
+    venue, transaction = cancellation.receipt.venue, cancellation.receipt.transaction
     if cancellation.closed_slot is not None:
         return notifications.slot_closed(venue, transaction.guest_id, transaction.transaction_id,
-                                         cancellation.closed_slot, [s.participant_name for s in plan.sessions],
+                                         cancellation.closed_slot, [s.participant_name for s in sessions],
                                          plan.refund_amount, cancellation.reason or "", plan.now)
-    sessions = [{**notifications.session_view(s.product_name, s.participant_name, s.start, s.end),
-                 "amount": int(s.amount), "refunded": s.session_id in plan.refunded_ids,
-                 "refund_amount": plan.refunds[s.session_id].refund_amount,
-                 "fee_amount": plan.refunds[s.session_id].fee_amount} for s in plan.sessions]
-    return notifications.sessions_cancelled(venue, transaction.guest_id, transaction.transaction_id, sessions,
+    refunds = plan.refunds
+    views = [{**notifications.session_view(s.product_name, s.participant_name, s.start, s.end),
+              "amount": int(s.amount), "refunded": s.session_id in plan.refunded_ids,
+              "refund_amount": refunds[s.session_id].refund_amount,
+              "fee_amount": refunds[s.session_id].fee_amount} for s in sessions]
+    return notifications.sessions_cancelled(venue, transaction.guest_id, transaction.transaction_id, views,
                                             refund_amount=plan.refund_amount, now=plan.now,
                                             by_staff=cancellation.by_staff, reason=cancellation.reason)
 
 
 def _actor(cancellation: Cancellation) -> str:
-    return cancellation.actor or f"guest:{cancellation.plan.receipt.transaction.guest_id}"
+    return cancellation.actor or f"guest:{cancellation.receipt.transaction.guest_id}"
 
 
 def _state(session: SessionRecord) -> rules.SessionState:

@@ -17,12 +17,13 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from chalicelib import queues, rules
+from chalicelib import rules
 from chalicelib.errors import NotFound, ServiceUnavailable
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
+from chalicelib.parts import QueueSender
 from chalicelib.services import cancellations
-from chalicelib.services.purchases import Receipt
+from chalicelib.services.receipts import Receipt
 from chalicelib.storage import pages
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
@@ -58,7 +59,7 @@ class PieceMessage:
 
 
 def close_slot(actor: str, venue: VenueRecord, slot_id: str, reason: str, refund: rules.RefundMode,
-               now: datetime) -> JobRecord:
+               now: datetime, queues: QueueSender) -> JobRecord:
     """Close the slot and start its job; a slot closed already answers its first job (and, if
     that job is still running, nudges it on: a duplicate piece message is harmless)."""
     for _ in range(_ATTEMPTS):
@@ -66,7 +67,7 @@ def close_slot(actor: str, venue: VenueRecord, slot_id: str, reason: str, refund
         if slot.closure_job_id:
             job = find_job(venue.venue_id, slot.closure_job_id)
             if job.status == "running":
-                _send_piece(job.job_id, int(job.pieces_done))
+                _send_piece(queues, job.job_id, int(job.pieces_done))
             return job
         job = JobRecord(job_id=new_id(), venue_id=venue.venue_id, kind="slot_closure", slot_id=slot_id,
                         status="running", reason=reason, refund_mode=refund.value, actor=actor,
@@ -83,7 +84,7 @@ def close_slot(actor: str, venue: VenueRecord, slot_id: str, reason: str, refund
             continue
         log_event("slot_closed", venue_id=venue.venue_id, slot_id=slot_id, job_id=job.job_id, actor=actor,
                   refund_mode=refund.value, sessions_total=int(slot.booked))
-        _send_piece(job.job_id, 0)
+        _send_piece(queues, job.job_id, 0)
         return job
     raise ServiceUnavailable("the slot kept changing while it was being closed; try again")
 
@@ -105,7 +106,7 @@ def _slot(venue_id: str, slot_id: str) -> SlotRecord:
         raise NotFound("no such slot at this venue", {"slot_id": slot_id}) from None
 
 
-def _send_piece(job_id: str, piece: int) -> None:
+def _send_piece(queues: QueueSender, job_id: str, piece: int) -> None:
     try:
         queues.send_closure_piece(job_id, piece)
     except Exception as error:  # a second closure request sends it again; the job shows it is stuck
@@ -114,7 +115,7 @@ def _send_piece(job_id: str, piece: int) -> None:
 
 # --- The worker -------------------------------------------------------------------------------
 
-def run_piece(message: PieceMessage, now: datetime) -> str:
+def run_piece(message: PieceMessage, now: datetime, queues: QueueSender) -> str:
     """Cancel the transactions of one piece, then hand on to the next piece or finish the job."""
     for wait in _NOT_READY_WAITS:
         try:
@@ -146,16 +147,16 @@ def run_piece(message: PieceMessage, now: datetime) -> str:
             cancelled += done[0]
             refunds += done[1]
     finally:  # a piece that fails half-way still queues the refunds it made: its rerun will not see them
-        _send_refunds(refunds, ids)
+        _send_refunds(queues, refunds, ids)
     if next_key is not None:
-        _send_piece(job.job_id, message.piece + 1)  # before the job moves on: a crash here repeats this piece
+        _send_piece(queues, job.job_id, message.piece + 1)  # before the job moves on: a crash here repeats this piece
     _advance(job, message.piece, next_key, now)
     log_event("closure_piece_done", sessions_cancelled=cancelled, refunds_created=len(refunds),
               last=next_key is None, **ids)
     return "done"
 
 
-def _send_refunds(refunds: list[tuple[str, str]], ids: dict[str, Any]) -> None:
+def _send_refunds(queues: QueueSender, refunds: list[tuple[str, str]], ids: dict[str, Any]) -> None:
     if not refunds:
         return
     try:
@@ -211,7 +212,7 @@ def _close_transaction(job: JobRecord, venue: VenueRecord, slot: SlotRecord | No
         receipt = Receipt(venue=venue, transaction=transaction, sessions=booked, refunds=[])
         plan = cancellations.plan_cancellation(receipt, [s.session_id for s in booked], now, refund=refund,
                                                refusal=rules.staff_cancel_refusal)
-        cancellation = replace(cancellations.apply_plan(plan), actor=job.actor, reason=job.reason, by_staff=True,
+        cancellation = replace(cancellations.apply_plan(plan, receipt), actor=job.actor, reason=job.reason, by_staff=True,
                                closed_slot=slot)
         write = cancellations.cancellation_write(cancellation)
         write.update("job", JobRecord(job.job_id), actions=[

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib.config import config
@@ -24,7 +23,9 @@ from chalicelib.emails import wording
 from chalicelib.errors import InvalidRequest
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
+from chalicelib.parts import MailSender
 from chalicelib.storage.atomic import AtomicWrite
+from chalicelib.storage.conditional import update_if
 from chalicelib.storage.models import GuestRecord, NotificationRecord, SlotRecord, VenueRecord
 from chalicelib.storage.shards import shard_of
 from chalicelib.times import format_utc
@@ -141,9 +142,9 @@ class StreamNotice:
         return cls(venue_id=keys["venue_id"]["S"], notification_id=keys["notification_id"]["S"])
 
 
-def deliver_from_stream(record: dict[str, Any], now: datetime) -> str:
+def deliver_from_stream(record: dict[str, Any], now: datetime, mail: MailSender) -> str:
     notice = StreamNotice.parse(record)
-    return deliver(notice.venue_id, notice.notification_id, now) if notice else "not_a_new_notice"
+    return deliver(notice.venue_id, notice.notification_id, now, mail) if notice else "not_a_new_notice"
 
 
 def load(venue_id: str, notification_id: str) -> NotificationRecord | None:
@@ -153,7 +154,7 @@ def load(venue_id: str, notification_id: str) -> NotificationRecord | None:
         return None
 
 
-def deliver(venue_id: str, notification_id: str, now: datetime) -> str:
+def deliver(venue_id: str, notification_id: str, now: datetime, mail: MailSender) -> str:
     """Send one notice if nobody has; returns what happened. Raises RetryLater when SES asks
     to come back, so the notice is delivered again."""
     notice = load(venue_id, notification_id)
@@ -171,25 +172,19 @@ def deliver(venue_id: str, notification_id: str, now: datetime) -> str:
             return "failed"
         log_event("notification_in_progress", **ids)
         return "in_progress"
-    return _send(notice, now, ids)
+    return _send(notice, now, ids, mail)
 
 
 def _claim(notice: NotificationRecord, now: datetime) -> bool:
-    try:
-        notice.update(actions=[NotificationRecord.status.set("sending"), NotificationRecord.claimed_at.set(now),
-                               NotificationRecord.attempts.add(1)],
-                      condition=NotificationRecord.status == "queued")
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return update_if(notice, [NotificationRecord.status.set("sending"), NotificationRecord.claimed_at.set(now),
+                              NotificationRecord.attempts.add(1)],
+                     condition=NotificationRecord.status == "queued")
 
 
-def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any]) -> str:
+def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: MailSender) -> str:
     """Everything that cannot send twice comes first (address, rendering); then the claim, SES,
     and the `sent` mark."""
-    from chalicelib.emails import rendering, ses  # jinja2 and the SES client: only the sender pays for them
+    from chalicelib.emails import rendering, ses  # jinja2 and the MIME message: only the sender pays for them
 
     recipient = _recipient(notice)
     if recipient is None:
@@ -207,7 +202,7 @@ def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any]) -> str
         log_event("notification_claimed_elsewhere", **ids)
         return "in_progress"
     try:
-        message_id = ses.send(message, to=recipient)
+        message_id = mail.send(message, to=recipient)
     except ses.Busy as busy:
         _release(notice, now)
         log_event("notification_retry", code=busy.code, attempts=int(notice.attempts or 0) + 1, **ids)
@@ -252,13 +247,9 @@ def _settle_sent(notice: NotificationRecord, to: str, message_id: str, now: date
 
 def _release(notice: NotificationRecord, now: datetime) -> None:
     """SES refused for now and sent nothing: back to queued for the next delivery."""
-    try:
-        notice.update(actions=[NotificationRecord.status.set("queued")],
-                      condition=(NotificationRecord.status == "sending")
-                      & (NotificationRecord.claimed_at == notice.claimed_at))
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    # Not written when the claim is no longer ours: its holder, or the sweeper, decides.
+    update_if(notice, [NotificationRecord.status.set("queued")],
+              condition=(NotificationRecord.status == "sending") & (NotificationRecord.claimed_at == notice.claimed_at))
 
 
 def _settle_failed(notice: NotificationRecord, code: str, now: datetime, ids: dict[str, Any],
@@ -267,17 +258,13 @@ def _settle_failed(notice: NotificationRecord, code: str, now: datetime, ids: di
                              NotificationRecord.unsent_shard.remove()]
     if to:
         actions.append(NotificationRecord.to.set(to))
-    try:
-        notice.update(actions=actions, condition=NotificationRecord.status.is_in("queued", "sending"))
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    if not update_if(notice, actions, condition=NotificationRecord.status.is_in("queued", "sending")):
         return
     # One line per failed email: infra counts these as the NotificationsFailed metric and alarms.
     log_error("notification_failed", failure_code=code, **ids)
 
 
-def resend_stale(now: datetime) -> dict[str, int]:
+def resend_stale(now: datetime, mail: MailSender) -> dict[str, int]:
     """Deliver again every notice still unsent some minutes after it was queued: the stream's
     retries ran out, or its sender was down. A notice that keeps failing is given up as failed."""
     cutoff = now - timedelta(seconds=config().notification_resend_after_seconds)
@@ -293,7 +280,7 @@ def resend_stale(now: datetime) -> dict[str, int]:
                 outcome = "failed"
             else:
                 try:
-                    outcome = deliver(notice.venue_id, notice.notification_id, now)
+                    outcome = deliver(notice.venue_id, notice.notification_id, now, mail)
                 except RetryLater:
                     outcome = "retry"
             outcomes[outcome] = outcomes.get(outcome, 0) + 1

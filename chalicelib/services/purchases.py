@@ -1,11 +1,11 @@
-"""Purchases made in the store: recorded with their seats all at once, and read back by guests
-as transaction lists and receipts."""
+"""Purchases made in the store: recorded with their seats all at once (the payment checked at
+Stripe first), and listed for their guest, newest first. One purchase is read back as a receipt
+(receipts.py)."""
 from __future__ import annotations
 
 import base64
 import json
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,17 +22,16 @@ from chalicelib.errors import (
 )
 from chalicelib.ids import new_id
 from chalicelib.observability import log_event
+from chalicelib.parts import StripeAccess
 from chalicelib.rules import has_started
 from chalicelib.services.access import Admin, require_current_token
 from chalicelib.services.guests import guest_of_venue
-from chalicelib.services.stripe_key import stripe_gateway
-from chalicelib.storage import pages, summaries, venue_cache
+from chalicelib.services.receipts import Receipt
+from chalicelib.storage import summaries, venue_cache
 from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
-    BookingItem,
     HistoryEvent,
     IdempotencyRecord,
-    RefundRecord,
     SessionRecord,
     SlotRecord,
     TransactionRecord,
@@ -48,16 +47,8 @@ class SessionOrder:
     amount: int
 
 
-@dataclass(frozen=True)
-class Receipt:
-    venue: VenueRecord
-    transaction: TransactionRecord
-    sessions: list[SessionRecord]
-    refunds: list[RefundRecord]
-
-
 def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_intent_id: str, currency: str,
-                    orders: list[SessionOrder], now: datetime) -> Receipt:
+                    orders: list[SessionOrder], now: datetime, stripe: StripeAccess) -> Receipt:
     """Take every seat and record the purchase in one atomic write, or change nothing."""
     if currency != venue.currency:
         raise InvalidRequest("the currency is not the venue's", {"fields": {"currency": f"must be {venue.currency}"}})
@@ -68,7 +59,7 @@ def record_purchase(admin: Admin, venue: VenueRecord, guest_id: str, payment_int
     total = sum(order.amount for order in orders)
     # Checked, recorded and later refunded on the account the venue takes payments into now.
     stripe_account = venue.stripe_account
-    _check_payment(payment_intent_id, currency, total, stripe_account)
+    _check_payment(stripe, payment_intent_id, currency, total, stripe_account)
 
     transaction_id = new_id()
     settings = venue.settings()
@@ -137,11 +128,12 @@ def _open_slots(venue: VenueRecord, slot_ids: set[str], now: datetime) -> dict[s
     return found
 
 
-def _check_payment(payment_intent_id: str, currency: str, total: int, stripe_account: str | None) -> None:
+def _check_payment(stripe: StripeAccess, payment_intent_id: str, currency: str, total: int,
+                   stripe_account: str | None) -> None:
     from chalicelib.payments import PaymentError
 
     try:
-        intent = stripe_gateway().get_payment_intent(payment_intent_id, stripe_account=stripe_account)
+        intent = stripe.gateway().get_payment_intent(payment_intent_id, stripe_account=stripe_account)
     except PaymentError as error:
         raise ServiceUnavailable("the payment could not be checked with Stripe; try again") from error
     if intent is None:
@@ -155,28 +147,6 @@ def _check_payment(payment_intent_id: str, currency: str, total: int, stripe_acc
     if intent.amount_received < total:
         raise PaymentNotAccepted("the payment does not cover the sessions",
                                  {"amount_received": intent.amount_received, "total": total})
-
-
-def receipt(venue_id: str, transaction_id: str, guest_id: str | None = None) -> Receipt:
-    """The whole transaction in one Query (the venue comes from the warm Lambda's copy, see
-    storage/venue_cache.py). Another guest's or venue's transaction is not found, exactly like
-    one that does not exist."""
-    items = list(BookingItem.query(transaction_id))
-    transaction = next((i for i in items if isinstance(i, TransactionRecord)), None)
-    if transaction is None or transaction.venue_id != venue_id or (guest_id and transaction.guest_id != guest_id):
-        raise NotFound("no such transaction")
-    venue = venue_cache.venue(venue_id)  # a few seconds old at most: writes re-check the settings
-    return Receipt(
-        venue=venue, transaction=transaction,
-        sessions=[i for i in items if isinstance(i, SessionRecord)],
-        refunds=[i for i in items if isinstance(i, RefundRecord)],
-    )
-
-
-def guest_receipt(claims: GuestClaims, transaction_id: str) -> Receipt:
-    found = receipt(claims.venue_id, transaction_id, guest_id=claims.guest_id)
-    require_current_token(claims, found.venue)
-    return found
 
 
 def list_transactions(claims: GuestClaims, limit: int, cursor: str | None) -> tuple[list[TransactionRecord], str | None]:
@@ -232,17 +202,3 @@ def _decode_cursor(cursor: str, guest_id: str) -> dict[str, Any]:
 
 def _is_id(value: str) -> bool:
     return 1 <= len(value) <= 64 and all(char.isascii() and (char.isalnum() or char in "-_") for char in value)
-
-
-def history(venue_id: str, transaction_id: str, limit: int = pages.DEFAULT_LIMIT,
-            cursor: str | None = None) -> tuple[list[HistoryEvent], str | None]:
-    """A transaction's events, oldest first, a page at a time. A cursor is signed for this venue
-    and transaction, so only a page of a transaction the venue owns leads to the next."""
-    def events(start: dict[str, Any] | None, count: int) -> Iterable[HistoryEvent]:
-        return HistoryEvent.query(transaction_id, limit=count, page_size=count, last_evaluated_key=start)
-
-    found, next_cursor = pages.page(events, limit, cursor, f"history:{venue_id}:{transaction_id}",
-                                    ("transaction_id", "event_id"))
-    if cursor is None and (not found or found[0].venue_id != venue_id):
-        raise NotFound("no such transaction")
-    return found, next_cursor

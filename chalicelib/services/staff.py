@@ -1,11 +1,12 @@
 """Staff at the front desk acting for a guest with the venue's key: finding the guest, opening
-their transactions and receipts, and (in `staff_edits` / `staff_cancellations`) changing them
-with a reason, past the switches that bind guests but never past capacity or a started session."""
+their transactions and receipts. Staff change them in `edits` (`staff_edit_session`) and
+`cancellations` (`staff_cancel`), with a reason, past the switches that bind guests: never past
+capacity, and a started session can be cancelled but not moved."""
 from __future__ import annotations
 
 from chalicelib.errors import NotFound
-from chalicelib.services import purchases
-from chalicelib.services.purchases import Receipt
+from chalicelib.services import purchases, receipts
+from chalicelib.services.receipts import Receipt
 from chalicelib.storage.models import GuestRecord, TransactionRecord, VenueRecord
 
 
@@ -34,4 +35,4 @@ def guest_transactions(venue: VenueRecord, guest_id: str, limit: int,
 
 def receipt(venue: VenueRecord, transaction_id: str) -> Receipt:
     """Any receipt of the venue: one Query (the venue from the warm Lambda's copy)."""
-    return purchases.receipt(venue.venue_id, transaction_id)
+    return receipts.receipt(venue.venue_id, transaction_id)

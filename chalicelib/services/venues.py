@@ -7,10 +7,11 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
-from chalicelib import auth, queues
+from chalicelib import auth
 from chalicelib.errors import Conflict
 from chalicelib.ids import new_id
 from chalicelib.observability import log_error, log_event
+from chalicelib.parts import QueueSender
 from chalicelib.rules import VenueSettings
 from chalicelib.services.access import Admin, require_platform
 from chalicelib.storage import venue_cache
@@ -57,7 +58,8 @@ def mint_api_key(admin: Admin, venue: VenueRecord, now: datetime) -> auth.NewApi
 SETTINGS_FIELDS = frozenset(field.name for field in fields(VenueSettings))
 
 
-def update_settings(admin: Admin, venue: VenueRecord, changes: Mapping[str, Any], now: datetime) -> VenueRecord:
+def update_settings(admin: Admin, venue: VenueRecord, changes: Mapping[str, Any], now: datetime,
+                    queues: QueueSender) -> VenueRecord:
     """Save the settings named in `changes`; the others keep their values (written field by
     field, so two admins changing different fields do not undo each other). They apply to the
     next request at once; then the background job brings the stored refund deadlines of the

@@ -86,9 +86,6 @@ function disconnect() {
 async function connect() {
   try {
     venue = await adminCall("GET", "");
-    // The key is good: keep it for this tab before the page is shown, since the front desk
-    // (staff.js) reads it from here; kept only at the end, a quick "Find guest" went without it.
-    sessionStorage.setItem(STORE, JSON.stringify(credentials));
     show(true);
     $("venue-summary").textContent = `${venue.name}: prices in ${venue.currency.toUpperCase()}, times in ${zoneLabel(venue.timezone)}.`;
     renderSettings(await adminCall("GET", "/settings"));
@@ -357,10 +354,14 @@ $("connect-form").addEventListener("submit", async (event) => {
   showError("");
   notify("");
   credentials = { venueId, apiKey };
+  // Stored before connecting: the front desk (staff.js) reads the key from here, and its form is
+  // usable as soon as connect() shows the page.
+  sessionStorage.setItem(STORE, JSON.stringify(credentials));
   if (await connect()) {
     $("api-key").value = "";
     $("settings-title").focus();
-  } else if (!venue) {
+  } else {
+    sessionStorage.removeItem(STORE);
     credentials = null;
   }
 });

@@ -38,16 +38,22 @@ function done(message) {
   say($("notice"), message);
 }
 
+// The trimmed text of a required field; empty, the page says `missing` and puts focus there.
+function required(id, missing) {
+  const value = $(id).value.trim();
+  if (!value) {
+    say($("error"), missing);
+    $(id).focus();
+  }
+  return value;
+}
+
 // --- Find a guest and their transactions ------------------------------------------------------
 
 $("guest-search").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const email = $("guest-email").value.trim();
-  if (!email) {
-    say($("error"), "Enter the guest's email.");
-    $("guest-email").focus();
-    return;
-  }
+  const email = required("guest-email", "Enter the guest's email.");
+  if (!email) return;
   say($("error"), "");
   busy($("find-guest"), "Finding…");
   try {
@@ -170,12 +176,8 @@ $("edit-find-slots").addEventListener("click", async () => {
 
 $("staff-edit").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const reason = $("edit-reason").value.trim();
-  if (!reason) {
-    say($("error"), "Say why you make this change.");
-    $("edit-reason").focus();
-    return;
-  }
+  const reason = required("edit-reason", "Say why you make this change.");
+  if (!reason) return;
   const body = { reason };
   const name = $("edit-name").value.trim();
   if (name && name !== editing.participant_name) body.participant_name = name;
@@ -219,16 +221,12 @@ for (const radio of document.querySelectorAll("input[name=refund]")) radio.addEv
 $("staff-cancel").addEventListener("submit", async (event) => {
   event.preventDefault();
   const sessionIds = picked();
-  const reason = $("cancel-reason").value.trim();
   if (sessionIds.length === 0) {
     say($("error"), "Tick the sessions to cancel.");
     return;
   }
-  if (!reason) {
-    say($("error"), "Say why you cancel.");
-    $("cancel-reason").focus();
-    return;
-  }
+  const reason = required("cancel-reason", "Say why you cancel.");
+  if (!reason) return;
   const refund = refundChoice("refund");
   busy($("cancel-review"), "Checking…");
   try {
@@ -301,12 +299,8 @@ function startClosing(slot) {
 
 $("slot-close").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const reason = $("closure-reason").value.trim();
-  if (!reason) {
-    say($("error"), "Say why the slot closes.");
-    $("closure-reason").focus();
-    return;
-  }
+  const reason = required("closure-reason", "Say why the slot closes.");
+  if (!reason) return;
   busy($("closure-confirm"), "Closing…");
   try {
     const job = await staffCall("POST", `/slots/${part(closing.slot_id)}/closure`,

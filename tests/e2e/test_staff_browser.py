@@ -19,11 +19,13 @@ from tests.e2e.test_portal_browser import demo_venue, receipt_via_api, slot_on
 pytestmark = pytest.mark.slow
 
 
-def connect(page: Any, stack: RunningStack, demo: Any) -> None:
+def connect(page: Any, stack: RunningStack, demo: Any, *, wait_until_finished: bool = True) -> None:
     page.goto(f"{stack.url}/admin.html?venue={demo.venue_id}")
     page.get_by_label("Venue API key").fill(demo.venue_key)
     page.get_by_role("button", name="Connect").click()
     expect(page.get_by_role("heading", name="Front desk")).to_be_visible()
+    if wait_until_finished:
+        expect(page.locator("#settings-title")).to_be_focused()  # connecting has finished
 
 
 def test_staff_find_a_guest_rename_move_and_cancel_with_the_refund_shown_first(
@@ -38,7 +40,7 @@ def test_staff_find_a_guest_rename_move_and_cancel_with_the_refund_shown_first(
         held.append(route)
 
     page.route(refunds_list, hold)
-    connect(page, live_stack, demo)
+    connect(page, live_stack, demo, wait_until_finished=False)
     page.get_by_label("Guest email").fill(demo.guest_email.upper())
     page.get_by_role("button", name="Find guest").click()
     expect(page.locator("#guest-found")).to_have_text(f"Ada Lovelace ({demo.guest_email})")
@@ -46,6 +48,7 @@ def test_staff_find_a_guest_rename_move_and_cancel_with_the_refund_shown_first(
     for route in held:
         route.continue_()
     page.unroute(refunds_list)
+    expect(page.locator("#settings-title")).to_be_focused()  # connecting has finished
     page.get_by_role("button", name=re.compile("^Open receipt")).first.click()
     expect(page.locator(".staff-session")).to_have_count(3)
     screenshot(page, "09-front-desk-receipt", full_page=True)

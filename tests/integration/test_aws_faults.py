@@ -182,7 +182,7 @@ def test_every_refund_message_delivered_twice_pays_once(bought, faults: Any) -> 
 
 
 def test_the_refund_worker_takes_no_message_it_cannot_finish_before_its_deadline(world: World) -> None:
-    from chalicelib.services import refunds
+    from chalicelib.services import refund_payments
     from infra.local.stack import lambda_context
 
     venue = world.venue(refund_on_cancel=True)
@@ -191,7 +191,7 @@ def test_the_refund_worker_takes_no_message_it_cannot_finish_before_its_deadline
     refund_ids = [cancel(guest, receipt, [i]).json["refund"]["refund_id"] for i in range(3)]
     # The Lambda has 2 s to spare beyond what one message needs, and its clock is this test's: 3 s
     # pass while the first refund is at Stripe, however fast or slow this machine is.
-    spare = refunds.time_needed_ms() + 2000
+    spare = refund_payments.time_needed_ms() + 2000
     context = lambda_context("handle_refunds", spare)
     context.get_remaining_time_in_millis = lambda: spare - (3000 if refund_posts(world, refund_ids[0]) else 0)
     result = world.stack.app_module.handle_refunds(refunds_event(receipt, refund_ids), context)
@@ -204,13 +204,13 @@ def test_the_refund_worker_takes_no_message_it_cannot_finish_before_its_deadline
 
 def test_stripes_timeout_is_a_few_seconds_and_below_the_workers_lambda_timeout() -> None:
     from chalicelib.config import config
-    from chalicelib.services import refunds
-    from chalicelib.services.stripe_key import stripe_gateway
+    from chalicelib.services import refund_payments
+    from chalicelib.services.stripe_key import StripeKey
     chalice_config = Path(__file__).resolve().parents[2] / ".chalice" / "config.json"
     lambda_timeout_ms = json.loads(chalice_config.read_text())["lambda_timeout"] * 1000
     assert 1 <= config().stripe_timeout_seconds <= 5
-    assert refunds.time_needed_ms() < lambda_timeout_ms
-    assert stripe_gateway()._http_client._timeout == config().stripe_timeout_seconds
+    assert refund_payments.time_needed_ms() < lambda_timeout_ms
+    assert StripeKey().gateway()._http_client._timeout == config().stripe_timeout_seconds
 
 
 # --- 4 and 8. Our own Stripe key ------------------------------------------------------------
@@ -224,9 +224,9 @@ def test_our_stripe_key_refused_keeps_the_refund_pending_and_says_so(bought, cap
     assert after["refunds"][0]["status"] == "pending" and after["sessions"][0]["refund_status"] == "pending"
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [e["refund_id"] for e in logged if e.get("event") == "stripe_key_rejected"] == [refund_id]
-    from chalicelib.services import refunds
+    from chalicelib.services import refund_reconciler
 
-    refunds.resend_stale(now() + timedelta(minutes=10))  # the reconciler, once the key works again
+    refund_reconciler.resend_stale(now() + timedelta(minutes=10), world.stack.app_module.parts.queues)  # the reconciler, once the key works again
     assert settle(world, guest, receipt)["refunds"][0]["status"] == "refunded"
     assert len(stripe_refunds_for(world, refund_id)) == 1
 
@@ -261,7 +261,7 @@ def test_a_rotated_stripe_key_is_read_again_when_refused_and_otherwise_kept(boug
 # --- 5. Stripe forgets idempotency keys after 24 hours ---------------------------------------
 
 def test_a_refund_pending_for_a_day_is_looked_up_at_stripe_before_it_is_created_again(bought) -> None:
-    from chalicelib.services import refunds
+    from chalicelib.services import refund_payments
 
     world, guest, receipt = bought
     world.stack.stripe.drop_next(path_prefix="/v1/refunds", method="POST")  # paid, but the answer was lost
@@ -271,8 +271,8 @@ def test_a_refund_pending_for_a_day_is_looked_up_at_stripe_before_it_is_created_
     world.stack.deliver_all(max_rounds=1)
     assert receipt_of(guest, receipt)["refunds"][0]["status"] == "pending"
     world.stack.stripe.forget_idempotent_results()  # 24 hours on, Stripe no longer knows the key
-    message = refunds.RefundMessage(transaction_id=receipt["transaction_id"], refund_id=refund_id)
-    assert refunds.pay(message, now() + timedelta(hours=25)) == "refunded"
+    message = refund_payments.RefundMessage(transaction_id=receipt["transaction_id"], refund_id=refund_id)
+    assert refund_payments.pay(message, now() + timedelta(hours=25), world.stack.app_module.parts.stripe) == "refunded"
     [paid] = stripe_refunds_for(world, refund_id)
     after = receipt_of(guest, receipt)
     assert after["refunds"][0]["status"] == "refunded" and after["refunds"][0]["amount"] == paid["amount"] == 2500

@@ -11,8 +11,9 @@ import pytest
 
 from chalicelib.storage import venue_cache
 from chalicelib.storage.models import VenueRecord
-from tests.conftest import Guest, World
+from tests.conftest import World
 from tests.dynamodb_calls import count_dynamodb_calls
+from tests.integration.test_cancellations import cancel
 
 
 @pytest.fixture
@@ -24,12 +25,6 @@ def warm(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def receipt_path(made: dict[str, Any]) -> str:
     return f"/v1/me/transactions/{made['transaction_id']}"
-
-
-def cancel(guest: Guest, made: dict[str, Any], sessions: list[int], key: str | None = None) -> Any:
-    ids = [made["sessions"][i]["session_id"] for i in sessions]
-    return guest.api.post(f"{receipt_path(made)}/cancellations", {"session_ids": ids},
-                          headers={"Idempotency-Key": key} if key else None)
 
 
 def test_a_warm_receipt_is_one_query(world: World, warm: None) -> None:

@@ -12,14 +12,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Guest, World, now
+from tests.conftest import Guest, Response, World, now
 
 
-def cancel(guest: Guest, receipt: dict[str, Any], sessions: list[int], key: str | None = None) -> Any:
+def cancel(guest: Guest, receipt: dict[str, Any], sessions: list[int], key: str | None = None,
+           **body: Any) -> Response:
+    """The guest cancels the receipt's sessions at these positions (more of the body in `body`)."""
     ids = [receipt["sessions"][i]["session_id"] for i in sessions]
     headers = {"Idempotency-Key": key} if key else None
-    return guest.api.post(f"/v1/me/transactions/{receipt['transaction_id']}/cancellations", {"session_ids": ids},
-                          headers=headers)
+    return guest.api.post(f"/v1/me/transactions/{receipt['transaction_id']}/cancellations",
+                          {"session_ids": ids, **body}, headers=headers)
 
 
 def receipt_of(guest: Guest, receipt: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +41,13 @@ def settle(world: World, guest: Guest, receipt: dict[str, Any], seconds: float =
         if all(r["status"] != "pending" for r in body["refunds"]) or time.monotonic() > deadline:
             return body
         time.sleep(0.2)
+
+
+def assert_refunded_once(world: World, guest: Guest, receipt: dict[str, Any], refund_id: str) -> None:
+    """Once the refund worker is done, the receipt's refund is refunded and Stripe paid it once."""
+    after = settle(world, guest, receipt)
+    assert after["refunds"][0]["status"] == "refunded"
+    assert len(stripe_refunds_for(world, refund_id)) == 1
 
 
 def test_the_quote_shows_what_would_be_refunded_and_changes_nothing(world: World) -> None:
@@ -170,9 +179,11 @@ def test_the_refund_decision_is_exact_to_the_second(world: World) -> None:
     [on_time, late] = [s["session_id"] for s in receipt["sessions"]]
     from chalicelib.api import representations as shape
 
-    at_deadline = cancellations.cancel(claims, receipt["transaction_id"], [on_time], deadline, None, shape.cancellation)
+    queues = world.stack.app_module.parts.queues
+    at_deadline = cancellations.cancel(claims, receipt["transaction_id"], [on_time], deadline, None, shape.cancellation,
+                                       queues=queues)
     after_deadline = cancellations.cancel(claims, receipt["transaction_id"], [late], deadline + timedelta(seconds=1),
-                                          None, shape.cancellation)
+                                          None, shape.cancellation, queues=queues)
     assert at_deadline["refund"] is not None and at_deadline["sessions"][0]["refund_status"] == "pending"
     assert after_deadline["refund"] is None and after_deadline["sessions"][0]["refund_status"] == "not_refunded"
 
@@ -204,7 +215,8 @@ def test_ten_parallel_cancellations_of_one_session_refund_once(bought) -> None:
     def attempt() -> None:
         barrier.wait()
         try:
-            cancellations.cancel(claims, receipt["transaction_id"], [session_id], now(), None, shape.cancellation)
+            cancellations.cancel(claims, receipt["transaction_id"], [session_id], now(), None, shape.cancellation,
+                                 queues=world.stack.app_module.parts.queues)
             outcomes.append("cancelled")
         except RebookError as error:
             outcomes.append(error.code)
@@ -251,9 +263,7 @@ def test_a_final_stripe_error_marks_the_refund_failed_and_the_admin_can_retry(bo
 
     retried = venue_admin.post(f"/v1/admin/venues/{receipt['venue_id']}/refunds/{refund_id}/retry", {})
     assert retried.status == 202 and retried.json["status"] == "pending"
-    after = settle(world, guest, receipt)
-    assert after["refunds"][0]["status"] == "refunded"
-    assert len(stripe_refunds_for(world, refund_id)) == 1
+    assert_refunded_once(world, guest, receipt, refund_id)
     again = venue_admin.post(f"/v1/admin/venues/{receipt['venue_id']}/refunds/{refund_id}/retry", {})
     assert again.status == 409 and again.error_code == "refund_not_retryable"
 
@@ -262,17 +272,15 @@ def test_an_admin_retry_records_a_refund_stripe_already_made(bought) -> None:
     """The worker was told `failed`, but Stripe had paid: the retry records it, pays nothing more."""
     world, guest, receipt = bought
     refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
-    from chalicelib.services import refunds
+    from chalicelib.services import refund_payments, refund_states
     from chalicelib.times import utc_now
 
-    record = refunds.load(receipt["transaction_id"], refund_id)
-    from chalicelib.services.stripe_key import stripe_gateway
-
-    stripe_gateway().create_refund(payment_intent_id=record.payment_intent_id, amount=2500,
-                                   idempotency_key=refunds.idempotency_key(record),
-                                   metadata={"refund_id": refund_id, "transaction_id": receipt["transaction_id"],
-                                             "venue_id": receipt["venue_id"]})
-    refunds.settle_failed(record, "lost_answer", "simulated", utc_now(), from_status="pending")
+    record = refund_states.load(receipt["transaction_id"], refund_id)
+    world.stack.app_module.parts.stripe.gateway().create_refund(
+        payment_intent_id=record.payment_intent_id, amount=2500,
+        idempotency_key=refund_payments.idempotency_key(record),
+        metadata={"refund_id": refund_id, "transaction_id": receipt["transaction_id"], "venue_id": receipt["venue_id"]})
+    refund_states.settle_failed(record, "lost_answer", "simulated", utc_now(), from_status="pending")
     retried = world.platform.post(f"/v1/admin/venues/{receipt['venue_id']}/refunds/{refund_id}/retry", {})
     assert retried.status == 202 and retried.json["status"] == "refunded"
     world.stack.deliver_all()
@@ -283,21 +291,15 @@ def test_a_crash_after_stripe_answered_pays_once(bought) -> None:
     world, guest, receipt = bought
     world.stack.stripe.drop_next(path_prefix="/v1/refunds", method="POST")
     refund_id = cancel(guest, receipt, [1]).json["refund"]["refund_id"]
-    after = settle(world, guest, receipt)
-    assert after["refunds"][0]["status"] == "refunded"
-    assert len(stripe_refunds_for(world, refund_id)) == 1
+    assert_refunded_once(world, guest, receipt, refund_id)
 
 
 def test_the_same_message_delivered_three_times_pays_once(bought) -> None:
     world, guest, receipt = bought
     refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
-    from chalicelib import queues
-
     for _ in range(3):
-        queues.send_refund(receipt["transaction_id"], refund_id)
-    after = settle(world, guest, receipt)
-    assert after["refunds"][0]["status"] == "refunded"
-    assert len(stripe_refunds_for(world, refund_id)) == 1
+        world.stack.app_module.parts.queues.send_refund(receipt["transaction_id"], refund_id)
+    assert_refunded_once(world, guest, receipt, refund_id)
 
 
 def test_one_bad_message_does_not_replay_the_others(bought) -> None:
@@ -339,12 +341,10 @@ def test_a_failed_sqs_send_is_recovered_by_the_reconciler(bought, monkeypatch) -
     world.stack.deliver_all()
     assert receipt_of(guest, receipt)["refunds"][0]["status"] == "pending"  # nothing was queued
 
-    from chalicelib.services import refunds
+    from chalicelib.services import refund_reconciler
 
-    assert refunds.resend_stale(now() + timedelta(minutes=10)) >= 1
-    after = settle(world, guest, receipt)
-    assert after["refunds"][0]["status"] == "refunded"
-    assert len(stripe_refunds_for(world, refund_id)) == 1
+    assert refund_reconciler.resend_stale(now() + timedelta(minutes=10), world.stack.app_module.parts.queues) >= 1
+    assert_refunded_once(world, guest, receipt, refund_id)
 
 
 def test_a_refund_stripe_never_accepts_ends_failed_through_the_dead_letter_queue(bought) -> None:

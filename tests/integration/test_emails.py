@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.conftest import Guest, Venue, World, now
+from tests.integration.test_cancellations import cancel
 
 
 def emails_to(world: World, guest: Guest) -> list[dict[str, Any]]:
@@ -36,11 +37,6 @@ def move(guest: Guest, made: dict[str, Any], slot: dict[str, Any], session: int 
                            {"slot_id": slot["slot_id"]})
 
 
-def cancel(guest: Guest, made: dict[str, Any], sessions: list[int]) -> Any:
-    return guest.api.post(f"/v1/me/transactions/{made['transaction_id']}/cancellations",
-                          {"session_ids": [made["sessions"][i]["session_id"] for i in sessions]})
-
-
 def ses_error(code: str, status: int) -> Exception:
     from botocore.exceptions import ClientError
 
@@ -52,7 +48,7 @@ def ses_error(code: str, status: int) -> Exception:
 def ses_fault(event: str, fault: Callable[[], Exception], times: int = 1) -> Iterator[list[int]]:
     """Inject `fault` into the sender's SES client `times` times: before the request (SES answered
     no) or after it (SES sent it, then the sender died before writing `sent`)."""
-    from chalicelib.emails import ses
+    import app
 
     calls: list[int] = []
 
@@ -61,7 +57,7 @@ def ses_fault(event: str, fault: Callable[[], Exception], times: int = 1) -> Ite
         if len(calls) <= times:
             raise fault()
 
-    client = ses.client()
+    client = app.parts.mail.client()  # the app's own sender, on SES
     client.meta.events.register(f"{event}.sesv2.SendEmail", hook, unique_id="test-ses-fault")
     try:
         yield calls
@@ -226,6 +222,7 @@ def test_ses_failing_on_its_side_then_recovering_sends_one_email(world: World) -
 def test_a_crash_between_ses_answering_and_the_sent_write_sends_nothing_more(world: World) -> None:
     from chalicelib.services import notifications as outbox
 
+    mail = world.stack.app_module.parts.mail  # the sender the app's own handlers use
     venue = world.venue(allow_guest_modify=True)
     guest = world.guest(venue)
     made = world.purchase(guest, [world.slot(venue)])
@@ -234,11 +231,11 @@ def test_a_crash_between_ses_answering_and_the_sent_write_sends_nothing_more(wor
         world.stack.deliver_all()
         world.stack.replay_streams()
         world.stack.deliver_all()
-        outbox.resend_stale(now() + timedelta(minutes=6))  # the sweeper finds it unsent, still claimed
+        outbox.resend_stale(now() + timedelta(minutes=6), mail)  # the sweeper finds it unsent, still claimed
 
     assert len(calls) == 1 and len(emails_to(world, guest)) == 1
     # Once its claim has expired, nobody can know whether the guest has it: the admin is told.
-    outbox.resend_stale(now() + timedelta(minutes=30))
+    outbox.resend_stale(now() + timedelta(minutes=30), mail)
     [listed] = notifications(venue)
     assert (listed["status"], listed["failure_code"]) == ("failed", "delivery_unknown")
     assert len(emails_to(world, guest)) == 1
@@ -263,6 +260,7 @@ def test_a_refusal_by_ses_is_failed_in_the_admin_list_and_logged_as_a_metric(wor
 def test_a_notice_whose_stream_retries_ran_out_is_sent_by_the_sweeper_once(world: World) -> None:
     from chalicelib.services import notifications as outbox
 
+    mail = world.stack.app_module.parts.mail  # the sender the app's own handlers use
     venue = world.venue(allow_guest_modify=True)
     guest = world.guest(venue)
     made = world.purchase(guest, [world.slot(venue)])
@@ -272,22 +270,23 @@ def test_a_notice_whose_stream_retries_ran_out_is_sent_by_the_sweeper_once(world
     assert len(calls) == 11 and emails_to(world, guest) == []
     assert [n["status"] for n in notifications(venue)] == ["queued"]
 
-    assert outbox.resend_stale(now()) == {}  # too fresh: the stream may still be retrying it
-    assert outbox.resend_stale(now() + timedelta(minutes=6)) == {"sent": 1}
-    assert outbox.resend_stale(now() + timedelta(minutes=12)) == {}
+    assert outbox.resend_stale(now(), mail) == {}  # too fresh: the stream may still be retrying it
+    assert outbox.resend_stale(now() + timedelta(minutes=6), mail) == {"sent": 1}
+    assert outbox.resend_stale(now() + timedelta(minutes=12), mail) == {}
     assert len(emails_to(world, guest)) == 1 and [n["status"] for n in notifications(venue)] == ["sent"]
 
 
 def test_a_notice_ses_never_accepts_is_given_up_as_failed_after_a_day(world: World) -> None:
     from chalicelib.services import notifications as outbox
 
+    mail = world.stack.app_module.parts.mail  # the sender the app's own handlers use
     venue = world.venue(allow_guest_modify=True)
     guest = world.guest(venue)
     made = world.purchase(guest, [world.slot(venue)])
     with ses_fault("before-call", lambda: ses_error("ServiceUnavailable", 503), times=1000):
         assert move(guest, made, world.slot(venue, start=now() + timedelta(days=4))).status == 200
         world.stack.deliver_all()
-        outcomes = [outbox.resend_stale(now() + later) for later in (
+        outcomes = [outbox.resend_stale(now() + later, mail) for later in (
             timedelta(minutes=6), timedelta(hours=12), timedelta(hours=25), timedelta(hours=26))]
     assert outcomes == [{"retry": 1}, {"retry": 1}, {"failed": 1}, {}]  # tried for a day, then given up
     [listed] = notifications(venue)

@@ -36,7 +36,7 @@ def test_a_purchase_takes_its_seats(world: World) -> None:
     guest = world.guest(venue)
     slot = world.slot(venue, capacity=3)
     world.purchase(guest, [slot, slot])
-    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={slot['start'][:10]}")
+    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={venue.day_of(slot)}")
     [after] = [s for s in listed.json["slots"] if s["slot_id"] == slot["slot_id"]]
     assert (after["booked"], after["remaining"]) == (2, 1)
 

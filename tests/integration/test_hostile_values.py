@@ -50,7 +50,8 @@ def test_days_outside_1970_to_2200_are_400_on_every_route_that_takes_a_day(world
     for day in ("1970-01-01", "2200-12-31"):  # the edges are usable, and simply empty
         assert public.get(f"/v1/venues/{venue.venue_id}/slots?product_id=jump-60&date={day}").json == {"slots": []}
         assert admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={day}").status == 200
-    listed = admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={slot['start'][:10]}")
+    # The venue's own day of the slot (in Auckland that is often the day after the UTC date).
+    listed = admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={venue.day_of(slot)}")
     assert [s["slot_id"] for s in listed.json["slots"]] == [slot["slot_id"]]
 
 
@@ -164,7 +165,7 @@ def name_calls(world: World) -> tuple[Any, Any]:
 
     def stored() -> Any:
         return (guest.api.get(f"/v1/me/transactions/{bought['transaction_id']}").json,
-                venue.admin.get(f"{base}/slots?product_id=jump-60&date={slot['start'][:10]}").json)
+                venue.admin.get(f"{base}/slots?product_id=jump-60&date={venue.day_of(slot)}").json)
 
     return attempt, stored
 
@@ -206,3 +207,30 @@ def test_names_in_scripts_that_need_joiners_and_emoji_are_kept(world: World) -> 
         assert answers["participant rename"].status == 200, (name, answers["participant rename"].raw)
         assert answers["participant rename"].json["participant_name"] == name
         assert answers["guest name"].status == 201
+
+
+def test_a_trailing_newline_does_not_slip_through_a_pattern(world: World) -> None:
+    """`$` also matches before a final newline: every pattern must match the whole value."""
+    venue = world.venue()
+    guest = world.guest(venue)
+    slot = world.slot(venue)
+    base = f"/v1/admin/venues/{venue.venue_id}"
+    intent = world.payment_intent(100)
+    order = {"guest_id": guest.guest_id, "payment_intent_id": intent, "currency": "usd",
+             "sessions": [{"slot_id": slot["slot_id"], "participant_name": "Mia", "amount": 100}]}
+    refused(world.platform.post("/v1/admin/venues", {"name": "Bounce Park", "timezone": "UTC", "currency": "usd\n"}),
+            "currency")
+    refused(venue.admin.post(f"{base}/transactions", {**order, "currency": "usd\n"}), "currency")
+    refused(venue.admin.post(f"{base}/transactions", {**order, "payment_intent_id": intent + "\n"}),
+            "payment_intent_id")
+    refused(venue.admin.post(f"{base}/transactions", {**order, "guest_id": guest.guest_id + "\n"}), "guest_id")
+    refused(venue.admin.post(f"{base}/slots", {"product_id": "jump-60\n", "product_name": "Open Jump",
+                                               "start": slot["start"], "end": slot["end"], "capacity": 3}),
+            "product_id")
+    refused(venue.admin.post(f"{base}/slots", {"product_id": "jump-60", "product_name": "Open Jump",
+                                               "start": slot["start"] + "\n", "end": slot["end"], "capacity": 3}),
+            "start")
+    refused(venue.admin.get(f"{base}/refunds?cursor=abc%0A"), "cursor")
+    assert guest.api.get("/v1/me/transactions").json["transactions"] == []  # nothing was bought
+    listed = venue.admin.get(f"{base}/slots?product_id=jump-60&date={venue.day_of(slot)}").json["slots"]
+    assert [s["slot_id"] for s in listed] == [slot["slot_id"]]  # and no slot was made

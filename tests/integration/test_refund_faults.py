@@ -61,9 +61,7 @@ def in_background(target: Any, *args: Any) -> tuple[threading.Thread, list[Any]]
 def test_two_workers_paying_the_same_refund_at_once_pay_once(bought) -> None:
     world, guest, receipt = bought
     refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
-    from chalicelib.services.stripe_key import stripe_gateway
-
-    stripe_gateway()._stripe()  # built before the race, so both workers reach Stripe at once
+    world.stack.app_module.parts.stripe.gateway()._stripe()  # built before the race, so both workers reach Stripe at once
     hold = world.stack.stripe.hold_next()
     first, first_result = in_background(run_handler, world, "handle_refunds", "m-1", receipt, refund_id)
     hold.wait_until_reached()  # one worker's request is now in progress at Stripe
@@ -80,14 +78,15 @@ def test_two_workers_paying_the_same_refund_at_once_pay_once(bought) -> None:
 
 
 def test_the_reconciler_resending_a_refund_in_flight_pays_once(bought) -> None:
-    from chalicelib.services import refunds
+    from chalicelib.services import refund_reconciler
 
     world, guest, receipt = bought
     refund_id = cancel(guest, receipt, [0, 1]).json["refund"]["refund_id"]
     hold = world.stack.stripe.hold_next()
     worker, _ = in_background(world.stack.deliver_all)
     hold.wait_until_reached()
-    assert refunds.resend_stale(now() + timedelta(minutes=10)) >= 1  # it looks stale: still pending
+    queues = world.stack.app_module.parts.queues
+    assert refund_reconciler.resend_stale(now() + timedelta(minutes=10), queues) >= 1  # it looks stale: still pending
     world.stack.deliver_all()  # the duplicate, while the original is at Stripe
     hold.release()
     worker.join()
@@ -198,14 +197,14 @@ def test_a_refund_failed_webhook_before_our_own_write_leaves_it_failed(bought) -
 def test_a_refund_failed_webhook_racing_the_workers_success_write_is_not_lost(bought, monkeypatch) -> None:
     """The webhook read the refund `pending`; the worker wrote `refunded` before the webhook
     wrote `failed`. Stripe's failure must still be recorded, not answered 200 and dropped."""
-    from chalicelib.services import refunds
+    from chalicelib.services import stripe_webhooks
 
     world, guest, receipt = bought
     world.stack.stripe.drop_next()  # Stripe makes the refund; the worker does not hear of it yet
     refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
     world.stack.deliver_all()
     [made] = stripe_refunds_for(world, refund_id)
-    real_load = refunds.load
+    real_load = stripe_webhooks.load
     raced: list[bool] = []
 
     def load_then_the_worker_writes(transaction_id: str, rid: str, consistent: bool = True) -> Any:
@@ -215,7 +214,7 @@ def test_a_refund_failed_webhook_racing_the_workers_success_write_is_not_lost(bo
             world.stack.deliver_all()  # the worker pays and writes `refunded` now
         return found
 
-    monkeypatch.setattr(refunds, "load", load_then_the_worker_writes)
+    monkeypatch.setattr(stripe_webhooks, "load", load_then_the_worker_writes)
     time.sleep(1.1)  # the dropped delivery's message is visible again
     body, signature = signed(refund_event("refund.failed", "failed", refund_id, receipt, made["id"]),
                              os.environ["STRIPE_WEBHOOK_SECRET"])

@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib.api import representations as shape
 from chalicelib.ids import new_id
-from chalicelib.services import purchases
+from chalicelib.services import receipts
 from chalicelib.services.refund_windows import close_due_windows, reproject_venue
 from chalicelib.storage.models import BookingItem, SessionRecord
 from chalicelib.storage.shards import window_shard
@@ -30,7 +30,7 @@ def _sessions(transaction_id: str) -> list[SessionRecord]:
 
 def _receipt_sessions(venue: Venue, transaction_id: str, at: datetime) -> list[dict[str, Any]]:
     """What the guest's receipt shows at `at` (the route renders exactly this, at the request's time)."""
-    found = purchases.receipt(venue.venue_id, transaction_id)
+    found = receipts.receipt(venue.venue_id, transaction_id)
     return shape.receipt(found.venue, found.transaction, found.sessions, found.refunds, at)["sessions"]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bench.world import crowded_slot
 from tests.conftest import Venue, World, now
 from tests.dynamodb_calls import count_dynamodb_calls
 from tests.integration.test_openapi import assert_matches_spec
@@ -74,9 +75,9 @@ def test_a_closed_slot_takes_nothing_at_once_then_every_session_in_it_is_cancell
     job = answer.json
     assert (job["kind"], job["slot_id"], job["status"], job["sessions_total"]) == ("slot_closure", ten["slot_id"],
                                                                                    "running", 3)
-    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={ten['start'][:10]}")
+    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={venue.day_of(ten)}")
     assert [s["status"] for s in listed.json["slots"] if s["slot_id"] == ten["slot_id"]] == ["closed"]
-    public = ada.api.get(f"/v1/venues/{venue.venue_id}/slots?product_id=jump-60&date={ten['start'][:10]}")
+    public = ada.api.get(f"/v1/venues/{venue.venue_id}/slots?product_id=jump-60&date={venue.day_of(ten)}")
     assert ten["slot_id"] not in [s["slot_id"] for s in public.json["slots"]]
     # No purchase and no move into it, by anyone, from this moment.
     bought = venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/transactions", {
@@ -158,7 +159,7 @@ def test_only_the_venues_key_closes_its_own_slots_and_sees_its_jobs(world: World
                         ({"reason": "x" * 501, "refund": "full"}, "reason")]:
         answer = venue.admin.post(CLOSURE.format(venue_id=venue.venue_id, slot_id=slot["slot_id"]), body)
         assert answer.status == 400 and field in answer.json["error"]["details"]["fields"], body
-    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={slot['start'][:10]}")
+    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={venue.day_of(slot)}")
     assert {s["status"] for s in listed.json["slots"]} == {"open"}  # nothing was closed by those
 
     job = close(venue, slot).json
@@ -189,47 +190,6 @@ def test_pieces_end_at_a_transactions_edge_so_each_transaction_is_cancelled_whol
 
 
 # --- A thousand sessions ------------------------------------------------------------------------
-
-def _crowded_slot(world: World, venue: Venue, transactions: int, sessions: int, amount: int = 500) -> tuple[
-        dict[str, Any], dict[str, int]]:
-    """A slot holding `sessions` booked sessions across `transactions` purchases of one guest,
-    written straight into storage (recording them through the API would take many minutes),
-    each purchase with its own payment intent at the Stripe stand-in. Returns the slot and each
-    transaction's number of sessions in it."""
-    from chalicelib.ids import new_id
-    from chalicelib.storage import summaries
-    from chalicelib.storage.models import BookingItem, SessionRecord, SlotRecord, TransactionRecord
-
-    guest = world.guest(venue, login=False)
-    slot = world.slot(venue, capacity=sessions, start=now() + timedelta(days=5))
-    start = now() + timedelta(days=5)
-    counts = {new_id(): sessions // transactions + (1 if n < sessions % transactions else 0)
-              for n in range(transactions)}
-    with BookingItem.batch_write() as batch:
-        for transaction_id, count in counts.items():
-            intent = world.stack.stripe.create_payment_intent(amount * count, "usd")
-            booked = []
-            for n in range(count):
-                session_id = new_id()
-                booked.append(SessionRecord(
-                    transaction_id=transaction_id, item=f"session#{session_id}", venue_id=venue.venue_id,
-                    session_id=session_id, slot_id=slot["slot_id"], product_id="jump-60",
-                    product_name="Open Jump 60 min", start=start, end=start + timedelta(hours=1),
-                    participant_name=f"Kid {n}", amount=amount, status="booked", refund_status="none",
-                    session_venue_id=venue.venue_id, refund_window="closed"))
-            # The header carries its session summary, as every recorded purchase's does: each
-            # cancellation updates that summary in the same write.
-            batch.save(TransactionRecord(
-                transaction_id=transaction_id, item="transaction", venue_id=venue.venue_id, guest_id=guest.guest_id,
-                purchased_at=now(), currency="usd", total=amount * count, payment_intent_id=intent["id"],
-                session_count=count, summary=summaries.of_sessions(booked)))
-            for session in booked:
-                batch.save(session)
-    SlotRecord(venue.venue_id, slot["slot_id"]).update(actions=[SlotRecord.booked.set(sessions),
-                                                               SlotRecord.remaining.set(0),
-                                                               SlotRecord.start.set(start)])
-    return slot, counts
-
 
 @pytest.fixture
 def crash_on_write() -> Iterator[Any]:
@@ -272,7 +232,7 @@ def _closes_exactly(world: World, venue: Venue, slot: dict[str, Any], counts: di
 
 def test_closing_a_slot_of_1000_sessions_across_300_transactions_makes_exactly_300_refunds(world: World) -> None:
     venue = world.venue()
-    slot, counts = _crowded_slot(world, venue, transactions=300, sessions=1000)
+    slot, counts = crowded_slot(world, world.stack.stripe, venue, transactions=300, sessions=1000)
     with count_dynamodb_calls() as calls:
         _closes_exactly(world, venue, slot, counts)
     assert "Scan" not in calls.operations
@@ -280,12 +240,11 @@ def test_closing_a_slot_of_1000_sessions_across_300_transactions_makes_exactly_3
 
 def test_a_closure_whose_worker_crashes_half_way_and_gets_pieces_twice_still_ends_exact(
         world: World, crash_on_write: Any) -> None:
-    from chalicelib import queues
-
+    queues = world.stack.app_module.parts.queues
     venue = world.venue()
     # Four pieces of at most 100 sessions: enough for a crash in the second and stray copies of
     # the first two (the 1,000-session closure above shows the size).
-    slot, counts = _crowded_slot(world, venue, transactions=120, sessions=400)
+    slot, counts = crowded_slot(world, world.stack.stripe, venue, transactions=120, sessions=400)
     job = close(venue, slot).json
     queues.send_closure_piece(job["job_id"], 0)  # delivered twice from the start
     crash = crash_on_write(45)  # in the second piece, after some of its transactions were cancelled

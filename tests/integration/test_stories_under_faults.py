@@ -28,7 +28,7 @@ def busy(faults: Any) -> Any:
 
 
 def remaining(world: World, venue: Any, slot: dict[str, Any]) -> int:
-    day = slot["start"][:10]
+    day = venue.day_of(slot)
     listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/slots?product_id=jump-60&date={day}").json["slots"]
     return next(s["remaining"] for s in listed if s["slot_id"] == slot["slot_id"])
 

@@ -220,7 +220,7 @@ def test_an_admin_retry_of_a_declined_refund_pays_on_the_purchases_account(world
 
 def test_the_reconciler_resends_a_lost_refund_that_is_paid_on_the_purchases_account(world: World, monkeypatch) -> None:
     from chalicelib.config import config
-    from chalicelib.services import refunds
+    from chalicelib.services import refund_reconciler
 
     venue, account = connected_venue(world)
     guest = world.guest(venue)
@@ -235,7 +235,7 @@ def test_the_reconciler_resends_a_lost_refund_that_is_paid_on_the_purchases_acco
     world.stack.deliver_all()
     assert receipt_of(guest, receipt)["refunds"][0]["status"] == "pending"  # nothing was queued
 
-    assert refunds.resend_stale(now() + timedelta(minutes=10)) >= 1
+    assert refund_reconciler.resend_stale(now() + timedelta(minutes=10), world.stack.app_module.parts.queues) >= 1
     after = settle(world, guest, receipt)
 
     assert after["refunds"][0]["status"] == "refunded"

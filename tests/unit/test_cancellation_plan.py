@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from chalicelib import rules
 from chalicelib.api import representations as shape
 from chalicelib.services.cancellations import apply_plan, plan_cancellation
-from chalicelib.services.purchases import Receipt
+from chalicelib.services.receipts import Receipt
 from chalicelib.storage.models import SessionRecord, TransactionRecord, VenueRecord
 
 NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
@@ -55,7 +55,7 @@ def test_the_quote_and_the_cancellation_agree_to_the_cent(venue_settings: rules.
     made = receipt(venue_settings, bought)
     ids = [s.session_id for s in made.sessions]
     quote = shape.quote(plan_cancellation(made, ids, NOW))
-    done = apply_plan(plan_cancellation(made, ids, NOW))
+    done = apply_plan(plan_cancellation(made, ids, NOW), made)
 
     assert (done.refund.amount if done.refund else 0) == quote["refund_amount"]
     assert quote["refund_amount"] == sum(s["refund_amount"] for s in quote["sessions"])
@@ -78,7 +78,7 @@ def test_a_cancellation_whose_refunds_add_up_to_zero_makes_no_refund() -> None:
     keeps_everything = rules.VenueSettings(refund_on_cancel=True, refund_cutoff_hours=24, cancellation_fee_fixed=5000)
     made = receipt(keeps_everything, [(2500, 3 * 86_400, False), (0, 3 * 86_400, False)])
     plan = plan_cancellation(made, ["S0", "S1"], NOW)
-    done = apply_plan(plan)
+    done = apply_plan(plan, made)
     assert (plan.refund_amount, plan.fee_amount, done.refund) == (0, 2500, None)
     assert [s.refund_status for s in done.sessions_after] == ["not_refunded", "not_refunded"]
 
@@ -86,7 +86,7 @@ def test_a_cancellation_whose_refunds_add_up_to_zero_makes_no_refund() -> None:
 def test_a_free_session_beside_a_paid_one_is_not_part_of_the_refund() -> None:
     venue_settings = rules.VenueSettings(refund_on_cancel=True, refund_cutoff_hours=24)
     made = receipt(venue_settings, [(2500, 3 * 86_400, False), (0, 3 * 86_400, False)])
-    done = apply_plan(plan_cancellation(made, ["S0", "S1"], NOW))
+    done = apply_plan(plan_cancellation(made, ["S0", "S1"], NOW), made)
     assert done.refund is not None and (done.refund.amount, done.refund.session_ids) == (2500, ["S0"])
     assert [s.refund_status for s in done.sessions_after] == ["pending", "not_refunded"]
 

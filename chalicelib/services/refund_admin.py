@@ -1,0 +1,93 @@
+"""The venue admin's refunds: the list (all, or one status), finding one refund, and retrying a
+failed one."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from chalicelib.errors import NotFound, RefundNotRetryable, ServiceUnavailable
+from chalicelib.observability import log_error
+from chalicelib.parts import QueueSender, StripeAccess
+from chalicelib.services.refund_states import PAID_AT_STRIPE, load, transition
+from chalicelib.storage import pages
+from chalicelib.storage.models import BookingItem, Locator, RefundRecord, TransactionRecord
+from chalicelib.storage.reads import MAX_KEYS, Key, read_together
+
+
+def venue_refunds(venue_id: str, status: str | None, limit: int,
+                  cursor: str | None) -> tuple[list[RefundRecord], str | None]:
+    """The venue's refunds, newest first, a page at a time: of one status, or all of them."""
+    if status is None:
+        def every(start: dict[str, Any] | None, count: int) -> Iterable[RefundRecord]:
+            return [r for r in RefundRecord.refunds_by_venue.query(venue_id, scan_index_forward=False, limit=count,
+                                                                   page_size=count, last_evaluated_key=start)
+                    if isinstance(r, RefundRecord)]  # the index holds refunds only; this tells mypy
+
+        return pages.page(every, limit, cursor, f"refunds:{venue_id}", _ALL_REFUNDS_KEY)
+
+    def of_status(start: dict[str, Any] | None, count: int) -> Iterable[RefundRecord]:
+        return [r for r in RefundRecord.refunds_by_venue_status.query(
+            f"{venue_id}#{status}", scan_index_forward=False, limit=count, page_size=count, last_evaluated_key=start)
+            if isinstance(r, RefundRecord)]
+
+    return pages.page(of_status, limit, cursor, f"refunds:{venue_id}:{status}", _STATUS_REFUNDS_KEY)
+
+
+_ALL_REFUNDS_KEY = ("transaction_id", "item", "refund_venue_id", "created_at")
+_STATUS_REFUNDS_KEY = ("transaction_id", "item", "venue_status", "created_at")
+
+
+def purchases_of(found: list[RefundRecord]) -> dict[str, TransactionRecord]:
+    """The purchase (header item, with its session summary) behind each refund, read together:
+    one BatchGetItem per hundred purchases."""
+    transaction_ids = sorted({r.transaction_id for r in found})
+    purchases: dict[str, TransactionRecord] = {}
+    for start in range(0, len(transaction_ids), MAX_KEYS):
+        chunk = transaction_ids[start:start + MAX_KEYS]
+        for header in read_together([Key(BookingItem, tid, "transaction") for tid in chunk], consistent=False):
+            if isinstance(header, TransactionRecord):
+                purchases[header.transaction_id] = header
+    return purchases
+
+
+def find(venue_id: str, refund_id: str) -> RefundRecord:
+    """The venue's refund `refund_id`, decided on reads by key for every refund made with a
+    locator; older refunds are found through the refund-id index, long caught up with them."""
+    locator = Locator.find(f"refund#{refund_id}")
+    if locator is not None:
+        refund = load(str(locator.transaction_id), refund_id) if locator.venue_id == venue_id else None
+        if refund is None:
+            raise NotFound("no such refund")
+        return refund
+    for key in BookingItem.refunds_by_id.query(refund_id, limit=1):
+        refund = load(key.transaction_id, refund_id)
+        if refund is not None and refund.venue_id == venue_id:
+            return refund
+    raise NotFound("no such refund")
+
+
+def retry(refund: RefundRecord, actor: str, now: datetime, stripe: StripeAccess, queues: QueueSender) -> RefundRecord:
+    """An admin's retry of a failed refund: if Stripe already holds a refund for it (paid by an
+    earlier attempt), record that; otherwise try again under the next key generation."""
+    from chalicelib.payments import PaymentError
+
+    if refund.status != "failed":
+        raise RefundNotRetryable("only a failed refund can be retried", {"status": refund.status})
+    try:
+        existing = stripe.gateway().find_refund(payment_intent_id=refund.payment_intent_id,
+                                                refund_id=refund.refund_id, stripe_account=refund.stripe_account)
+    except PaymentError as error:
+        raise ServiceUnavailable("Stripe could not be asked about this refund; try again") from error
+    if existing is not None and existing.status in PAID_AT_STRIPE:
+        if not transition(refund, "failed", "refunded", now, stripe_refund_id=existing.id, actor=actor):
+            raise RefundNotRetryable("the refund changed meanwhile; reload it")
+    else:
+        if not transition(refund, "failed", "pending", now, actor=actor):
+            raise RefundNotRetryable("the refund changed meanwhile; reload it")
+        try:
+            queues.send_refund(refund.transaction_id, refund.refund_id)
+        except Exception as error:  # the reconciler re-sends it
+            log_error("refund_send_failed", refund_id=refund.refund_id, transaction_id=refund.transaction_id,
+                      error=repr(error))
+    return load(refund.transaction_id, refund.refund_id) or refund
