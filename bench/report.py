@@ -319,7 +319,8 @@ class Report:
                   "it touches once per item; a Query reads only its partition instead of sorting the whole table;",
                   "item answers skip moto's model-driven serializer (60% of a call); moto is served over kept-alive",
                   "HTTP/1.1 connections (werkzeug closed each one) with Nagle's algorithm off; the queue pump wakes",
-                  "on a send. Each is pinned by tests/unit/test_moto_patches.py.", ""]
+                  "on a send or a table write; moto's lookup of a request's service is kept per host. Each is",
+                  "pinned by tests/unit/test_moto_patches.py.", ""]
         return lines
 
     def _day(self) -> list[str]:
