@@ -102,7 +102,8 @@ class _WsgiHandler(BaseHTTPRequestHandler):
 def _remember_backends(dispatcher: Any) -> None:
     """moto's dispatcher finds each request's service by listing moto's package folder and
     stat-ing every entry, then trying its URL patterns one by one: twice a request, ~6% of the
-    embedded server's time. The answer depends only on the host it is given, so keep it."""
+    embedded server's time. The answer depends only on the host it is given, so keep it (what
+    this relies on is pinned by tests/unit/test_moto_patches.py)."""
     find = dispatcher.get_backend_for_host
     found: dict[str | None, Any] = {}
 
