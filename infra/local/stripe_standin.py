@@ -84,8 +84,11 @@ class _Fault:
     code: str | None = None
     message: str | None = None
     hold: Hold | None = None
+    metadata: dict[str, str] | None = None  # only a request whose metadata holds these
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, params: dict[str, Any]) -> bool:
+        if self.metadata and not self.metadata.items() <= dict(params.get("metadata") or {}).items():
+            return False
         return path.startswith(self.path_prefix) and (self.method is None or self.method == method)
 
 
@@ -209,11 +212,13 @@ class StripeStandIn:
 
     def decline_next(self, code: str = "charge_disputed", message: str | None = None, *,
                      http_status: int = 400, path_prefix: str = "/v1/refunds", method: str | None = "POST",
-                     times: int = 1) -> None:
-        """The next requests matching are refused with `code`, stored for replay like any result."""
+                     times: int = 1, metadata: dict[str, str] | None = None) -> None:
+        """The next requests matching (and carrying `metadata`, when given) are refused with
+        `code`, stored for replay like any result."""
         with self._lock:
             for _ in range(times):
                 self._faults.append(_Fault("decline", path_prefix, method, status=http_status, code=code,
+                                           metadata=metadata,
                                            message=message or f"The request was declined ({code})."))
 
     def delay_next(self, seconds: float, *, path_prefix: str = "/v1/refunds", method: str | None = "POST",
@@ -289,10 +294,10 @@ class StripeStandIn:
         self._faults: list[_Fault] = []
         self._requests: list[dict[str, Any]] = []
 
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
+    def _take_fault(self, method: str, path: str, params: dict[str, Any]) -> _Fault | None:
         with self._lock:
             for i, fault in enumerate(self._faults):
-                if fault.matches(method, path):
+                if fault.matches(method, path, params):
                     return self._faults.pop(i)
         return None
 
@@ -310,7 +315,7 @@ class StripeStandIn:
             raw = query if method == "GET" else body.decode("utf-8", errors="replace")
             params = decode_params(parse_qsl(raw, keep_blank_values=True))
             record["params"] = params
-            fault = self._take_fault(method, path)
+            fault = self._take_fault(method, path, params)
             record["fault"] = fault.kind if fault else None
             drop = fault is not None and fault.kind == "drop"
             if account is not None and not _ACCOUNT_ID.fullmatch(account):
@@ -567,7 +572,8 @@ class StripeStandIn:
                 self.decline_next(args.get("code", "charge_disputed"), args.get("message"),
                                   http_status=int(args.get("http_status", 400)),
                                   path_prefix=args.get("path_prefix", "/v1/refunds"),
-                                  method=args.get("method", "POST"), times=int(args.get("times", 1)))
+                                  method=args.get("method", "POST"), times=int(args.get("times", 1)),
+                                  metadata=args.get("metadata"))
             elif action == "delay":
                 self.delay_next(float(args["seconds"]), path_prefix=args.get("path_prefix", "/v1/refunds"),
                                 method=args.get("method", "POST"), times=int(args.get("times", 1)))

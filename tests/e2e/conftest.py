@@ -55,7 +55,8 @@ class RunningStack:
     output: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=200))
 
     def stripe_control(self, action: str, **arguments: Any) -> None:
-        """Steer the Stripe stand-in, e.g. `stripe_control("decline")` fails the next refund."""
+        """Steer the Stripe stand-in, e.g. `stripe_control("decline", metadata={"transaction_id": t})`
+        fails the next refund of that purchase."""
         answer = requests.post(f"{self.stripe_url}/_standin/{action}", json=arguments, timeout=10)
         answer.raise_for_status()
 
