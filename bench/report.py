@@ -310,7 +310,7 @@ class Report:
                              f"{t.note} |")
         lines += ["", "cancel -> refunded: cancellations of one session each (one refund each), timed from the",
                   "cancellation's answer until the receipt shows the refund `refunded`; the stack's queue pump",
-                  "delivers batches of up to 10, woken by each SQS send (0.2 s otherwise); each refund calls",
+                  "delivers batches of up to 10, woken by each SQS send or table write (1 s otherwise); each refund calls",
                   "the Stripe stand-in over HTTP. The clients run in a process of their own; the whole stack",
                   "(front, app, moto, Stripe stand-in, queue pump) shares one interpreter and its GIL, so with",
                   "16 clients on 2 CPUs the figures are mostly queueing behind each other's CPU time.", "",
@@ -319,7 +319,8 @@ class Report:
                   "it touches once per item; a Query reads only its partition instead of sorting the whole table;",
                   "item answers skip moto's model-driven serializer (60% of a call); moto is served over kept-alive",
                   "HTTP/1.1 connections (werkzeug closed each one) with Nagle's algorithm off; the queue pump wakes",
-                  "on a send. Each is pinned by tests/unit/test_moto_patches.py.", ""]
+                  "on a send or a table write; moto's lookup of a request's service is kept per host. Each is",
+                  "pinned by tests/unit/test_moto_patches.py.", ""]
         return lines
 
     def _day(self) -> list[str]:

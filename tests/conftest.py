@@ -26,8 +26,10 @@ ADMIN_KEY = os.environ["ADMIN_API_KEY"]
 
 # Under `pytest -n N --dist loadgroup` (make test), tests are spread one by one over N worker
 # processes, each with its own embedded stack; tests sharing a costly fixture stay on one worker:
-# the e2e stack in a child process with its browser, a module's own stack, the CDK synthesis.
-_ONE_WORKER = {"tests/e2e/test_fuzz_api.py": "live-stack", "tests/e2e/test_portal_browser.py": "live-stack"}
+# the e2e stack in a child process with its browser (every file using `live_stack`: one stack and
+# one Chromium per run, not one per worker), a module's own stack, the CDK synthesis.
+_ONE_WORKER = {f"tests/e2e/{name}.py": "live-stack" for name in (
+    "test_fuzz_api", "test_portal_browser", "test_staff_browser", "test_reset_browser", "test_readme")}
 _ONE_WORKER_PER_FILE = ("tests/e2e/", "tests/infra/", "tests/integration/test_payments_gateway.py",
                         "tests/unit/test_moto_patches.py")
 
@@ -47,20 +49,25 @@ def cheap_password_hashes() -> Iterator[None]:
     """argon2id at its lowest cost in this process: the real cost is ~0.4 s of CPU per guest
     (a hash and a login), a third of the suite's time, and what tests check is who gets in, not
     the hash's cost. tests/unit/test_password_hashing.py checks the production parameters in a
-    fresh interpreter; the e2e stack, a child process, hashes at the real cost."""
-    from argon2 import PasswordHasher
-
+    fresh interpreter; the browser tests' stack, a child process, does the same (tests/cheap_hashes.py)."""
     from chalicelib import auth
+    from tests.cheap_hashes import cheap_hasher
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(auth, "_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        patch.setattr(auth, "_hasher", cheap_hasher)
         patch.setattr(auth, "_DUMMY_PASSWORD_HASH", None)
         yield
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
+    import gc
+
     local = LocalStack(background=False, visibility_timeout_seconds=1).start()
+    # What is loaded by now (moto, botocore's service models, the app) lives until the end: the
+    # cyclic collector need not walk it again, and runs a tenth as often over what tests make.
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
     yield local
     local.stop()
 

@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 import threading
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# How often a server's loop looks for a stop: each of the stack's servers took up to half a second
+# (the default) to stop, one after another, at the end of every test worker and every Ctrl-C.
+STOP_POLL_SECONDS = 0.1
 
 
 class BackgroundServer:
@@ -15,7 +20,8 @@ class BackgroundServer:
         self.server.daemon_threads = True
         self.server.block_on_close = False  # kept-alive idle connections must not hold stop()
         self._stop_timeout = stop_timeout
-        self._thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
+        self._thread = threading.Thread(target=partial(self.server.serve_forever, poll_interval=STOP_POLL_SECONDS),
+                                        name=name, daemon=True)
         self._thread.start()
 
     @property

@@ -8,6 +8,7 @@ moto's SES is printed as one line and listed at `GET /_local/emails`. Ctrl-C sto
 """
 from __future__ import annotations
 
+import copy
 import json
 import mimetypes
 import os
@@ -21,11 +22,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from infra.local.background import STOP_POLL_SECONDS
 from infra.portal import portal_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,12 +45,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -73,6 +70,12 @@ class LocalStack:
     _http: ThreadingHTTPServer | None = None
     _streams: list[tuple[StreamPosition, Callable[..., Any]]] = field(default_factory=list)
     _emails_printed: int = 0
+    # Built once: a boto3 client costs ~15 ms to make, and the pump and deliver_all ran a dozen a
+    # round (a fifth of a core while idle). Clients are thread-safe; queue URLs never change.
+    _sqs_client: Any = None
+    _queue_urls: dict[str, str] = field(default_factory=dict)
+    _read_emails: list[tuple[Any, dict[str, Any] | None]] = field(default_factory=list)
+    _emails_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> LocalStack:
         import logging
@@ -132,6 +135,8 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._moto is not None:
+            self._moto.new_work.set()  # the pump, waiting for work, sees the stop at once
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -145,9 +150,11 @@ class LocalStack:
     # --- AWS resources ---------------------------------------------------------------------
 
     def _sqs(self) -> Any:
-        import boto3
+        if self._sqs_client is None:
+            import boto3
 
-        return boto3.client("sqs")
+            self._sqs_client = boto3.client("sqs")
+        return self._sqs_client
 
     def _create_queues(self, logical_names: tuple[str, ...]) -> None:
         from chalicelib.config import config
@@ -164,7 +171,9 @@ class LocalStack:
             })
 
     def queue_url(self, name: str) -> str:
-        return str(self._sqs().get_queue_url(QueueName=name)["QueueUrl"])
+        if name not in self._queue_urls:
+            self._queue_urls[name] = str(self._sqs().get_queue_url(QueueName=name)["QueueUrl"])
+        return self._queue_urls[name]
 
     def _verify_mail_identity(self) -> None:
         """moto's SES sends only from a verified identity, as SES does: verify MAIL_FROM's domain."""
@@ -182,8 +191,14 @@ class LocalStack:
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.ses.models import ses_backends
 
-        return [read_email(message.raw_data) for message in list(ses_backends[DEFAULT_ACCOUNT_ID][LOCAL_REGION].sent_messages)
-                if hasattr(message, "raw_data")]
+        sent = list(ses_backends[DEFAULT_ACCOUNT_ID][LOCAL_REGION].sent_messages)
+        with self._emails_lock:  # each message parsed once: the list only grows (the pump asks 5 times a second)
+            known = self._read_emails
+            if len(known) > len(sent) or (known and known[-1][0] is not sent[len(known) - 1]):
+                known.clear()
+            known.extend((message, read_email(message.raw_data) if hasattr(message, "raw_data") else None)
+                         for message in sent[len(known):])
+            return [copy.deepcopy(email) for _, email in known if email is not None]
 
     def print_new_emails(self) -> None:
         emails = self.emails()
@@ -224,7 +239,7 @@ class LocalStack:
 
             os.environ["PORTAL_URL"] = self.url
             config.cache_clear()
-        self._spawn(self._http.serve_forever, "http")
+        self._spawn(partial(self._http.serve_forever, poll_interval=STOP_POLL_SECONDS), "http")
 
     # --- Queues and schedules, as Lambda would run them ------------------------------------
 
@@ -299,9 +314,9 @@ class LocalStack:
         sqs = self._sqs()
         handlers = [(self.queue_url(name), name, handler) for name, handler in self.queue_handlers()]
         streams = self.stream_handlers()
-        sent = self._moto.messages_sent
+        new_work = self._moto.new_work
         while not self._stop.is_set():
-            sent.clear()  # before receiving: a message sent from here on wakes the wait below
+            new_work.clear()  # before receiving: a message or a write from here on wakes the wait below
             busy = False
             for url, name, handler in handlers:
                 try:
@@ -321,7 +336,10 @@ class LocalStack:
                 print(json.dumps({"level": "ERROR", "event": "local_email_print_error", "error": repr(error)}),
                       flush=True)
             if not busy:
-                sent.wait(0.2)  # a new message, or 0.2 s for one whose visibility timeout ran out
+                # A new message or stream record wakes it at once; a message whose visibility
+                # timeout ran out (a retry) is picked up within a second. Idle, it costs next to
+                # nothing: polling every 0.2 s cost a tenth of a core.
+                new_work.wait(1.0)
 
     @property
     def lambda_timeout_ms(self) -> int:
@@ -411,11 +429,14 @@ class StreamPosition:
     _next: tuple[str, str | None] = ("TRIM_HORIZON", None)  # where the next batch starts
     _failures: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)  # one batch at a time, as Lambda per shard
+    _client: Any = None
 
     def _streams(self) -> Any:
-        import boto3
+        if self._client is None:  # built once (see LocalStack._sqs_client); used under self._lock
+            import boto3
 
-        return boto3.client("dynamodbstreams")
+            self._client = boto3.client("dynamodbstreams")
+        return self._client
 
     def _iterator(self) -> str:
         streams = self._streams()

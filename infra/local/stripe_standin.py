@@ -59,16 +59,36 @@ class _Stored:
 
 
 @dataclass
+class Hold:
+    """A request held in progress at the stand-in until the test lets it go: tests of races wait
+    for `reached` instead of sleeping and hoping the other side got there first."""
+
+    reached: threading.Event = field(default_factory=threading.Event)  # in progress, its key in flight
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def wait_until_reached(self, timeout: float = 60) -> None:
+        if not self.reached.wait(timeout):
+            raise AssertionError(f"no request reached the held fault within {timeout} s")
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class _Fault:
-    kind: Literal["status", "drop", "decline", "delay"]
+    kind: Literal["status", "drop", "decline", "delay", "hold"]
     path_prefix: str
     method: str | None
     status: int = 0
     seconds: float = 0.0
     code: str | None = None
     message: str | None = None
+    hold: Hold | None = None
+    metadata: dict[str, str] | None = None  # only a request whose metadata holds these
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, params: dict[str, Any]) -> bool:
+        if self.metadata and not self.metadata.items() <= dict(params.get("metadata") or {}).items():
+            return False
         return path.startswith(self.path_prefix) and (self.method is None or self.method == method)
 
 
@@ -192,11 +212,13 @@ class StripeStandIn:
 
     def decline_next(self, code: str = "charge_disputed", message: str | None = None, *,
                      http_status: int = 400, path_prefix: str = "/v1/refunds", method: str | None = "POST",
-                     times: int = 1) -> None:
-        """The next requests matching are refused with `code`, stored for replay like any result."""
+                     times: int = 1, metadata: dict[str, str] | None = None) -> None:
+        """The next requests matching (and carrying `metadata`, when given) are refused with
+        `code`, stored for replay like any result."""
         with self._lock:
             for _ in range(times):
                 self._faults.append(_Fault("decline", path_prefix, method, status=http_status, code=code,
+                                           metadata=metadata,
                                            message=message or f"The request was declined ({code})."))
 
     def delay_next(self, seconds: float, *, path_prefix: str = "/v1/refunds", method: str | None = "POST",
@@ -205,6 +227,15 @@ class StripeStandIn:
         progress meanwhile, so a request with the same idempotency key is answered 409."""
         with self._lock:
             self._faults.extend(_Fault("delay", path_prefix, method, seconds=float(seconds)) for _ in range(times))
+
+    def hold_next(self, *, path_prefix: str = "/v1/refunds", method: str | None = "POST",
+                  limit_seconds: float = 60) -> Hold:
+        """The next request matching stays in progress (a request with its idempotency key is
+        answered 409) until `release()`, or `limit_seconds` so a failed test never hangs."""
+        hold = Hold()
+        with self._lock:
+            self._faults.append(_Fault("hold", path_prefix, method, seconds=float(limit_seconds), hold=hold))
+        return hold
 
     def reset(self) -> None:
         """Forget everything: objects, idempotent results, faults and records."""
@@ -263,10 +294,10 @@ class StripeStandIn:
         self._faults: list[_Fault] = []
         self._requests: list[dict[str, Any]] = []
 
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
+    def _take_fault(self, method: str, path: str, params: dict[str, Any]) -> _Fault | None:
         with self._lock:
             for i, fault in enumerate(self._faults):
-                if fault.matches(method, path):
+                if fault.matches(method, path, params):
                     return self._faults.pop(i)
         return None
 
@@ -284,7 +315,7 @@ class StripeStandIn:
             raw = query if method == "GET" else body.decode("utf-8", errors="replace")
             params = decode_params(parse_qsl(raw, keep_blank_values=True))
             record["params"] = params
-            fault = self._take_fault(method, path)
+            fault = self._take_fault(method, path, params)
             record["fault"] = fault.kind if fault else None
             drop = fault is not None and fault.kind == "drop"
             if account is not None and not _ACCOUNT_ID.fullmatch(account):
@@ -354,6 +385,9 @@ class StripeStandIn:
                  account: str | None = None) -> _Response:
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)  # outside the lock: other requests go on meanwhile
+        if fault is not None and fault.hold is not None:
+            fault.hold.reached.set()
+            fault.hold.released.wait(fault.seconds)  # outside the lock too
         if fault is not None and fault.kind == "decline":
             type_ = "card_error" if fault.status == 402 else "invalid_request_error"
             return _error_response(fault.status, type_, fault.message or fault.code or "declined", fault.code)
@@ -538,7 +572,8 @@ class StripeStandIn:
                 self.decline_next(args.get("code", "charge_disputed"), args.get("message"),
                                   http_status=int(args.get("http_status", 400)),
                                   path_prefix=args.get("path_prefix", "/v1/refunds"),
-                                  method=args.get("method", "POST"), times=int(args.get("times", 1)))
+                                  method=args.get("method", "POST"), times=int(args.get("times", 1)),
+                                  metadata=args.get("metadata"))
             elif action == "delay":
                 self.delay_next(float(args["seconds"]), path_prefix=args.get("path_prefix", "/v1/refunds"),
                                 method=args.get("method", "POST"), times=int(args.get("times", 1)))

@@ -1,5 +1,5 @@
-"""Browser fixtures: the whole local stack exactly as `make run` starts it (with a one-second
-schedule), Debian's Chromium driven by Playwright, and pages at desktop and phone size.
+"""Browser fixtures: the whole local stack as `make run` starts it (with a one-second schedule and
+cheap password hashes), Debian's Chromium driven by Playwright, and pages at desktop and phone size.
 
 The stack runs in its own process: its queue pump and schedules work in the background, and in
 this process they would share boto3 clients with the integration tests (which drive queues by
@@ -55,7 +55,8 @@ class RunningStack:
     output: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=200))
 
     def stripe_control(self, action: str, **arguments: Any) -> None:
-        """Steer the Stripe stand-in, e.g. `stripe_control("decline")` fails the next refund."""
+        """Steer the Stripe stand-in, e.g. `stripe_control("decline", metadata={"transaction_id": t})`
+        fails the next refund of that purchase."""
         answer = requests.post(f"{self.stripe_url}/_standin/{action}", json=arguments, timeout=10)
         answer.raise_for_status()
 
@@ -64,7 +65,9 @@ class RunningStack:
 def live_stack() -> Iterator[RunningStack]:
     env = {**os.environ, "PORT": "0", "STRIPE_STANDIN_PORT": "0", "LOCAL_SCHEDULE_SECONDS": "1", "TABLE_PREFIX": "rebook-e2e",
            "PYTHONUNBUFFERED": "1", "SEED": ""}
-    process = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=ROOT, env=env, text=True,
+    # `python -m infra.local.stack` with cheap password hashes (tests/cheap_hashes.py): every demo
+    # guest and login here would otherwise cost ~0.45 s of CPU.
+    process = subprocess.Popen([sys.executable, "-m", "tests.cheap_hashes"], cwd=ROOT, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     lines: queue.Queue[str | None] = queue.Queue()
     output: collections.deque[str] = collections.deque(maxlen=200)

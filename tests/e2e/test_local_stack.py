@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,36 +16,36 @@ from typing import Any
 import pytest
 import requests
 
-from infra.local.stack import free_port
-
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def running() -> Iterator[dict[str, Any]]:
-    port, stripe_port = free_port(), free_port()
+    # Port 0: the stack takes free ports itself and prints them. A port picked here and bound by
+    # the child seconds later could be taken meanwhile by any other process on a shared machine.
     env = {k: v for k, v in os.environ.items()
            if k not in ("ADMIN_API_KEY", "TABLE_PREFIX", "AWS_ENDPOINT_URL", "STRIPE_API_BASE")}
-    env.update({"PORT": str(port), "STRIPE_STANDIN_PORT": str(stripe_port), "LOCAL_SCHEDULE_SECONDS": "1",
-                "PYTHONUNBUFFERED": "1"})
+    env.update({"PORT": "0", "STRIPE_STANDIN_PORT": "0", "LOCAL_SCHEDULE_SECONDS": "1", "PYTHONUNBUFFERED": "1"})
     process = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
-    admin_key = None
+    printed: dict[str, str] = {}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = process.stdout.readline()  # type: ignore[union-attr]
         if not line:
             break
         lines.append(line)
-        if "platform admin key:" in line:
-            admin_key = line.split(":", 1)[1].strip()
+        for key, pattern in (("url", r"rebook is running at (http://127\.0\.0\.1:\d+)$"),
+                             ("admin_key", r"platform admin key:\s+(\S+)"),
+                             ("stripe", r"Stripe API base:\s+(http://127\.0\.0\.1:\d+)$")):
+            if match := re.search(pattern, line.strip()):
+                printed[key] = match.group(1)
         if "Press Ctrl-C" in line:
             break
-    assert admin_key, "".join(lines)
-    yield {"url": f"http://127.0.0.1:{port}", "admin_key": admin_key, "process": process, "lines": lines,
-           "stripe": f"http://127.0.0.1:{stripe_port}"}
+    assert printed.keys() == {"url", "admin_key", "stripe"}, "".join(lines)
+    yield {**printed, "process": process, "lines": lines}
     if process.poll() is None:
         process.kill()
 

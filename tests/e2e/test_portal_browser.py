@@ -453,7 +453,8 @@ def test_a_failed_refund_is_not_good_news_and_the_page_follows_the_venues_retry(
     demo = demo_venue(live_stack)
     log_in(device, live_stack, demo)
     open_receipt(device)
-    live_stack.stripe_control("decline", code="charge_disputed")
+    # This purchase's refund only: the stack is shared by every browser test of the run.
+    live_stack.stripe_control("decline", code="charge_disputed", metadata={"transaction_id": demo.transaction_id})
     confirm = start_cancelling(device, "Leo")
     confirm.get_by_role("button", name="Confirm Cancellations").click()
     leo = session_card(device, "Leo")
@@ -610,7 +611,8 @@ def test_admin_connects_by_name_and_saves_settings_with_accessible_validation(de
 def test_admin_sees_whose_refund_failed_and_why_and_the_list_follows_a_retry(device: Any, live_stack: RunningStack, axe: Axe) -> None:
     demo = demo_venue(live_stack)
     mia = session_id_of(live_stack, demo, "Mia")
-    live_stack.stripe_control("decline", code="charge_disputed")
+    # This purchase's refund only: the stack is shared by every browser test of the run.
+    live_stack.stripe_control("decline", code="charge_disputed", metadata={"transaction_id": demo.transaction_id})
     cancelled = requests.post(f"{live_stack.url}/v1/me/transactions/{demo.transaction_id}/cancellations", timeout=10,
                               headers={"Authorization": f"Bearer {guest_token(live_stack, demo)}"},
                               json={"session_ids": [mia]})

@@ -62,10 +62,11 @@ def test_two_workers_paying_the_same_refund_at_once_pay_once(bought) -> None:
     world, guest, receipt = bought
     refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
     world.stack.app_module.parts.stripe.gateway()._stripe()  # built before the race, so both workers reach Stripe at once
-    world.stack.stripe.delay_next(1.0)
+    hold = world.stack.stripe.hold_next()
     first, first_result = in_background(run_handler, world, "handle_refunds", "m-1", receipt, refund_id)
-    time.sleep(0.3)  # one worker's request is now in progress at Stripe
+    hold.wait_until_reached()  # one worker's request is now in progress at Stripe
     second = run_handler(world, "handle_refunds", "m-2", receipt, refund_id)
+    hold.release()
     first.join()
     failures = first_result[0]["batchItemFailures"] + second["batchItemFailures"]
     assert len(failures) == 1  # the one told 409 comes back later
@@ -81,12 +82,13 @@ def test_the_reconciler_resending_a_refund_in_flight_pays_once(bought) -> None:
 
     world, guest, receipt = bought
     refund_id = cancel(guest, receipt, [0, 1]).json["refund"]["refund_id"]
-    world.stack.stripe.delay_next(1.5)
+    hold = world.stack.stripe.hold_next()
     worker, _ = in_background(world.stack.deliver_all)
-    time.sleep(0.4)
+    hold.wait_until_reached()
     queues = world.stack.app_module.parts.queues
     assert refund_reconciler.resend_stale(now() + timedelta(minutes=10), queues) >= 1  # it looks stale: still pending
     world.stack.deliver_all()  # the duplicate, while the original is at Stripe
+    hold.release()
     worker.join()
     after = settle(world, guest, receipt)
     assert after["refunds"][0]["status"] == "refunded"
@@ -156,11 +158,12 @@ def test_a_worker_told_success_after_the_dead_letter_queue_gave_up_records_it(bo
     Stripe's success, arriving after, is recorded rather than left for the admin to discover."""
     world, guest, receipt = bought
     refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
-    world.stack.stripe.delay_next(1.0)
+    hold = world.stack.stripe.hold_next()
     worker, result = in_background(run_handler, world, "handle_refunds", "m-1", receipt, refund_id)
-    time.sleep(0.3)
+    hold.wait_until_reached()
     run_handler(world, "handle_refund_dead_letters", "d-1", receipt, refund_id)
     assert receipt_of(guest, receipt)["refunds"][0]["status"] == "failed"
+    hold.release()
     worker.join()
     assert result == [{"batchItemFailures": []}]
     after = receipt_of(guest, receipt)
@@ -176,12 +179,13 @@ def test_a_refund_failed_webhook_before_our_own_write_leaves_it_failed(bought) -
     wrote its success: the failure stands and is shown to the guest and the admin."""
     world, guest, receipt = bought
     refund_id = cancel(guest, receipt, [1]).json["refund"]["refund_id"]
-    world.stack.stripe.delay_next(1.0)
+    hold = world.stack.stripe.hold_next()
     worker, _ = in_background(run_handler, world, "handle_refunds", "m-1", receipt, refund_id)
-    time.sleep(0.3)
+    hold.wait_until_reached()
     body, signature = signed(refund_event("refund.failed", "failed", refund_id, receipt),
                              os.environ["STRIPE_WEBHOOK_SECRET"])
     assert webhook(world, body, signature).json["outcome"] == "failed"
+    hold.release()
     worker.join()
     after = settle(world, guest, receipt)
     assert after["refunds"][0]["status"] == "failed" and after["sessions"][1]["refund_status"] == "failed"

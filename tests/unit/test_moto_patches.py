@@ -39,6 +39,17 @@ def test_the_wrapped_moto_functions_are_the_ones_they_were_written_against() -> 
     assert "self.items" not in sources["query"]  # it reads the table through all_items() only
 
 
+def test_the_service_lookup_kept_per_host_depends_on_the_host_alone() -> None:
+    """infra/local/embedded_aws.py keeps `get_backend_for_host(host)` per host: moto's dispatcher
+    must ask it through the instance, and the answer must come from the host and static tables."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    assert inspect.getsource(DomainDispatcherApplication.get_application).count("self.get_backend_for_host(host)") == 2
+    lookup = inspect.getsource(DomainDispatcherApplication.get_backend_for_host)
+    assert list(inspect.signature(DomainDispatcherApplication.get_backend_for_host).parameters) == ["self", "host"]
+    assert "environ" not in lookup and "self.backend_url_patterns" in lookup
+
+
 @pytest.fixture(scope="module")
 def dynamodb() -> Iterator[Any]:
     server = EmbeddedAws().start()
