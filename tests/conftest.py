@@ -4,8 +4,9 @@ one line each. Every test makes its own venue, so tests never see each other's d
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -96,6 +97,16 @@ def client(stack: LocalStack) -> Any:
 def http_api(stack: LocalStack) -> str:
     """The same app served over real HTTP (threads, sockets), for concurrency tests."""
     return stack.serve_http()
+
+
+# A slot that starts in a few seconds, for stories about sessions that have started: far enough
+# ahead that a slow machine still buys into it before it starts, and waited out to the second.
+SOON = timedelta(seconds=5)
+
+
+def sleep_until_started(slot: dict[str, Any]) -> None:
+    start = datetime.fromisoformat(slot["start"].replace("Z", "+00:00"))
+    time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 0.05)
 
 
 class Api(bench.world.Api):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Guest, Response, World, now
+from tests.conftest import SOON, Guest, Response, World, now, sleep_until_started
 
 
 def cancel(guest: Guest, receipt: dict[str, Any], sessions: list[int], key: str | None = None,
@@ -140,8 +140,9 @@ def test_several_sessions_are_cancelled_all_or_nothing(bought) -> None:
 def test_a_started_session_cannot_be_cancelled(world: World) -> None:
     venue = world.venue(allow_guest_modify=True, refund_on_cancel=True)
     guest = world.guest(venue)
-    receipt = world.purchase(guest, [world.slot(venue, start=now() + timedelta(seconds=2))])
-    time.sleep(2.2)
+    soon = world.slot(venue, start=now() + SOON)
+    receipt = world.purchase(guest, [soon])
+    sleep_until_started(soon)
     answer = cancel(guest, receipt, [0])
     assert answer.status == 409 and answer.json["error"]["details"]["sessions"] == {
         receipt["sessions"][0]["session_id"]: "started"}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import Guest, Response, Venue, World, iso, now
+from tests.conftest import SOON, Guest, Response, Venue, World, iso, now, sleep_until_started
 from tests.dynamodb_calls import count_dynamodb_calls
 
 
@@ -227,11 +226,10 @@ def test_a_cancelled_session_cannot_be_edited(world: World) -> None:
 def test_a_session_that_has_started_cannot_be_edited(world: World) -> None:
     venue = world.venue(allow_guest_modify=True)
     guest = world.guest(venue)
-    soon = world.slot(venue, start=now() + timedelta(seconds=3))
+    soon = world.slot(venue, start=now() + SOON)
     later = world.slot(venue)
     made = world.purchase(guest, [soon])
-    start = datetime.fromisoformat(soon["start"].replace("Z", "+00:00"))
-    time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 0.05)
+    sleep_until_started(soon)
 
     answer = edit(guest, made, {"slot_id": later["slot_id"]})
 

@@ -2,11 +2,10 @@
 full or not at all, through the same refund queue, worker and states as a guest's cancellation."""
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
-from tests.conftest import Response, Venue, World, now
+from tests.conftest import SOON, Response, Venue, World, now, sleep_until_started
 from tests.integration.test_cancellations import receipt_of, settle
 from tests.integration.test_openapi import assert_matches_spec
 
@@ -101,8 +100,9 @@ def test_free_sessions_cancelled_in_full_make_no_refund(world: World) -> None:
 def test_staff_cancel_a_session_that_has_started_which_a_guest_cannot(world: World) -> None:
     venue = world.venue(allow_guest_modify=True, refund_on_cancel=True)
     guest = world.guest(venue)
-    made = world.purchase(guest, [world.slot(venue, start=now() + timedelta(seconds=2))], amount=900)
-    time.sleep(2.2)
+    soon = world.slot(venue, start=now() + SOON)
+    made = world.purchase(guest, [soon], amount=900)
+    sleep_until_started(soon)
     by_guest = guest.api.post(f"/v1/me/transactions/{made['transaction_id']}/cancellations",
                               {"session_ids": [made["sessions"][0]["session_id"]]})
     assert by_guest.status == 409

@@ -2,11 +2,10 @@
 capacity, product, a cancelled or a started session; the history names the key and the reason."""
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from tests.conftest import Response, Venue, World, now
+from tests.conftest import SOON, Response, Venue, World, now, sleep_until_started
 from tests.integration.test_openapi import assert_matches_spec
 
 PATH = "/v1/admin/venues/{venue_id}/transactions/{transaction_id}/sessions/{session_id}"
@@ -119,7 +118,7 @@ def test_staff_never_overbook_nor_change_the_product(world: World) -> None:
 def test_staff_never_edit_a_cancelled_or_started_session(world: World) -> None:
     venue = world.venue(allow_guest_modify=True)
     guest = world.guest(venue)
-    soon = world.slot(venue, start=now() + timedelta(seconds=2))
+    soon = world.slot(venue, start=now() + SOON)
     later, past = world.slot(venue), world.slot(venue, start=now() - timedelta(minutes=5))
     made = world.purchase(guest, [soon, later])
     cancelled = guest.api.post(f"/v1/me/transactions/{made['transaction_id']}/cancellations",
@@ -130,8 +129,7 @@ def test_staff_never_edit_a_cancelled_or_started_session(world: World) -> None:
     answer = staff_edit(venue, made, {"slot_id": past["slot_id"], "reason": "move to a past slot"})
     assert answer.status == 409 and answer.json["error"]["details"]["reason"] == "slot_started"
 
-    start = datetime.fromisoformat(soon["start"].replace("Z", "+00:00"))
-    time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 0.05)
+    sleep_until_started(soon)
     answer = staff_edit(venue, made, {"slot_id": later["slot_id"], "reason": "too late"})
     assert answer.status == 409 and answer.json["error"]["details"] == {"reason": "started"}
     assert seats(venue, soon) == (1, 9)
