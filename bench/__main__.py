@@ -172,10 +172,10 @@ def _measure(stack: LocalStack, report: Report, sizes: tuple[int, ...]) -> None:
         fill_sessions(world, LATENCY_SIZES[0])
         report.latency_sizes.append(LATENCY_SIZES[0])
         print(f"latency over HTTP, 16 clients, {LATENCY_SIZES[0]:,} sessions in the table ...", flush=True)
-        # From here on the stack serves HTTP and pumps its queues (it started without them so the
-        # counts above saw no background work); LocalStack has no public switch for the pump.
+        # From here on the stack serves HTTP and pumps its queues and streams (it started without
+        # them so the counts above saw no background work).
         stack.serve_http()
-        stack._spawn(stack._pump_queues, "queue-pump")
+        stack.start_pumps()
         rpc, refunds = int(os.environ.get("BENCH_REQUESTS_PER_CLIENT", "12")), int(os.environ.get("BENCH_REFUNDS", "200"))
         report.latency, report.refund_latency = latency.measure_in_child(
             stack.url, stack.admin_key, stack.stripe_url, rpc, refunds)

@@ -27,24 +27,29 @@ from urllib.parse import unquote
 from infra.local.background import BackgroundServer
 from infra.local.faults import FaultRates, FaultSwitch
 
-# Requests that give the local pump work: a queue message, or a table write (its stream record).
-_NEW_WORK = ("AmazonSQS.SendMessage", "DynamoDB_20120810.PutItem", "DynamoDB_20120810.UpdateItem",
-             "DynamoDB_20120810.DeleteItem", "DynamoDB_20120810.BatchWriteItem",
-             "DynamoDB_20120810.TransactWriteItems")
+# Requests that give the local pumps work: a queue message (the queue pump), or a table write
+# whose stream record the stream pump delivers.
+_QUEUE_WORK = ("AmazonSQS.SendMessage",)
+_STREAM_WORK = ("DynamoDB_20120810.PutItem", "DynamoDB_20120810.UpdateItem", "DynamoDB_20120810.DeleteItem",
+                "DynamoDB_20120810.BatchWriteItem", "DynamoDB_20120810.TransactWriteItems")
 
 
 class _OneRequestAtATime:
-    def __init__(self, app: Callable[..., Iterable[bytes]], faults: FaultSwitch, new_work: threading.Event) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], faults: FaultSwitch, new_work: threading.Event,
+                 new_records: threading.Event) -> None:
         self._app = app
         self._faults = faults
         self._lock = threading.Lock()
-        self._new_work = new_work
+        self._new_work, self._new_records = new_work, new_records
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         with self._lock:  # the body is produced inside the lock
             body = self._faults.handle(environ, start_response, self._app)
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(_NEW_WORK):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(_QUEUE_WORK):
             self._new_work.set()
+        elif target.startswith(_STREAM_WORK):
+            self._new_records.set()
         return body
 
 
@@ -120,10 +125,11 @@ class EmbeddedAws:
         self._host, self._port = host, port
         self.faults = FaultSwitch(faults)
         self._server: BackgroundServer | None = None
-        # Set after every SQS send and every table write (a stream record): the local pump waits on
-        # it instead of polling, as Lambda's pollers would pick a message or a record up at once
-        # (moto's own long poll would sleep holding the lock above).
+        # Set after every SQS send (`new_work`) and every table write (`new_records`, a stream
+        # record): the local pumps wait on them instead of polling, as Lambda's pollers would pick
+        # a message or a record up at once (moto's own long poll would sleep holding the lock above).
         self.new_work = threading.Event()
+        self.new_records = threading.Event()
 
     @property
     def url(self) -> str:
@@ -138,7 +144,7 @@ class EmbeddedAws:
         moto_patches.install()
         dispatcher = DomainDispatcherApplication(create_backend_app)
         _remember_backends(dispatcher)
-        app = _OneRequestAtATime(dispatcher, self.faults, self.new_work)
+        app = _OneRequestAtATime(dispatcher, self.faults, self.new_work, self.new_records)
         handler = type("Handler", (_WsgiHandler,), {"app": staticmethod(app)})
         self._server = BackgroundServer("embedded-aws", self._host, self._port, handler, stop_timeout=10)
         return self

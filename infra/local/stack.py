@@ -129,14 +129,15 @@ class LocalStack:
         self._streams = [(StreamPosition(arn), handler) for arn, handler in self._stream_sources()]
         if self.background:
             self._serve_http()
-            self._spawn(self._pump_queues, "queue-pump")
+            self.start_pumps()
             self._spawn(self._run_schedules, "schedules")
         return self
 
     def stop(self) -> None:
         self._stop.set()
         if self._moto is not None:
-            self._moto.new_work.set()  # the pump, waiting for work, sees the stop at once
+            self._moto.new_work.set()  # the pumps, waiting for work, see the stop at once
+            self._moto.new_records.set()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -310,13 +311,19 @@ class LocalStack:
             batches += sum(delivered)
         return batches
 
+    def start_pumps(self) -> None:
+        """The background delivery of queue messages and stream records, each on its own thread."""
+        self._spawn(self._pump_queues, "queue-pump")
+        self._spawn(self._pump_streams, "stream-pump")
+
     def _pump_queues(self) -> None:
+        """Deliver the queues' messages as Lambda's SQS pollers would. The streams have their own
+        pump (as each event source has its own poller): a refund never waits behind emails."""
         sqs = self._sqs()
         handlers = [(self.queue_url(name), name, handler) for name, handler in self.queue_handlers()]
-        streams = self.stream_handlers()
         new_work = self._moto.new_work
         while not self._stop.is_set():
-            new_work.clear()  # before receiving: a message or a write from here on wakes the wait below
+            new_work.clear()  # before receiving: a message from here on wakes the wait below
             busy = False
             for url, name, handler in handlers:
                 try:
@@ -324,6 +331,18 @@ class LocalStack:
                 except Exception as error:  # keep pumping; the handler's own logs say what failed
                     print(json.dumps({"level": "ERROR", "event": "local_pump_error", "queue": name,
                                       "error": repr(error)}), flush=True)
+            if not busy:
+                # A new message wakes it at once; a message whose visibility timeout ran out (a
+                # retry) is picked up within a second. Idle, it costs next to nothing.
+                new_work.wait(1.0)
+
+    def _pump_streams(self) -> None:
+        """Deliver the table streams' records (the guests' emails) and print each email sent."""
+        streams = self.stream_handlers()
+        new_records = self._moto.new_records
+        while not self._stop.is_set():
+            new_records.clear()  # before reading: a write from here on wakes the wait below
+            busy = False
             for position, handler in streams:
                 try:
                     busy |= position.deliver(handler)
@@ -336,10 +355,7 @@ class LocalStack:
                 print(json.dumps({"level": "ERROR", "event": "local_email_print_error", "error": repr(error)}),
                       flush=True)
             if not busy:
-                # A new message or stream record wakes it at once; a message whose visibility
-                # timeout ran out (a retry) is picked up within a second. Idle, it costs next to
-                # nothing: polling every 0.2 s cost a tenth of a core.
-                new_work.wait(1.0)
+                new_records.wait(1.0)  # a write wakes it at once; a failed record is retried within a second
 
     @property
     def lambda_timeout_ms(self) -> int:
