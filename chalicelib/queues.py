@@ -61,8 +61,10 @@ class SqsQueues:
     def send_deadline_update(self, venue_id: str, settings_version: int) -> None:
         self._send(config().deadline_queue_url, {"venue_id": venue_id, "settings_version": settings_version})
 
-    def send_closure_piece(self, job_id: str, piece: int) -> None:
-        self._send(config().slot_closure_queue_url, asdict(ClosurePiece(job_id, piece)))
+    def send_closure_piece(self, job_id: str, piece: int, delay_seconds: int = 0) -> None:
+        """`delay_seconds` (at most 900, SQS's limit) holds the piece back: a sweep run again
+        after an index had time to catch up."""
+        self._send(config().slot_closure_queue_url, asdict(ClosurePiece(job_id, piece)), delay_seconds)
 
-    def _send(self, queue_url: str, message: dict[str, Any]) -> None:
-        self.sqs().send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
+    def _send(self, queue_url: str, message: dict[str, Any], delay_seconds: int = 0) -> None:
+        self.sqs().send_message(QueueUrl=queue_url, MessageBody=json.dumps(message), DelaySeconds=delay_seconds)

@@ -532,6 +532,9 @@ class RebookStack(cdk.Stack):
                               log_group=self.log_groups[function_name], metric_namespace=namespace,
                               metric_name="NotificationsFailed", metric_value="1",
                               filter_pattern=logs.FilterPattern.string_value("$.event", "=", "notification_failed"))
+        logs.MetricFilter(self, "MetricClosureSessionsLeft", log_group=self.log_groups["handle_slot_closures"],
+                          metric_namespace=namespace, metric_name="ClosureSessionsLeft", metric_value="1",
+                          filter_pattern=logs.FilterPattern.string_value("$.event", "=", "closure_sessions_left"))
 
         def sum_of(metric_name: str, metric_namespace: str = namespace,
                    dimensions: dict[str, str] | None = None) -> cloudwatch.Metric:
@@ -549,6 +552,9 @@ class RebookStack(cdk.Stack):
                      "An email to a guest was refused by SES or given up: see the venue's notifications list")
         alarm_on_any(sum_of("RefundsFailed"), "AlarmRefundsFailed", "refunds-failed",
                      "A refund was marked failed: a guest is waiting for money an operator must see to")
+        alarm_on_any(sum_of("ClosureSessionsLeft"), "AlarmClosureSessionsLeft", "closure-sessions-left",
+                     "A closed slot still counts booked sessions its job could not find after sweeping again: "
+                     "its guests are neither cancelled nor refunded (docs/operations.md)")
         alarm_on_any(sum_of("StripeKeyRejected"), "AlarmStripeKeyRejected", "stripe-key-rejected",
                      "Stripe refused our own key (revoked, rotated or lacking permission): refunds wait "
                      "pending until the STRIPE_API_KEY secret holds a working key")

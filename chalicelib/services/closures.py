@@ -7,6 +7,13 @@ job's counters together). Pieces run one after another: the job records how many
 where the next starts, and a piece runs only when it is the next one. Each transaction's write is
 conditional on its sessions still being booked in the slot, so a piece run again after a crash or
 a duplicate delivery cancels and refunds nothing twice, and skips nothing.
+
+The index is eventually consistent: a session booked or moved into the slot in the instant
+before it closed may not be in it yet when the last piece reads. So the job is done only when
+the slot's own seat counter (read strongly; it moves in the same write as each session) says no
+session is left. Otherwise the sweep starts again from the top after a delay, a few times; if
+seats are still counted after the last, the job stays `running` and says so in the logs (a
+second closure request sweeps once more).
 """
 from __future__ import annotations
 
@@ -41,6 +48,8 @@ PIECE_SESSIONS = 100  # index entries per piece: about 35 transactions' writes, 
 _INDEX_KEY = ("slot_id", "transaction_id", "item")
 _ATTEMPTS = 3
 _NOT_READY_WAITS = (0.1, 0.2, 0.4, 0.8, 0)  # seconds between reads of a job whose piece before is finishing
+# Seconds before each sweep run again: an index catches up within a second or so on AWS.
+SWEEP_AGAIN_DELAYS = (5, 30, 120)
 
 
 class PieceNotReady(Exception):
@@ -95,9 +104,9 @@ def _slot(venue_id: str, slot_id: str) -> SlotRecord:
         raise NotFound("no such slot at this venue", {"slot_id": slot_id}) from None
 
 
-def _send_piece(queues: QueueSender, job_id: str, piece: int) -> None:
+def _send_piece(queues: QueueSender, job_id: str, piece: int, delay_seconds: int = 0) -> None:
     try:
-        queues.send_closure_piece(job_id, piece)
+        queues.send_closure_piece(job_id, piece, delay_seconds)
     except Exception as error:  # a second closure request sends it again; the job shows it is stuck
         log_error("closure_piece_send_failed", job_id=job_id, piece=piece, error=repr(error))
 
@@ -137,12 +146,33 @@ def run_piece(message: ClosurePiece, now: datetime, queues: QueueSender) -> str:
             refunds += done[1]
     finally:  # a piece that fails half-way still queues the refunds it made: its rerun will not see them
         _send_refunds(queues, refunds, ids)
+    finished = next_key is None and _nothing_left(job, queues, message.piece, ids)
     if next_key is not None:
         _send_piece(queues, job.job_id, message.piece + 1)  # before the job moves on: a crash here repeats this piece
-    _advance(job, message.piece, next_key, now)
+    _advance(job, message.piece, next_key, now, finished)
     log_event("closure_piece_done", sessions_cancelled=cancelled, refunds_created=len(refunds),
-              last=next_key is None, **ids)
+              last=finished, **ids)
     return "done"
+
+
+def _nothing_left(job: JobRecord, queues: QueueSender, piece: int, ids: dict[str, Any]) -> bool:
+    """At the end of a sweep: True when the slot counts no booked session any more; otherwise
+    the next piece is sent, delayed, to sweep the index again from the top (it may have lagged a
+    session's write), or, after the last sweep allowed, False with an error the alarms see."""
+    try:
+        left = int(SlotRecord.get(job.venue_id, job.slot_id, consistent_read=True).booked)
+    except SlotRecord.DoesNotExist:
+        return True
+    if not left:
+        return True
+    sweeps = int(job.sweeps_again or 0)
+    if sweeps < len(SWEEP_AGAIN_DELAYS):
+        log_event("closure_sweeps_again", sessions_left=left, sweep=sweeps + 1, **ids)
+        # Sent before the job records it, as any next piece: a crash in between repeats this piece.
+        _send_piece(queues, job.job_id, piece + 1, SWEEP_AGAIN_DELAYS[sweeps])
+    else:
+        log_error("closure_sessions_left", sessions_left=left, sweeps=sweeps, **ids)
+    return False
 
 
 def _send_refunds(queues: QueueSender, refunds: list[tuple[str, str]], ids: dict[str, Any]) -> None:
@@ -236,11 +266,14 @@ def _read_piece(items: list[tuple[str, str]]) -> dict[str, Read]:
     return read
 
 
-def _advance(job: JobRecord, piece: int, next_key: dict[str, Any] | None, now: datetime) -> None:
-    """The job moves past `piece`, once: a duplicate of this piece that finished too changes nothing."""
-    actions = [JobRecord.pieces_done.set(piece + 1)]
-    if next_key is None:
+def _advance(job: JobRecord, piece: int, next_key: dict[str, Any] | None, now: datetime, finished: bool) -> None:
+    """The job moves past `piece`, once: a duplicate of this piece that finished too changes nothing.
+    A sweep that ended with sessions left starts the next one from the top of the index."""
+    actions: list[Any] = [JobRecord.pieces_done.set(piece + 1)]
+    if finished:
         actions += [JobRecord.status.set("done"), JobRecord.finished_at.set(now), JobRecord.next_key.remove()]
+    elif next_key is None:
+        actions += [JobRecord.next_key.remove(), JobRecord.sweeps_again.set(int(job.sweeps_again or 0) + 1)]
     else:
         actions.append(JobRecord.next_key.set(next_key))
     write = AtomicWrite()

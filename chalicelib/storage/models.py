@@ -365,6 +365,9 @@ class JobRecord(Model):
     refunds_created = NumberAttribute(default=0)
     pieces_done = NumberAttribute(default=0)
     next_key = JSONAttribute(null=True)  # where the next piece starts in the slot-sessions index
+    # Sweeps of the slot-sessions index run again because the slot still counted booked seats
+    # when the last piece ended (the index lagged a session's write); None before the first.
+    sweeps_again = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     finished_at = UTCDateTimeAttribute(null=True)
 

@@ -418,7 +418,8 @@ def test_refund_outcomes_are_metrics_and_failures_page(dev: Synthesised) -> None
     assert patterns == {"RefundsFailed": '{ $.event = "refund_failed" }',
                         "RefundsSucceeded": '{ $.event = "refund_succeeded" }',
                         "StripeKeyRejected": '{ $.event = "stripe_key_rejected" }',
-                        "NotificationsFailed": '{ $.event = "notification_failed" }'}
+                        "NotificationsFailed": '{ $.event = "notification_failed" }',
+                        "ClosureSessionsLeft": '{ $.event = "closure_sessions_left" }'}
     worker_group = _ref_id(dev.function("HandleRefunds")["LoggingConfig"]["LogGroup"])
     assert {f["MetricTransformations"][0]["MetricName"] for f in filters
             if _ref_id(f["LogGroupName"]) == worker_group} == {"RefundsFailed", "RefundsSucceeded", "StripeKeyRejected"}
@@ -561,6 +562,15 @@ def test_the_sender_reads_only_the_notifications_stream_and_the_guests(dev: Synt
               for s in statements if any(a.startswith("dynamodb:") for a in s["Action"]) and s is not stream_read
               for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])}
     assert tables == {"rebook-dev-notifications", "rebook-dev-guests"}
+
+
+def test_a_closure_that_leaves_sessions_booked_pages(dev: Synthesised) -> None:
+    [found] = [f["Properties"] for f in dev.resources("AWS::Logs::MetricFilter").values()
+               if f["Properties"]["MetricTransformations"][0]["MetricName"] == "ClosureSessionsLeft"]
+    assert _ref_id(found["LogGroupName"]) == _ref_id(
+        dev.function(logical_id("handle_slot_closures"))["LoggingConfig"]["LogGroup"])
+    [alarm] = [a for a in _alarms(dev) if a["MetricName"] == "ClosureSessionsLeft"]
+    assert alarm["Threshold"] == 0 and alarm["Namespace"] == "rebook/dev" and alarm["AlarmActions"]
 
 
 def test_failed_emails_are_a_metric_and_page(dev: Synthesised) -> None:

@@ -3,6 +3,7 @@ cancels every session booked in it through SQS, one refund per transaction, exac
 when a piece crashes half-way or is delivered twice."""
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from bench.world import crowded_slot
+from infra.local.faults import FaultRates
 from tests.conftest import Venue, World, now
 from tests.dynamodb_calls import count_dynamodb_calls
 from tests.integration.test_openapi import assert_matches_spec
@@ -268,3 +270,59 @@ def test_a_closure_whose_worker_crashes_half_way_and_gets_pieces_twice_still_end
     assert {r["status"] for r in refunds["refunds"]} == {"refunded"}
     assert slot_seats(venue, slot["slot_id"]) == (0, 400)
 
+
+
+# --- The index lags: a session booked an instant before the closure --------------------------
+
+def logged(capsys: Any, event: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == event]
+
+
+def test_a_session_the_lagging_index_hides_from_the_first_sweep_is_found_by_the_next(
+        world: World, faults: Any, capsys: Any) -> None:
+    venue = world.venue()
+    early, late = world.guest(venue, login=False), world.guest(venue, login=False)
+    slot = world.slot(venue)
+    world.purchase(early, [slot], amount=1500)
+    faults.set(FaultRates(index_lag_ms=2_000))  # writes from now on reach the indexes 2 s late
+    booked_late = world.purchase(late, [slot], amount=2500)  # the rush's last seat, just before the heater broke
+
+    job = close(venue, slot).json
+    assert job["sessions_total"] == 2
+    done = finish(world, venue, job["job_id"], seconds=60)  # the next sweep comes 5 s later
+
+    assert (done["sessions_cancelled"], done["refunds_created"]) == (2, 2)
+    assert [e["sessions_left"] for e in logged(capsys, "closure_sweeps_again")] == [1]
+    assert faults.injected["index_lag"] >= 1
+    assert [r["amount"] for r in stripe_refunds_of(world, {booked_late["transaction_id"]})] == [2500]
+    assert slot_seats(venue, slot["slot_id"]) == (0, 10)
+
+
+def test_a_job_whose_sessions_stay_hidden_stays_running_and_says_so_until_asked_again(
+        world: World, faults: Any, capsys: Any, monkeypatch: Any) -> None:
+    from chalicelib.services import closures
+
+    monkeypatch.setattr(closures, "SWEEP_AGAIN_DELAYS", (1, 1))  # the real waits are 5 s, 30 s and 2 min
+    venue = world.venue()
+    guest = world.guest(venue, login=False)
+    slot = world.slot(venue)
+    faults.set(FaultRates(index_lag_ms=600_000))  # an index that does not catch up in time
+    made = world.purchase(guest, [slot])
+    job = close(venue, slot).json
+    ends = time.monotonic() + 60
+    while not logged(capsys, "closure_sessions_left"):
+        world.stack.deliver_all()
+        assert time.monotonic() < ends
+        time.sleep(0.3)
+
+    still = job_of(venue, job["job_id"])
+    assert (still["status"], still["sessions_cancelled"], still["finished_at"]) == ("running", 0, None)
+    assert slot_seats(venue, slot["slot_id"]) == (1, 9)
+
+    faults.off()  # the index caught up; the front desk presses "close" again
+    again = close(venue, slot)
+    assert again.json["job_id"] == job["job_id"]
+    done = finish(world, venue, job["job_id"], seconds=60)
+    assert (done["status"], done["sessions_cancelled"], done["refunds_created"]) == ("done", 1, 1)
+    assert len(stripe_refunds_of(world, {made["transaction_id"]})) == 1
