@@ -113,8 +113,8 @@ def count_reset_request(venue_id: str, email: str, client_address: str | None, n
     guest's inbox from many addresses. Counted whether or not the email is known (a 429 tells
     nothing about it)."""
     email_key = f"reset#{venue_id}#{email}"
-    _count_attempt(f"{email_key}#{_address_digest(client_address)}", now)
-    _count_attempt(email_key, now, limit=config().login_email_max_failures)
+    _count_attempt(f"{email_key}#{_address_digest(client_address)}", now, what=_RESETS)
+    _count_attempt(email_key, now, limit=config().login_email_max_failures, what=_RESETS)
 
 
 def _address_digest(client_address: str | None) -> str:
@@ -123,19 +123,30 @@ def _address_digest(client_address: str | None) -> str:
     return hashlib.sha256((client_address or "unknown").encode("utf-8")).hexdigest()[:32]
 
 
-def _count_attempt(key: str, now: datetime, limit: int | None = None) -> LoginAttempts:
+@dataclass(frozen=True)
+class _Throttled:
+    """What a throttle counts: its log event and what the 429 tells the guest."""
+    event: str
+    message: str
+
+
+_LOGINS = _Throttled("login_throttled", "too many failed logins for this email; try again later")
+_RESETS = _Throttled("password_reset_throttled", "too many reset links asked for this email; try again later")
+
+
+def _count_attempt(key: str, now: datetime, limit: int | None = None, what: _Throttled = _LOGINS) -> LoginAttempts:
     """Counts one attempt under `key`; past `limit` (the per-address limit unless given), 429
     before any password is hashed."""
     attempts = _count_window(key, now)
     if attempts.failures > (config().login_max_failures if limit is None else limit):
-        log_event("login_throttled", reason="too_many_failures")
-        raise _too_many(attempts, now)
+        log_event(what.event, reason="too_many_failures")
+        raise _too_many(attempts, now, what)
     return attempts
 
 
-def _too_many(attempts: LoginAttempts, now: datetime) -> TooManyAttempts:
+def _too_many(attempts: LoginAttempts, now: datetime, what: _Throttled = _LOGINS) -> TooManyAttempts:
     retry_after = max(1, int(attempts.expires_at.timestamp() - now.timestamp()))
-    return TooManyAttempts("too many failed logins for this email; try again later", retry_after)
+    return TooManyAttempts(what.message, retry_after)
 
 
 def _count_window(key: str, now: datetime) -> LoginAttempts:

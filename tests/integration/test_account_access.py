@@ -151,6 +151,7 @@ def test_reset_requests_are_throttled_like_logins(world: World) -> None:
     answers = [ask_reset(world, venue, guest.email) for _ in range(7)]
     assert [a.status for a in answers][:5] == [202] * 5 and answers[-1].status == 429
     assert int(answers[-1].headers["retry-after"]) > 0
+    assert "reset" in answers[-1].json["error"]["message"]  # not the wrong password's words
     assert len(links_to(world, guest.email)) <= 5
     unknown = [ask_reset(world, venue, "ghost@example.com").status for _ in range(7)]
     assert unknown[-1] == 429  # the same for an unknown address: 429 tells nothing
