@@ -238,12 +238,13 @@ class SessionsByVenueStart(GlobalSecondaryIndex["BookingItem"]):
 class SessionsBySlot(GlobalSecondaryIndex["BookingItem"]):
     """Sparse: only sessions carry `slot_id`. A slot's sessions, a transaction's together (the
     sort key), so closing a slot reads exactly its sessions, a piece at a time, and cancels each
-    transaction's in one write. Keys, `kind` and `status` only: a cancellation is its one index
-    write after the purchase, a window closing none."""
+    transaction's in one write. Keys and `kind` only, so the entry is written when a session is
+    bought or moved and never again: a cancellation or a window closing changes nothing it holds.
+    A closure piece reads its sessions strongly anyway and skips the ones no longer booked."""
 
     class Meta:
         index_name = "slot-sessions"
-        projection = IncludeProjection(["kind", "status"])
+        projection = _KEYS_AND_KIND
 
     slot_id = UnicodeAttribute(hash_key=True)
     transaction_id = UnicodeAttribute(range_key=True)
