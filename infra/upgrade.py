@@ -65,12 +65,10 @@ class Fill:
 def refund_fill(refund: Any, header: Any | None) -> Fill | None:
     """A first-round refund lacks `refund_venue_id` (so the admin's list, which reads the
     venue-refund-list index, misses it) and the purchase's `guest_id` (its outcome's email then
-    costs two extra reads). `refund_key` too, if it was written before the refund-id index took it."""
+    costs two extra reads). (A refund without `refund_key` needs none: its locator finds it.)"""
     values: dict[str, Any] = {}
     if refund.refund_venue_id is None:
         values["refund_venue_id"] = refund.venue_id
-    if refund.refund_key is None:
-        values["refund_key"] = refund.refund_id
     if refund.guest_id is None and header is not None:
         values["guest_id"] = header.guest_id
     return Fill(refund, values) if values else None
@@ -86,13 +84,11 @@ def header_fill(header: Any, items: list[Any], guest: Any | None) -> Fill | None
 
     values: dict[str, Any] = {}
     if header.summary is None:
-        refund_status = {r.refund_id: r.status for r in items if isinstance(r, RefundRecord)}
+        refund_status = {str(r.refund_id): str(r.status) for r in items if isinstance(r, RefundRecord)}
         summary = {}
         for session in (i for i in items if isinstance(i, SessionRecord)):
-            entry = summaries.entry(session)
-            if session.refund_id and session.refund_id in refund_status:
-                entry["refund_status"] = str(refund_status[session.refund_id])
-            summary[session.session_id] = entry
+            refunds = refund_status.get(session.refund_id) if session.refund_id else None
+            summary[session.session_id] = summaries.entry(session, refund_status=refunds)
         values["summary"] = summary
     if guest is not None:
         if header.guest_name is None:
@@ -223,7 +219,7 @@ class Upgrade:
     def _refund(self, refund: Any, counts: Counts) -> None:
         from chalicelib.storage.models import BookingItem, TransactionRecord
 
-        if refund.refund_venue_id is not None and refund.refund_key is not None and refund.guest_id is not None:
+        if refund.refund_venue_id is not None and refund.guest_id is not None:
             return
         header = None
         if refund.guest_id is None:

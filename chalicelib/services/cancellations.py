@@ -274,7 +274,7 @@ def apply_plan(plan: CancellationPlan, receipt: Receipt) -> Cancellation:
         refund_id = new_id()
         refund = RefundRecord(
             transaction_id=receipt.transaction.transaction_id, item=f"refund#{refund_id}",
-            venue_id=receipt.venue.venue_id, refund_id=refund_id, refund_key=refund_id,
+            venue_id=receipt.venue.venue_id, refund_id=refund_id,
             amount=plan.refund_amount,
             currency=receipt.transaction.currency, status="pending",
             session_ids=plan.refunded_ids, payment_intent_id=receipt.transaction.payment_intent_id,

@@ -16,31 +16,48 @@ from chalicelib.storage.reads import MAX_KEYS, Key, read_together
 
 
 def venue_refunds(venue_id: str, status: str | None, limit: int,
-                  cursor: str | None) -> tuple[list[RefundRecord], str | None]:
-    """The venue's refunds, newest first, a page at a time: of one status, or all of them."""
+                  cursor: str | None) -> tuple[list[RefundRecord], dict[str, TransactionRecord], str | None]:
+    """The venue's refunds, newest first, a page at a time: of one status, or all of them; with
+    the purchase (header item, with its session summary) behind each."""
     if status is None:
-        def every(start: dict[str, Any] | None, count: int) -> Iterable[RefundRecord]:
-            return [r for r in RefundRecord.refunds_by_venue.query(venue_id, scan_index_forward=False, limit=count,
-                                                                   page_size=count, last_evaluated_key=start)
-                    if isinstance(r, RefundRecord)]  # the index holds refunds only; this tells mypy
+        # The list of every status reads the venue-refund-list index's keys, then the refunds
+        # themselves with their purchases in the same BatchGetItem: the index holds no more than
+        # keys so that a refund changing status never rewrites its entry.
+        def every(start: dict[str, Any] | None, count: int) -> Iterable[BookingItem]:
+            return RefundRecord.refunds_by_venue.query(venue_id, scan_index_forward=False, limit=count,
+                                                       page_size=count, last_evaluated_key=start)
 
-        return pages.page(every, limit, cursor, f"refunds:{venue_id}", _ALL_REFUNDS_KEY)
+        entries, next_cursor = pages.page(every, limit, cursor, f"refunds:{venue_id}", _ALL_REFUNDS_KEY)
+        found = _read_with_purchases([Key(BookingItem, e.transaction_id, e.item) for e in entries])
+        refunds = [r for r in found if isinstance(r, RefundRecord)]
+        return refunds, {p.transaction_id: p for p in found if isinstance(p, TransactionRecord)}, next_cursor
 
     def of_status(start: dict[str, Any] | None, count: int) -> Iterable[RefundRecord]:
         return [r for r in RefundRecord.refunds_by_venue_status.query(
             f"{venue_id}#{status}", scan_index_forward=False, limit=count, page_size=count, last_evaluated_key=start)
             if isinstance(r, RefundRecord)]
 
-    return pages.page(of_status, limit, cursor, f"refunds:{venue_id}:{status}", _STATUS_REFUNDS_KEY)
+    of_one, next_cursor = pages.page(of_status, limit, cursor, f"refunds:{venue_id}:{status}", _STATUS_REFUNDS_KEY)
+    return of_one, _purchases_of(of_one), next_cursor
 
 
 _ALL_REFUNDS_KEY = ("transaction_id", "item", "refund_venue_id", "created_at")
 _STATUS_REFUNDS_KEY = ("transaction_id", "item", "venue_status", "created_at")
 
 
-def purchases_of(found: list[RefundRecord]) -> dict[str, TransactionRecord]:
-    """The purchase (header item, with its session summary) behind each refund, read together:
-    one BatchGetItem per hundred purchases."""
+def _read_with_purchases(refund_keys: list[Key]) -> list[Any]:
+    """The refunds under these keys and their purchases, read together: one BatchGetItem per
+    hundred items, eventually consistent like the index the keys came from."""
+    purchase_keys = [Key(BookingItem, t, "transaction") for t in dict.fromkeys(k.hash_key for k in refund_keys)]
+    keys = refund_keys + purchase_keys
+    found: list[Any] = []
+    for start in range(0, len(keys), MAX_KEYS):
+        found += read_together(keys[start:start + MAX_KEYS], consistent=False)
+    return [item for item in found if item is not None]
+
+
+def _purchases_of(found: list[RefundRecord]) -> dict[str, TransactionRecord]:
+    """The purchase behind each refund, read together: one BatchGetItem per hundred purchases."""
     transaction_ids = sorted({r.transaction_id for r in found})
     purchases: dict[str, TransactionRecord] = {}
     for start in range(0, len(transaction_ids), MAX_KEYS):
