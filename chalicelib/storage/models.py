@@ -351,6 +351,11 @@ class HistoryEvent(Model):
     before = JSONAttribute(null=True)
     after = JSONAttribute(null=True)
     reason = UnicodeAttribute(null=True)  # why staff made the change, as they gave it
+    # Set on an item that holds one event per session of one change (a cancellation of several):
+    # {session_id: what that session's `after` adds}, in order. Read as those events, each with
+    # the item's event id and "-<n>" (chalicelib/services/history.py): one item to write, not one
+    # per session.
+    sessions = JSONAttribute(null=True)
 
 
 class JobRecord(Model):
