@@ -172,10 +172,11 @@ class Upgrade:
 
     def bookings(self) -> list[Counts]:
         """Purchase headers, then refunds, from one Scan of the bookings table."""
+        from chalicelib.ids import purchase_of_refund
         from chalicelib.storage.models import BookingItem, Locator, RefundRecord, TransactionRecord
 
         headers, refunds, locators = Counts("purchase_summaries"), Counts("refunds"), Counts("refund_locators")
-        # Every refund (each one's locator is checked), and the headers that lack something; never
+        # Every refund (a first-round one's locator is checked), and the headers that lack something; never
         # the sessions, most of the table, nor headers already upgraded, so a rerun returns little.
         condition = (BookingItem.kind == RefundRecord) | ((BookingItem.kind == TransactionRecord) & (
             TransactionRecord.summary.does_not_exist() | TransactionRecord.guest_name.does_not_exist()
@@ -185,15 +186,18 @@ class Upgrade:
         for number, page in enumerate(_chunks(BookingItem.scan(filter_condition=condition, page_size=PAGE), PAGE),
                                       start=1):
             page_refunds = [i for i in page if isinstance(i, RefundRecord)]
-            existing = _existing_locators(f"refund#{r.refund_id}" for r in page_refunds)
+            # A refund whose id names its purchase needs no locator: it is read by key.
+            unnamed = {r.refund_id for r in page_refunds if purchase_of_refund(r.refund_id) is None}
+            existing = _existing_locators(f"refund#{refund_id}" for refund_id in unnamed)
             for item in page:
                 if isinstance(item, TransactionRecord):
                     headers.seen += 1
                     self._header(item, headers)
             for refund in page_refunds:
                 refunds.seen += 1
-                locators.seen += 1
-                if f"refund#{refund.refund_id}" not in existing:
+                if refund.refund_id in unnamed:
+                    locators.seen += 1
+                if refund.refund_id in unnamed and f"refund#{refund.refund_id}" not in existing:
                     locator = Locator(f"refund#{refund.refund_id}", venue_id=refund.venue_id,
                                       transaction_id=refund.transaction_id)
                     self._apply(locators, partial(_put_locator, locator))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib import rules
+from chalicelib import ids, rules
 from chalicelib.auth import GuestClaims
 from chalicelib.errors import (
     FeatureDisabled,
@@ -31,7 +31,6 @@ from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     HistoryEvent,
     IdempotencyRecord,
-    Locator,
     NotificationRecord,
     RefundRecord,
     SessionRecord,
@@ -271,7 +270,7 @@ def apply_plan(plan: CancellationPlan, receipt: Receipt) -> Cancellation:
     before = [by_id[s.session_id] for s in plan.sessions]
     refund = None
     if plan.refund_amount > 0:
-        refund_id = new_id()
+        refund_id = ids.refund_id(receipt.transaction.transaction_id)
         refund = RefundRecord(
             transaction_id=receipt.transaction.transaction_id, item=f"refund#{refund_id}",
             venue_id=receipt.venue.venue_id, refund_id=refund_id,
@@ -340,10 +339,9 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
                      condition=slot_condition)
     if cancellation.refund is not None:
         refund = cancellation.refund
+        # No locator: the refund's id names its purchase, so an admin's retry, which names the
+        # refund alone, reads it by key (chalicelib/ids.py).
         write.put("refund", refund, condition=RefundRecord.item.does_not_exist())
-        # An admin's retry names the refund alone: found by key, not through a lagging index.
-        write.put("refund_locator", Locator(f"refund#{refund.refund_id}", venue_id=venue_id,
-                                            transaction_id=refund.transaction_id))
     venue_cache.settings_unchanged(write, cancellation.receipt.venue)  # the plan applied the venue's settings
     summaries.update(write, plan.transaction_id, {
         s.session_id: {"status": "cancelled", "refund_status": s.refund_status} for s in cancellation.sessions_after})

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from chalicelib import ids
 from chalicelib.errors import NotFound, RefundNotRetryable, ServiceUnavailable
 from chalicelib.observability import log_error
 from chalicelib.parts import QueueSender, StripeAccess
@@ -69,8 +70,15 @@ def _purchases_of(found: list[RefundRecord]) -> dict[str, TransactionRecord]:
 
 
 def find(venue_id: str, refund_id: str) -> RefundRecord:
-    """The venue's refund `refund_id`, decided on reads by key for every refund made with a
-    locator; older refunds are found through the refund-id index, long caught up with them."""
+    """The venue's refund `refund_id`, decided on reads by key: its id names its purchase, or (the
+    first round's refunds) a locator does; older refunds are found through the refund-id index,
+    long caught up with them."""
+    named = ids.purchase_of_refund(refund_id)
+    if named is not None:
+        refund = load(named, refund_id)
+        if refund is None or refund.venue_id != venue_id:
+            raise NotFound("no such refund")
+        return refund
     locator = Locator.find(f"refund#{refund_id}")
     if locator is not None:
         refund = load(str(locator.transaction_id), refund_id) if locator.venue_id == venue_id else None

@@ -202,8 +202,8 @@ class PendingRefunds(GlobalSecondaryIndex["BookingItem"]):
 class RefundsById(GlobalSecondaryIndex["BookingItem"]):
     """Sparse: finds a refund's transaction from the refund id an admin gives, for the refunds
     the first round wrote (keyed on `refund_key`, which only they carry) until the upgrade gives
-    each its locator. Refunds made since carry a locator from the start and no `refund_key`, so
-    they cost this index nothing."""
+    each its locator. Refunds made since name their purchase in their id (chalicelib/ids.py) and
+    carry no `refund_key`, so they cost this index nothing."""
 
     class Meta:
         index_name = "refund-id"
@@ -402,7 +402,8 @@ class IdempotencyRecord(Model):
 
 class Locator(Model):
     """Where the record of an id that is given on its own lives: `guest#<guest_id>` -> its venue,
-    `refund#<refund_id>` -> its transaction. Written with the record, in the same atomic write,
+    `refund#<refund_id>` -> its transaction (the first round's refunds, given one by the upgrade:
+    a refund id made since names its transaction itself). Written with the record, in the same atomic write,
     and read by key (consistently), where a global index could still lag the write. It shares
     the idempotency table (no attribute of its own collides) and is not in ALL_MODELS."""
 
