@@ -299,9 +299,10 @@ def venue_notifications(venue_id: str, guest_id: str | None, limit: int,
         page = NotificationRecord.by_guest.query(f"{venue_id}#{guest_id}", scan_index_forward=False, limit=limit,
                                                  last_evaluated_key=start)
         # The guest's index holds keys only (a notice's sending writes nothing to it): the notices
-        # themselves are read by key, one BatchGetItem for the page.
+        # themselves are read by key, one BatchGetItem for the page, strongly, so that an entry
+        # the index shows is never missing from the page.
         keys = [Key(NotificationRecord, entry.venue_id, entry.notification_id) for entry in page]
-        found = [n for n in read_together(keys, consistent=False) if isinstance(n, NotificationRecord)]
+        found = [n for n in read_together(keys) if isinstance(n, NotificationRecord)]
         listed = len(keys)
     else:
         page = NotificationRecord.query(venue_id, scan_index_forward=False, limit=limit, last_evaluated_key=start)

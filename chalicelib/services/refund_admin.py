@@ -48,12 +48,14 @@ _STATUS_REFUNDS_KEY = ("transaction_id", "item", "venue_status", "created_at")
 
 def _read_with_purchases(refund_keys: list[Key]) -> list[Any]:
     """The refunds under these keys and their purchases, read together: one BatchGetItem per
-    hundred items, eventually consistent like the index the keys came from."""
+    hundred items. Strongly: an entry the index shows is never missing from the read (an
+    eventually consistent read just after the refund's write could miss it, and the page's
+    cursor would pass it by)."""
     purchase_keys = [Key(BookingItem, t, "transaction") for t in dict.fromkeys(k.hash_key for k in refund_keys)]
     keys = refund_keys + purchase_keys
     found: list[Any] = []
     for start in range(0, len(keys), MAX_KEYS):
-        found += read_together(keys[start:start + MAX_KEYS], consistent=False)
+        found += read_together(keys[start:start + MAX_KEYS])
     return [item for item in found if item is not None]
 
 
