@@ -412,9 +412,8 @@ def cancel_sessions(transaction_id: str) -> dict[str, Any]:
 def list_refunds(venue_id: str) -> dict[str, Any]:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
     query = _query({"status": v.optional(v.one_of("pending", "refunded", "failed")), **_PAGE})
-    found, cursor = refund_admin.venue_refunds(venue.venue_id, query.get("status"),
-                                               query.get("limit", pages.DEFAULT_LIMIT), query.get("cursor"))
-    bought = refund_admin.purchases_of(found)
+    found, bought, cursor = refund_admin.venue_refunds(venue.venue_id, query.get("status"),
+                                                       query.get("limit", pages.DEFAULT_LIMIT), query.get("cursor"))
     return {"refunds": [shape.refund(r, detailed=True, purchase=bought.get(r.transaction_id)) for r in found],
             "next_cursor": cursor}
 

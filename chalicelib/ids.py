@@ -16,6 +16,22 @@ def new_id() -> str:
     return str(ULID())
 
 
+def refund_id(transaction_id: str) -> str:
+    """A new refund's id: its purchase's id, '-', a new id. It names the purchase, so a refund
+    given by its id alone (an admin's retry) is read by key, with no locator written for it."""
+    return f"{transaction_id}{_REFUND_SEPARATOR}{new_id()}"
+
+
+def purchase_of_refund(refund_id: str) -> str | None:
+    """The purchase a refund id names; None for the first round's refund ids (plain ULIDs),
+    which their locator or the refund-id index find."""
+    transaction_id, separator, own = refund_id.partition(_REFUND_SEPARATOR)
+    return transaction_id if separator and transaction_id and own else None
+
+
+_REFUND_SEPARATOR = "-"  # never in a ULID (Crockford's base 32)
+
+
 def booking_reference(transaction_id: str) -> str:
     """`K7Q-4PX`: six characters derived from the transaction id, so every purchase has one
     from the start (old ones too) and nothing has to be stored or kept unique. It names a

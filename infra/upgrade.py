@@ -65,12 +65,10 @@ class Fill:
 def refund_fill(refund: Any, header: Any | None) -> Fill | None:
     """A first-round refund lacks `refund_venue_id` (so the admin's list, which reads the
     venue-refund-list index, misses it) and the purchase's `guest_id` (its outcome's email then
-    costs two extra reads). `refund_key` too, if it was written before the refund-id index took it."""
+    costs two extra reads). (A refund without `refund_key` needs none: its locator finds it.)"""
     values: dict[str, Any] = {}
     if refund.refund_venue_id is None:
         values["refund_venue_id"] = refund.venue_id
-    if refund.refund_key is None:
-        values["refund_key"] = refund.refund_id
     if refund.guest_id is None and header is not None:
         values["guest_id"] = header.guest_id
     return Fill(refund, values) if values else None
@@ -86,13 +84,11 @@ def header_fill(header: Any, items: list[Any], guest: Any | None) -> Fill | None
 
     values: dict[str, Any] = {}
     if header.summary is None:
-        refund_status = {r.refund_id: r.status for r in items if isinstance(r, RefundRecord)}
+        refund_status = {str(r.refund_id): str(r.status) for r in items if isinstance(r, RefundRecord)}
         summary = {}
         for session in (i for i in items if isinstance(i, SessionRecord)):
-            entry = summaries.entry(session)
-            if session.refund_id and session.refund_id in refund_status:
-                entry["refund_status"] = str(refund_status[session.refund_id])
-            summary[session.session_id] = entry
+            refunds = refund_status.get(session.refund_id) if session.refund_id else None
+            summary[session.session_id] = summaries.entry(session, refund_status=refunds)
         values["summary"] = summary
     if guest is not None:
         if header.guest_name is None:
@@ -176,10 +172,11 @@ class Upgrade:
 
     def bookings(self) -> list[Counts]:
         """Purchase headers, then refunds, from one Scan of the bookings table."""
+        from chalicelib.ids import purchase_of_refund
         from chalicelib.storage.models import BookingItem, Locator, RefundRecord, TransactionRecord
 
         headers, refunds, locators = Counts("purchase_summaries"), Counts("refunds"), Counts("refund_locators")
-        # Every refund (each one's locator is checked), and the headers that lack something; never
+        # Every refund (a first-round one's locator is checked), and the headers that lack something; never
         # the sessions, most of the table, nor headers already upgraded, so a rerun returns little.
         condition = (BookingItem.kind == RefundRecord) | ((BookingItem.kind == TransactionRecord) & (
             TransactionRecord.summary.does_not_exist() | TransactionRecord.guest_name.does_not_exist()
@@ -189,15 +186,18 @@ class Upgrade:
         for number, page in enumerate(_chunks(BookingItem.scan(filter_condition=condition, page_size=PAGE), PAGE),
                                       start=1):
             page_refunds = [i for i in page if isinstance(i, RefundRecord)]
-            existing = _existing_locators(f"refund#{r.refund_id}" for r in page_refunds)
+            # A refund whose id names its purchase needs no locator: it is read by key.
+            unnamed = {r.refund_id for r in page_refunds if purchase_of_refund(r.refund_id) is None}
+            existing = _existing_locators(f"refund#{refund_id}" for refund_id in unnamed)
             for item in page:
                 if isinstance(item, TransactionRecord):
                     headers.seen += 1
                     self._header(item, headers)
             for refund in page_refunds:
                 refunds.seen += 1
-                locators.seen += 1
-                if f"refund#{refund.refund_id}" not in existing:
+                if refund.refund_id in unnamed:
+                    locators.seen += 1
+                if refund.refund_id in unnamed and f"refund#{refund.refund_id}" not in existing:
                     locator = Locator(f"refund#{refund.refund_id}", venue_id=refund.venue_id,
                                       transaction_id=refund.transaction_id)
                     self._apply(locators, partial(_put_locator, locator))
@@ -223,7 +223,7 @@ class Upgrade:
     def _refund(self, refund: Any, counts: Counts) -> None:
         from chalicelib.storage.models import BookingItem, TransactionRecord
 
-        if refund.refund_venue_id is not None and refund.refund_key is not None and refund.guest_id is not None:
+        if refund.refund_venue_id is not None and refund.guest_id is not None:
             return
         header = None
         if refund.guest_id is None:

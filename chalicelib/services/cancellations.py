@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib import rules
+from chalicelib import ids, rules
 from chalicelib.auth import GuestClaims
 from chalicelib.errors import (
     FeatureDisabled,
@@ -31,7 +31,6 @@ from chalicelib.storage.atomic import AtomicWrite, AtomicWriteFailed
 from chalicelib.storage.models import (
     HistoryEvent,
     IdempotencyRecord,
-    Locator,
     NotificationRecord,
     RefundRecord,
     SessionRecord,
@@ -271,10 +270,10 @@ def apply_plan(plan: CancellationPlan, receipt: Receipt) -> Cancellation:
     before = [by_id[s.session_id] for s in plan.sessions]
     refund = None
     if plan.refund_amount > 0:
-        refund_id = new_id()
+        refund_id = ids.refund_id(receipt.transaction.transaction_id)
         refund = RefundRecord(
             transaction_id=receipt.transaction.transaction_id, item=f"refund#{refund_id}",
-            venue_id=receipt.venue.venue_id, refund_id=refund_id, refund_key=refund_id,
+            venue_id=receipt.venue.venue_id, refund_id=refund_id,
             amount=plan.refund_amount,
             currency=receipt.transaction.currency, status="pending",
             session_ids=plan.refunded_ids, payment_intent_id=receipt.transaction.payment_intent_id,
@@ -294,9 +293,28 @@ def apply_plan(plan: CancellationPlan, receipt: Receipt) -> Cancellation:
     return Cancellation(receipt=receipt, plan=plan, refund=refund, sessions_before=before, sessions_after=after)
 
 
+def _history(cancellation: Cancellation) -> HistoryEvent:
+    """The cancellation's `session_cancelled` events, one per session, in one item: a session's
+    own event when it is one, else one item that reads as one event per session (`sessions`)."""
+    plan = cancellation.plan
+    own = {after.session_id: {"refund_status": after.refund_status,
+                              "refund_amount": plan.refunds[after.session_id].refund_amount,
+                              "fee_amount": plan.refunds[after.session_id].fee_amount}
+           for after in cancellation.sessions_after}
+    event = HistoryEvent(transaction_id=plan.transaction_id, event_id=new_id(), venue_id=plan.venue_id, at=plan.now,
+                         actor=_actor(cancellation), action="session_cancelled", before={"status": "booked"},
+                         after={"status": "cancelled"}, reason=cancellation.reason)
+    if len(own) == 1:
+        [(event.session_id, fields)] = own.items()
+        event.after = {"status": "cancelled", **fields}
+    else:
+        event.sessions = own
+    return event
+
+
 def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
     plan, now = cancellation.plan, cancellation.plan.now
-    venue_id, refunds = plan.venue_id, plan.refunds
+    venue_id = plan.venue_id
     write = AtomicWrite()
     for before, after in zip(cancellation.sessions_before, cancellation.sessions_after, strict=True):
         actions = [SessionRecord.status.set("cancelled"), SessionRecord.cancelled_at.set(now),
@@ -309,14 +327,7 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
         if not cancellation.by_staff:
             condition &= SessionRecord.start > now
         write.update(f"session:{before.session_id}", before, actions=actions, condition=condition)
-        session_refund = refunds[before.session_id]
-        write.put(f"history:{before.session_id}", HistoryEvent(
-            transaction_id=before.transaction_id, event_id=new_id(), venue_id=venue_id, at=now,
-            actor=_actor(cancellation), action="session_cancelled", session_id=before.session_id,
-            before={"status": "booked"}, after={"status": "cancelled", "refund_status": after.refund_status,
-                                                "refund_amount": session_refund.refund_amount,
-                                                "fee_amount": session_refund.fee_amount},
-            reason=cancellation.reason))
+    write.put("history", _history(cancellation))
     for slot_id, seats in Counter(s.slot_id for s in plan.sessions).items():
         # A guest cannot cancel in a slot the venue has closed: its job cancels the session with
         # the closure's refund (often the whole amount), which the guest's own rule could cut.
@@ -328,10 +339,9 @@ def cancellation_write(cancellation: Cancellation) -> AtomicWrite:
                      condition=slot_condition)
     if cancellation.refund is not None:
         refund = cancellation.refund
+        # No locator: the refund's id names its purchase, so an admin's retry, which names the
+        # refund alone, reads it by key (chalicelib/ids.py).
         write.put("refund", refund, condition=RefundRecord.item.does_not_exist())
-        # An admin's retry names the refund alone: found by key, not through a lagging index.
-        write.put("refund_locator", Locator(f"refund#{refund.refund_id}", venue_id=venue_id,
-                                            transaction_id=refund.transaction_id))
     venue_cache.settings_unchanged(write, cancellation.receipt.venue)  # the plan applied the venue's settings
     summaries.update(write, plan.transaction_id, {
         s.session_id: {"status": "cancelled", "refund_status": s.refund_status} for s in cancellation.sessions_after})

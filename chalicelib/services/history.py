@@ -1,24 +1,62 @@
 """A transaction's history: every change to it (purchase, edits, cancellations, refunds), who
-made it and why, as the venue's staff read it."""
+made it and why, as the venue's staff read it.
+
+A cancellation of several sessions is stored as one item that reads as one event per session
+(`HistoryEvent.sessions`): event `<id>-1`, `<id>-2`, ... So a page counts events, not items, and
+its cursor names the last event shown, which may be part of an item."""
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterator
 
 from chalicelib.errors import NotFound
 from chalicelib.storage import pages
 from chalicelib.storage.models import HistoryEvent
+
+_PART = "-"  # between an item's event id (a ULID, which never holds it) and a session's number
 
 
 def events(venue_id: str, transaction_id: str, limit: int = pages.DEFAULT_LIMIT,
            cursor: str | None = None) -> tuple[list[HistoryEvent], str | None]:
     """A transaction's events, oldest first, a page at a time. A cursor is signed for this venue
     and transaction, so only a page of a transaction the venue owns leads to the next."""
-    def page(start: dict[str, Any] | None, count: int) -> Iterable[HistoryEvent]:
-        return HistoryEvent.query(transaction_id, limit=count, page_size=count, last_evaluated_key=start)
-
-    found, next_cursor = pages.page(page, limit, cursor, f"history:{venue_id}:{transaction_id}",
-                                    ("transaction_id", "event_id"))
+    scope, key_names = f"history:{venue_id}:{transaction_id}", ("transaction_id", "event_id")
+    after = pages.decode_cursor(cursor, scope, key_names)["event_id"]["S"] if cursor else None
+    found: list[HistoryEvent] = []
+    for event in _from(transaction_id, after, limit + 1):
+        found.append(event)
+        if len(found) > limit:
+            break
     if cursor is None and (not found or found[0].venue_id != venue_id):
         raise NotFound("no such transaction")
-    return found, next_cursor
+    if len(found) <= limit:
+        return found, None
+    shown = found[:limit]
+    last = {"transaction_id": {"S": transaction_id}, "event_id": {"S": shown[-1].event_id}}
+    return shown, pages.encode_cursor(last, scope)
+
+
+def _from(transaction_id: str, after: str | None, page_size: int) -> Iterator[HistoryEvent]:
+    """The events after the event `after` (from the start if None), oldest first."""
+    item_id, _, part = (after or "").partition(_PART)
+    if not after:
+        stored = HistoryEvent.query(transaction_id, page_size=page_size)
+    elif part:  # the next events may be the rest of that item's
+        stored = HistoryEvent.query(transaction_id, HistoryEvent.event_id >= item_id, page_size=page_size)
+    else:
+        stored = HistoryEvent.query(transaction_id, HistoryEvent.event_id > item_id, page_size=page_size)
+    for record in stored:
+        for event in expanded(record):
+            if part and record.event_id == item_id and int(event.event_id.partition(_PART)[2]) <= int(part):
+                continue
+            yield event
+
+
+def expanded(record: HistoryEvent) -> list[HistoryEvent]:
+    """The events a stored item stands for: itself, or one per session it holds."""
+    if not record.sessions:
+        return [record]
+    return [HistoryEvent(transaction_id=record.transaction_id, event_id=f"{record.event_id}{_PART}{n}",
+                         venue_id=record.venue_id, at=record.at, actor=record.actor, action=record.action,
+                         session_id=session_id, before=record.before, after={**(record.after or {}), **own},
+                         reason=record.reason)
+             for n, (session_id, own) in enumerate(dict(record.sessions).items(), start=1)]

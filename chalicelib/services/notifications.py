@@ -27,6 +27,7 @@ from chalicelib.parts import MailSender
 from chalicelib.storage.atomic import AtomicWrite
 from chalicelib.storage.conditional import update_if
 from chalicelib.storage.models import GuestRecord, NotificationRecord, SlotRecord, VenueRecord
+from chalicelib.storage.reads import Key, read_together
 from chalicelib.storage.shards import shard_of
 from chalicelib.times import format_utc
 
@@ -297,10 +298,17 @@ def venue_notifications(venue_id: str, guest_id: str | None, limit: int,
     if guest_id:
         page = NotificationRecord.by_guest.query(f"{venue_id}#{guest_id}", scan_index_forward=False, limit=limit,
                                                  last_evaluated_key=start)
+        # The guest's index holds keys only (a notice's sending writes nothing to it): the notices
+        # themselves are read by key, one BatchGetItem for the page, strongly, so that an entry
+        # the index shows is never missing from the page.
+        keys = [Key(NotificationRecord, entry.venue_id, entry.notification_id) for entry in page]
+        found = [n for n in read_together(keys) if isinstance(n, NotificationRecord)]
+        listed = len(keys)
     else:
         page = NotificationRecord.query(venue_id, scan_index_forward=False, limit=limit, last_evaluated_key=start)
-    found = list(page)
-    return found, _encode_cursor(page.last_evaluated_key, venue_id, guest_id) if len(found) == limit else None
+        found = list(page)
+        listed = len(found)
+    return found, _encode_cursor(page.last_evaluated_key, venue_id, guest_id) if listed == limit else None
 
 
 def _encode_cursor(key: dict[str, Any] | None, venue_id: str, guest_id: str | None) -> str | None:

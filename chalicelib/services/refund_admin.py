@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from chalicelib import ids
 from chalicelib.errors import NotFound, RefundNotRetryable, ServiceUnavailable
 from chalicelib.observability import log_error
 from chalicelib.parts import QueueSender, StripeAccess
@@ -16,31 +17,50 @@ from chalicelib.storage.reads import MAX_KEYS, Key, read_together
 
 
 def venue_refunds(venue_id: str, status: str | None, limit: int,
-                  cursor: str | None) -> tuple[list[RefundRecord], str | None]:
-    """The venue's refunds, newest first, a page at a time: of one status, or all of them."""
+                  cursor: str | None) -> tuple[list[RefundRecord], dict[str, TransactionRecord], str | None]:
+    """The venue's refunds, newest first, a page at a time: of one status, or all of them; with
+    the purchase (header item, with its session summary) behind each."""
     if status is None:
-        def every(start: dict[str, Any] | None, count: int) -> Iterable[RefundRecord]:
-            return [r for r in RefundRecord.refunds_by_venue.query(venue_id, scan_index_forward=False, limit=count,
-                                                                   page_size=count, last_evaluated_key=start)
-                    if isinstance(r, RefundRecord)]  # the index holds refunds only; this tells mypy
+        # The list of every status reads the venue-refund-list index's keys, then the refunds
+        # themselves with their purchases in the same BatchGetItem: the index holds no more than
+        # keys so that a refund changing status never rewrites its entry.
+        def every(start: dict[str, Any] | None, count: int) -> Iterable[BookingItem]:
+            return RefundRecord.refunds_by_venue.query(venue_id, scan_index_forward=False, limit=count,
+                                                       page_size=count, last_evaluated_key=start)
 
-        return pages.page(every, limit, cursor, f"refunds:{venue_id}", _ALL_REFUNDS_KEY)
+        entries, next_cursor = pages.page(every, limit, cursor, f"refunds:{venue_id}", _ALL_REFUNDS_KEY)
+        found = _read_with_purchases([Key(BookingItem, e.transaction_id, e.item) for e in entries])
+        refunds = [r for r in found if isinstance(r, RefundRecord)]
+        return refunds, {p.transaction_id: p for p in found if isinstance(p, TransactionRecord)}, next_cursor
 
     def of_status(start: dict[str, Any] | None, count: int) -> Iterable[RefundRecord]:
         return [r for r in RefundRecord.refunds_by_venue_status.query(
             f"{venue_id}#{status}", scan_index_forward=False, limit=count, page_size=count, last_evaluated_key=start)
             if isinstance(r, RefundRecord)]
 
-    return pages.page(of_status, limit, cursor, f"refunds:{venue_id}:{status}", _STATUS_REFUNDS_KEY)
+    of_one, next_cursor = pages.page(of_status, limit, cursor, f"refunds:{venue_id}:{status}", _STATUS_REFUNDS_KEY)
+    return of_one, _purchases_of(of_one), next_cursor
 
 
 _ALL_REFUNDS_KEY = ("transaction_id", "item", "refund_venue_id", "created_at")
 _STATUS_REFUNDS_KEY = ("transaction_id", "item", "venue_status", "created_at")
 
 
-def purchases_of(found: list[RefundRecord]) -> dict[str, TransactionRecord]:
-    """The purchase (header item, with its session summary) behind each refund, read together:
-    one BatchGetItem per hundred purchases."""
+def _read_with_purchases(refund_keys: list[Key]) -> list[Any]:
+    """The refunds under these keys and their purchases, read together: one BatchGetItem per
+    hundred items. Strongly: an entry the index shows is never missing from the read (an
+    eventually consistent read just after the refund's write could miss it, and the page's
+    cursor would pass it by)."""
+    purchase_keys = [Key(BookingItem, t, "transaction") for t in dict.fromkeys(k.hash_key for k in refund_keys)]
+    keys = refund_keys + purchase_keys
+    found: list[Any] = []
+    for start in range(0, len(keys), MAX_KEYS):
+        found += read_together(keys[start:start + MAX_KEYS])
+    return [item for item in found if item is not None]
+
+
+def _purchases_of(found: list[RefundRecord]) -> dict[str, TransactionRecord]:
+    """The purchase behind each refund, read together: one BatchGetItem per hundred purchases."""
     transaction_ids = sorted({r.transaction_id for r in found})
     purchases: dict[str, TransactionRecord] = {}
     for start in range(0, len(transaction_ids), MAX_KEYS):
@@ -52,8 +72,15 @@ def purchases_of(found: list[RefundRecord]) -> dict[str, TransactionRecord]:
 
 
 def find(venue_id: str, refund_id: str) -> RefundRecord:
-    """The venue's refund `refund_id`, decided on reads by key for every refund made with a
-    locator; older refunds are found through the refund-id index, long caught up with them."""
+    """The venue's refund `refund_id`, decided on reads by key: its id names its purchase, or (the
+    first round's refunds) a locator does; older refunds are found through the refund-id index,
+    long caught up with them."""
+    named = ids.purchase_of_refund(refund_id)
+    if named is not None:
+        refund = load(named, refund_id)
+        if refund is None or refund.venue_id != venue_id:
+            raise NotFound("no such refund")
+        return refund
     locator = Locator.find(f"refund#{refund_id}")
     if locator is not None:
         refund = load(str(locator.transaction_id), refund_id) if locator.venue_id == venue_id else None

@@ -20,7 +20,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.expressions.condition import Condition, Or
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import MetaProtocol, Model
 
 from chalicelib import aws
@@ -175,11 +175,13 @@ class RefundsByVenueStatus(GlobalSecondaryIndex["BookingItem"]):
 class RefundsByVenue(GlobalSecondaryIndex["BookingItem"]):
     """Sparse: only refund items carry `refund_venue_id`. Every refund of a venue, newest first,
     whatever its status, so the admin's list pages with one cursor and a refund changing status
-    while someone pages neither shows twice nor drops out."""
+    while someone pages neither shows twice nor drops out. Keys and `kind` only: the entry is
+    written once, with the refund, and a status change (the refund worker's) writes nothing to
+    it; the list reads the refunds by key, in the BatchGetItem that reads their purchases."""
 
     class Meta:
         index_name = "venue-refund-list"
-        projection = AllProjection()
+        projection = _KEYS_AND_KIND
 
     refund_venue_id = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
@@ -198,8 +200,10 @@ class PendingRefunds(GlobalSecondaryIndex["BookingItem"]):
 
 
 class RefundsById(GlobalSecondaryIndex["BookingItem"]):
-    """Sparse: finds a refund's transaction from the refund id an admin gives. Keyed on
-    `refund_key`, which only refund items carry (sessions carry `refund_id` too)."""
+    """Sparse: finds a refund's transaction from the refund id an admin gives, for the refunds
+    the first round wrote (keyed on `refund_key`, which only they carry) until the upgrade gives
+    each its locator. Refunds made since name their purchase in their id (chalicelib/ids.py) and
+    carry no `refund_key`, so they cost this index nothing."""
 
     class Meta:
         index_name = "refund-id"
@@ -238,12 +242,13 @@ class SessionsByVenueStart(GlobalSecondaryIndex["BookingItem"]):
 class SessionsBySlot(GlobalSecondaryIndex["BookingItem"]):
     """Sparse: only sessions carry `slot_id`. A slot's sessions, a transaction's together (the
     sort key), so closing a slot reads exactly its sessions, a piece at a time, and cancels each
-    transaction's in one write. Keys, `kind` and `status` only: a cancellation is its one index
-    write after the purchase, a window closing none."""
+    transaction's in one write. Keys and `kind` only, so the entry is written when a session is
+    bought or moved and never again: a cancellation or a window closing changes nothing it holds.
+    A closure piece reads its sessions strongly anyway and skips the ones no longer booked."""
 
     class Meta:
         index_name = "slot-sessions"
-        projection = IncludeProjection(["kind", "status"])
+        projection = _KEYS_AND_KIND
 
     slot_id = UnicodeAttribute(hash_key=True)
     transaction_id = UnicodeAttribute(range_key=True)
@@ -279,9 +284,9 @@ class TransactionRecord(BookingItem, discriminator="transaction"):
     # Who bought, as the venue's admin reads it in the refunds list (null on older purchases).
     guest_name = UnicodeAttribute(null=True)
     guest_email = UnicodeAttribute(null=True)
-    # {session_id: {product_name, start, participant_name, status, refund_status}}: what the
-    # guest's list of purchases shows, kept current by every write that changes it
-    # (chalicelib/storage/summaries.py).
+    # {session_id: {product_name, start, participant_name, status, refund_status}}, stored under
+    # one-letter names: what the guest's list of purchases shows, kept current by every write
+    # that changes it (chalicelib/storage/summaries.py).
     summary = MapAttribute(null=True)  # type: ignore[var-annotated,no-untyped-call]  # PynamoDB's raw MapAttribute is untyped
     # The Stripe account the payment was made on, whatever the venue's account is later; None: the platform's.
     stripe_account = UnicodeAttribute(null=True)
@@ -312,7 +317,7 @@ class SessionRecord(BookingItem, discriminator="session"):
 
 class RefundRecord(BookingItem, discriminator="refund"):
     refund_id = UnicodeAttribute()
-    refund_key = UnicodeAttribute()  # the refund id again, as the key of the refund-id index
+    refund_key = UnicodeAttribute(null=True)  # the refund id again, as the key of the refund-id index: first round only
     amount = NumberAttribute()
     currency = UnicodeAttribute()
     status = UnicodeAttribute()  # pending | refunded | failed
@@ -346,6 +351,11 @@ class HistoryEvent(Model):
     before = JSONAttribute(null=True)
     after = JSONAttribute(null=True)
     reason = UnicodeAttribute(null=True)  # why staff made the change, as they gave it
+    # Set on an item that holds one event per session of one change (a cancellation of several):
+    # {session_id: what that session's `after` adds}, in order. Read as those events, each with
+    # the item's event id and "-<n>" (chalicelib/services/history.py): one item to write, not one
+    # per session.
+    sessions = JSONAttribute(null=True)
 
 
 class JobRecord(Model):
@@ -395,7 +405,8 @@ class IdempotencyRecord(Model):
 
 class Locator(Model):
     """Where the record of an id that is given on its own lives: `guest#<guest_id>` -> its venue,
-    `refund#<refund_id>` -> its transaction. Written with the record, in the same atomic write,
+    `refund#<refund_id>` -> its transaction (the first round's refunds, given one by the upgrade:
+    a refund id made since names its transaction itself). Written with the record, in the same atomic write,
     and read by key (consistently), where a global index could still lag the write. It shares
     the idempotency table (no attribute of its own collides) and is not in ALL_MODELS."""
 
@@ -425,9 +436,12 @@ class LoginAttempts(Model):
 
 
 class NotificationsByGuest(GlobalSecondaryIndex["NotificationRecord"]):
+    """A guest's notices for the admin's list. Keys only: the entry is written with the notice
+    and never again (its sending changes nothing here); the list reads the notices by key."""
+
     class Meta:
         index_name = "guest-notifications"
-        projection = AllProjection()
+        projection = KeysOnlyProjection()
 
     guest_key = UnicodeAttribute(hash_key=True)  # "<venue_id>#<guest_id>"
     notification_id = UnicodeAttribute(range_key=True)
@@ -435,11 +449,12 @@ class NotificationsByGuest(GlobalSecondaryIndex["NotificationRecord"]):
 
 class UnsentNotifications(GlobalSecondaryIndex["NotificationRecord"]):
     """Sparse: a notification carries `unsent_shard` only while it is queued or being sent, so
-    the sweeper reads what is still unsent and nothing else."""
+    the sweeper reads what is still unsent and nothing else. Keys only: the sweeper reads each
+    notice by key before it acts, so claiming one (queued -> sending) writes nothing here."""
 
     class Meta:
         index_name = "unsent-notifications"
-        projection = IncludeProjection(["status"])
+        projection = KeysOnlyProjection()
 
     unsent_shard = NumberAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)

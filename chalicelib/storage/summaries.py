@@ -2,7 +2,12 @@
 of purchases (one Query of the guest index) can name products, dates and states without reading
 any session. Every atomic write that changes what it shows updates it in the same write: one
 map entry per session, each field set by its own document path, so two writes about different
-sessions of one purchase never undo each other."""
+sessions of one purchase never undo each other.
+
+Each entry's fields are stored under one-letter names (`STORED`): the header is rewritten, with
+its `guest-purchases` index entry, by every cancellation and every refund's outcome, and DynamoDB
+bills each of those writes per KB of the whole item. The full names cost about 45 bytes a
+session, which is what put a five-session purchase over 1 KB."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -16,10 +21,20 @@ from chalicelib.times import format_utc, parse_rfc3339
 LABEL = "summary"
 
 
-def entry(session: SessionRecord) -> dict[str, str]:
-    return {"product_name": session.product_name, "start": format_utc(session.start) or "",
-            "participant_name": session.participant_name, "status": session.status,
-            "refund_status": session.refund_status}
+# What the summary says of a session -> the name it is stored under.
+STORED = {"product_name": "p", "start": "s", "participant_name": "n", "status": "c", "refund_status": "r"}
+
+
+def entry(session: SessionRecord, refund_status: str | None = None) -> dict[str, str]:
+    """The session's entry as stored; `refund_status` when its refund's status is not the
+    session's own (a refunded session shows its refund's, which the session does not carry)."""
+    return stored({"product_name": session.product_name, "start": format_utc(session.start) or "",
+                   "participant_name": session.participant_name, "status": session.status,
+                   "refund_status": refund_status or session.refund_status})
+
+
+def stored(fields: dict[str, str]) -> dict[str, str]:
+    return {STORED[name]: value for name, value in fields.items()}
 
 
 def of_sessions(sessions: Iterable[SessionRecord]) -> dict[str, dict[str, str]]:
@@ -28,7 +43,7 @@ def of_sessions(sessions: Iterable[SessionRecord]) -> dict[str, dict[str, str]]:
 
 def update(write: AtomicWrite, transaction_id: str, changes: dict[str, dict[str, str]]) -> None:
     """Add to `write` the header update that records `changes` ({session_id: {field: value}})."""
-    actions = [TransactionRecord.summary[session_id][name].set(value)
+    actions = [TransactionRecord.summary[session_id][STORED[name]].set(value)
                for session_id, fields in changes.items() for name, value in fields.items()]
     if actions:
         write.update(LABEL, TransactionRecord(transaction_id, "transaction"), actions=actions,
@@ -49,12 +64,12 @@ def read(transaction: TransactionRecord) -> list[SessionSummary]:
     """The header's summary, in start order; empty for a header written before summaries."""
     # PynamoDB's as_dict is untyped.
     raw = transaction.summary.as_dict() if transaction.summary is not None else {}  # type: ignore[no-untyped-call]
-    found = [SessionSummary(session_id=session_id, product_name=str(fields.get("product_name", "")),
-                            start=parse_rfc3339(str(fields["start"])),
-                            participant_name=str(fields.get("participant_name", "")),
-                            status=str(fields.get("status", "booked")),
-                            refund_status=str(fields.get("refund_status", "none")))
-             for session_id, fields in raw.items() if isinstance(fields, dict) and fields.get("start")]
+    found = [SessionSummary(session_id=session_id, product_name=str(fields.get(STORED["product_name"], "")),
+                            start=parse_rfc3339(str(fields[STORED["start"]])),
+                            participant_name=str(fields.get(STORED["participant_name"], "")),
+                            status=str(fields.get(STORED["status"], "booked")),
+                            refund_status=str(fields.get(STORED["refund_status"], "none")))
+             for session_id, fields in raw.items() if isinstance(fields, dict) and fields.get(STORED["start"])]
     return sorted(found, key=lambda s: (s.start, s.session_id))
 
 

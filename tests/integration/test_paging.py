@@ -130,3 +130,35 @@ def test_a_cursor_works_only_for_the_list_that_gave_it(world: World) -> None:
     assert venue.admin.get(f"{path}?cursor={failed_cursor}").status == 400
     elsewhere = other.admin.get(f"/v1/admin/venues/{other.venue_id}/refunds?cursor={cursor}")
     assert elsewhere.status == 400 and elsewhere.error_code == "invalid_request"
+
+
+def test_a_cancellation_of_several_sessions_pages_as_one_event_each(bought: Any) -> None:
+    """It is stored as one item (one write, not one per session), yet staff read one
+    `session_cancelled` event per session, with its own refund and fee, and a page may end
+    between two of them."""
+    world, guest, receipt = bought
+    venue = guest.venue
+    ids = [s["session_id"] for s in receipt["sessions"]]
+    cancelled = guest.api.post(f"/v1/me/transactions/{receipt['transaction_id']}/cancellations",
+                               {"session_ids": ids})
+    assert cancelled.status == 200
+    world.stack.deliver_all()  # the refund's outcome is one more event
+    path = f"/v1/admin/venues/{venue.venue_id}/transactions/{receipt['transaction_id']}/history"
+    answer = venue.admin.get(path)
+    whole = answer.json
+    assert [e["action"] for e in whole["events"]] == ["purchased"] + ["session_cancelled"] * 3 + ["refund_refunded"]
+    events = whole["events"][1:4]
+    assert [e["session_id"] for e in events] == ids
+    assert all(e["after"] == {"status": "cancelled", "refund_status": "pending", "refund_amount": 2500,
+                              "fee_amount": 0} and e["before"] == {"status": "booked"} for e in events)
+    assert len({e["event_id"] for e in whole["events"]}) == 5
+    assert_matches_spec("GET", "/v1/admin/venues/{venue_id}/transactions/{transaction_id}/history", 200,
+                        whole, answer.headers)
+    from chalicelib.storage.models import HistoryEvent
+
+    stored = list(HistoryEvent.query(receipt["transaction_id"], consistent_read=True))
+    assert len(stored) == 3  # the purchase, the cancellation, the refund's outcome: what the venue pays to write
+    for size in (1, 2, 3):
+        pages = _all_pages(venue, path, "events", size)
+        assert [e for p in pages for e in p] == whole["events"], size
+        assert all(len(p) == size for p in pages[:-1])
