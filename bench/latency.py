@@ -187,27 +187,39 @@ def measure_refund_latency(world: World, base_url: str, refunds: int = 200, in_f
 
 
 def measure_in_child(base_url: str, admin_key: str, stripe_url: str, requests_per_client: int,
-                     refunds: int) -> tuple[list[Timings], Timings]:
+                     refunds: int, settle: Callable[[], None] | None = None) -> tuple[list[Timings], Timings]:
     """Both measurements from a separate process, as real clients would be: 16 client threads in
-    the stack's own interpreter would take its CPU (and GIL) from the stack they measure."""
+    the stack's own interpreter would take its CPU (and GIL) from the stack they measure.
+
+    `settle` runs between the two (in this process): the cancellations of the first measurement
+    each queue a refund (192 with the defaults), and a refund timed while the pump still works
+    through them waits behind all of them. That was the p95 of ~30 s to `refunded`: the first
+    cancellations in flight waited ~40 s behind the backlog, the rest took ~2 s."""
+    request = ("from bench import latency\n"
+               "from bench.world import World, over_http\n"
+               "url, key, stripe, rpc, refunds = sys.argv[1:6]\n"
+               "world = World(over_http(url), key, stripe)\n")
+    first = _child(request + "found = latency.measure_latency(world, url, requests_per_client=int(rpc))\n",
+                   base_url, admin_key, stripe_url, requests_per_client, refunds)
+    if settle is not None:
+        settle()
+    second = _child(request + "found = [latency.measure_refund_latency(world, url, refunds=int(refunds))]\n",
+                    base_url, admin_key, stripe_url, requests_per_client, refunds)
+    return first, second[0]
+
+
+def _child(code: str, base_url: str, admin_key: str, stripe_url: str, requests_per_client: int,
+           refunds: int) -> list[Timings]:
     import json
     import subprocess
     import sys
     from pathlib import Path
 
-    code = ("import json, sys\n"
-            "from bench import latency\n"
-            "from bench.world import World, over_http\n"
-            "url, key, stripe, rpc, refunds = sys.argv[1:6]\n"
-            "world = World(over_http(url), key, stripe)\n"
-            "timings = latency.measure_latency(world, url, requests_per_client=int(rpc))\n"
-            "refunded = latency.measure_refund_latency(world, url, refunds=int(refunds))\n"
-            "print(json.dumps([t.__dict__ for t in timings + [refunded]]))\n")
+    code = "import json, sys\n" + code + "print(json.dumps([t.__dict__ for t in found]))\n"
     root = Path(__file__).resolve().parents[1]
     child = subprocess.run([sys.executable, "-c", code, base_url, admin_key, stripe_url, str(requests_per_client),
                             str(refunds)], cwd=root, stdout=subprocess.PIPE, text=True, check=True)
     lines = child.stdout.strip().splitlines()
     for line in lines[:-1]:
         print(line, flush=True)
-    found = [Timings(**t) for t in json.loads(lines[-1])]
-    return found[:-1], found[-1]
+    return [Timings(**t) for t in json.loads(lines[-1])]
