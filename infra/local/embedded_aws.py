@@ -120,6 +120,27 @@ def _remember_backends(dispatcher: Any) -> None:
     dispatcher.get_backend_for_host = remembered
 
 
+def _remember_action_names() -> None:
+    """moto's `BaseResponse.call_action` lists its handler class's functions (`inspect.getmembers`,
+    sorting ~200 members) on every request, to see whether the action is one of them: ~4% of a
+    receipt's time in the embedded server. A class's functions do not change while the stack runs,
+    so keep the list per class (pinned by tests/unit/test_moto_patches.py)."""
+    import moto.core.responses as responses
+
+    if getattr(responses.method_names_from_class, "remembered", False):
+        return
+    find = responses.method_names_from_class
+    found: dict[type, list[str]] = {}
+
+    def remembered(clazz: Any) -> list[str]:
+        if clazz not in found:
+            found[clazz] = find(clazz)
+        return found[clazz]
+
+    remembered.remembered = True  # type: ignore[attr-defined]
+    responses.method_names_from_class = remembered
+
+
 class EmbeddedAws:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: FaultRates | None = None) -> None:
         self._host, self._port = host, port
@@ -144,6 +165,7 @@ class EmbeddedAws:
         moto_patches.install()
         dispatcher = DomainDispatcherApplication(create_backend_app)
         _remember_backends(dispatcher)
+        _remember_action_names()
         app = _OneRequestAtATime(dispatcher, self.faults, self.new_work, self.new_records)
         handler = type("Handler", (_WsgiHandler,), {"app": staticmethod(app)})
         self._server = BackgroundServer("embedded-aws", self._host, self._port, handler, stop_timeout=10)
