@@ -9,7 +9,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -134,9 +136,15 @@ def _probe_route(api: Api, purchase: dict[str, Any]) -> bool:
 
 
 def measure_refund_latency(world: World, base_url: str, refunds: int = 200, in_flight: int = 8,
-                           per_purchase: int = 10, poll_seconds: float = 0.05) -> Timings:
+                           per_purchase: int = 10, poll_seconds: float = 0.25) -> Timings:
     """Cancel `refunds` sessions one request each (so one refund each), `in_flight` at a time, and
-    time from the cancellation's answer to the receipt showing that refund `refunded`."""
+    time from the cancellation's answer to the moment the refund was recorded `refunded` (its
+    `updated_at` in the venue's refund list, on the same machine's clock).
+
+    Each client waits for its refund (polling the guest's receipt every `poll_seconds`) before it
+    cancels again, so at most `in_flight` refunds are on their way. The time is read from the
+    record, not from the poll that saw it: polling every 50 ms to time it (as this did before)
+    made 8 pollers ask for 160 receipts a second, most of a core of the stack being measured."""
     venue = world.venue(allow_guest_modify=False, refund_on_cancel=True, cutoff_hours=24)
     slot = world.slot(venue, capacity=10_000)
     guest = world.guest(venue)
@@ -144,8 +152,9 @@ def measure_refund_latency(world: World, base_url: str, refunds: int = 200, in_f
     for _ in range(refunds // per_purchase):
         bought = world.purchase(guest, [slot] * per_purchase)
         jobs += [(bought["transaction_id"], s["session_id"]) for s in bought["sessions"]]
-    result = Timings("cancel -> refunded", note=f"{in_flight} cancellations in flight, receipt polled every "
-                                                f"{poll_seconds * 1000:.0f} ms")
+    result = Timings("cancel -> refunded", note=f"{in_flight} cancellations in flight; time to the refund's "
+                                                f"recorded `refunded` (receipt polled every {poll_seconds * 1000:.0f} ms)")
+    answered: dict[str, float] = {}  # refund id -> epoch seconds of the cancellation's answer
     lock = threading.Lock()
     local = threading.local()
 
@@ -163,16 +172,15 @@ def measure_refund_latency(world: World, base_url: str, refunds: int = 200, in_f
         api, (tx, sid) = local.api, job
         answer = api.answer("POST", f"/v1/me/transactions/{tx}/cancellations", {"session_ids": [sid]})
         refund_id = answer["refund"]["refund_id"]
-        t0 = time.perf_counter()
-        deadline = t0 + 120
+        with lock:
+            answered[refund_id] = time.time()
+        deadline = time.perf_counter() + 120
         while time.perf_counter() < deadline:
             receipt = api.answer("GET", f"/v1/me/transactions/{tx}")
             status = next((r["status"] for r in receipt["refunds"] if r["refund_id"] == refund_id), None)
             if status in ("refunded", "failed"):
-                with lock:
-                    if status == "refunded":
-                        result.seconds.append(time.perf_counter() - t0)
-                    else:
+                if status == "failed":
+                    with lock:
                         result.errors += 1
                 return
             time.sleep(poll_seconds)
@@ -181,9 +189,26 @@ def measure_refund_latency(world: World, base_url: str, refunds: int = 200, in_f
 
     with ThreadPoolExecutor(in_flight) as pool:
         list(pool.map(one, jobs))
+    for refund in _refunded(venue.admin.with_send(over_http(base_url)), venue.venue_id):
+        if refund["refund_id"] in answered:
+            settled = datetime.fromisoformat(refund["updated_at"].replace("Z", "+00:00")).timestamp()
+            result.seconds.append(max(0.0, settled - answered[refund["refund_id"]]))
     print(f"  cancel -> refunded: n={len(result.seconds)} p50={result.p50 * 1000:.0f} ms "
           f"p95={result.p95 * 1000:.0f} ms failed/timed out={result.errors}", flush=True)
     return result
+
+
+def _refunded(admin: Api, venue_id: str) -> list[dict[str, Any]]:
+    """Every `refunded` refund of the venue, from its admin's refund list (all pages)."""
+    found: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        page = admin.answer("GET", f"/v1/admin/venues/{venue_id}/refunds?status=refunded&limit=100"
+                                   + (f"&cursor={quote(cursor)}" if cursor else ""))
+        found += page["refunds"]
+        cursor = page.get("next_cursor") or ""
+        if not cursor:
+            return found
 
 
 def measure_in_child(base_url: str, admin_key: str, stripe_url: str, requests_per_client: int,
