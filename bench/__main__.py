@@ -80,6 +80,9 @@ def _fill(world: Any, stack: LocalStack, size: int, pumps_running: bool) -> None
         stack.deliver_all()
 
 
+# The API's own processes when the stack serves HTTP (LocalStack.api_processes): 0 serves it from
+# the stack's process, whose one core also runs the embedded AWS, the pumps and the Stripe stand-in.
+API_PROCESSES = int(os.environ.get("BENCH_API_PROCESSES", "0"))
 LATENCY_SIZES = tuple(int(s) for s in os.environ.get("BENCH_LATENCY_SIZES", "1000,100000").split(","))
 
 
@@ -109,7 +112,8 @@ USAGE = """usage: python -m bench [latency] [-h | --help]
                  figures and the load average, writes nothing.
   -h, --help     this text.
 
-Environment: BENCH_LATENCY_SIZES (default 1000,100000), BENCH_REQUESTS_PER_CLIENT (12),
+Environment: BENCH_LATENCY_SIZES (default 1000,100000), BENCH_API_PROCESSES (0; n: the API served
+by n processes of its own, not by the stack's process), BENCH_REQUESTS_PER_CLIENT (12),
 BENCH_REFUNDS (200), BENCH_CLOSER_SIZES (1000,10000,100000), BENCH_IMPORT_RUNS (7).
 """
 
@@ -137,9 +141,10 @@ def latency_only() -> None:
     from chalicelib.storage import venue_cache
     from infra.local.stack import LocalStack
 
-    print(f"load average {_machine()['load']}, {os.cpu_count()} CPUs, commit {_git_head()}", flush=True)
+    print(f"load average {_machine()['load']}, {os.cpu_count()} CPUs, commit {_git_head()}, "
+          f"{API_PROCESSES} API process(es)", flush=True)
     venue_cache.MAX_AGE_SECONDS = 3600.0  # as in main(): warm-Lambda figures
-    stack = LocalStack(background=False, schedule_seconds=3600).start()
+    stack = LocalStack(background=False, schedule_seconds=3600, api_processes=API_PROCESSES).start()
     logging.getLogger("rebook").setLevel(logging.WARNING)
     rpc, refunds = int(os.environ.get("BENCH_REQUESTS_PER_CLIENT", "12")), int(os.environ.get("BENCH_REFUNDS", "200"))
     assert stack.app_module is not None
@@ -183,7 +188,7 @@ def main() -> None:
     # Warm-Lambda figures: every request within the venue cache's lifetime of the last read,
     # however long the measuring between them takes.
     venue_cache.MAX_AGE_SECONDS = 3600.0
-    stack = LocalStack(background=False, schedule_seconds=3600).start()
+    stack = LocalStack(background=False, schedule_seconds=3600, api_processes=API_PROCESSES).start()
     logging.getLogger("rebook").setLevel(logging.WARNING)  # the app's JSON lines would drown the figures
     try:
         _measure(stack, report, sizes)
