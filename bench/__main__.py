@@ -2,6 +2,9 @@
 
 Figures are printed and recorded, never asserted. Timings depend on the machine and its load;
 call counts and request units do not.
+
+`python -m bench --help` lists what can be run; `python -m bench latency` runs only the latency
+part (16 HTTP clients against the local stack), prints its figures and writes nothing.
 """
 from __future__ import annotations
 
@@ -48,19 +51,38 @@ def _git_head() -> str:
 
 
 def _drain(stack: LocalStack, timeout: float = 600) -> None:
-    """Wait until the refund queue holds nothing, so the next figures start from an idle stack."""
-    from chalicelib.config import config
+    """Wait until every queue holds nothing (the pumps running), so the next figures start from an
+    idle stack."""
+    from chalicelib.config import QUEUES, config
 
-    sqs, url = stack._sqs(), config().refund_queue_url
+    sqs = stack._sqs()
+    urls = [stack.queue_url(config().queue_name(name)) for name in QUEUES]
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     ends = time.monotonic() + timeout
     while time.monotonic() < ends:
-        found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-        if all(int(found[name]) == 0 for name in names):
+        if all(int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"][name]) == 0
+               for url in urls for name in names):
             return
         time.sleep(0.5)
 
 
+def _fill(world: Any, stack: LocalStack, size: int, pumps_running: bool) -> None:
+    """Fill the table to `size` sessions, then let the background finish what the filling queued
+    before anything is timed: the filler venue's settings queue a re-projection of its sessions'
+    deadlines, which (delivered once the pumps start) rewrote all 999 filler sessions during the
+    1,000-session latency run."""
+    from bench.closer import fill_sessions
+
+    fill_sessions(world, size)
+    if pumps_running:
+        _drain(stack)
+    else:
+        stack.deliver_all()
+
+
+# The API's own processes when the stack serves HTTP (LocalStack.api_processes): 0 serves it from
+# the stack's process, whose one core also runs the embedded AWS, the pumps and the Stripe stand-in.
+API_PROCESSES = int(os.environ.get("BENCH_API_PROCESSES", "0"))
 LATENCY_SIZES = tuple(int(s) for s in os.environ.get("BENCH_LATENCY_SIZES", "1000,100000").split(","))
 
 
@@ -78,6 +100,69 @@ def _first_request(world: Any, guest: Any, venue: Any, bought: dict[str, Any]) -
     return cold_start.time_first_request(arns, bought["transaction_id"], guest.api.credential or "",
                                          venue.venue_id, runs=int(os.environ.get("BENCH_IMPORT_RUNS", "7")),
                                          without=names)
+
+
+USAGE = """usage: python -m bench [latency] [-h | --help]
+
+  (no argument)  the whole bench (`make bench`, several minutes): DynamoDB calls and units per
+                 operation, emails, a replayed day, cold start, the window closer as the table
+                 grows, and the latency under 16 HTTP clients; writes docs/benchmarks.md.
+  latency        only the latency under 16 HTTP clients (receipt, move, cancel, cancel to
+                 `refunded`) at each of BENCH_LATENCY_SIZES sessions in the table; prints the
+                 figures and the load average, writes nothing.
+  -h, --help     this text.
+
+Environment: BENCH_LATENCY_SIZES (default 1000,100000), BENCH_API_PROCESSES (0; n: the API served
+by n processes of its own, not by the stack's process), BENCH_REQUESTS_PER_CLIENT (12),
+BENCH_REFUNDS (200), BENCH_CLOSER_SIZES (1000,10000,100000), BENCH_IMPORT_RUNS (7).
+"""
+
+
+def cli(argv: list[str]) -> int:
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(USAGE, end="")
+        return 0
+    if not argv:
+        main()
+        return 0
+    if argv == ["latency"]:
+        latency_only()
+        return 0
+    print(USAGE, end="", file=sys.stderr)
+    return 2
+
+
+def latency_only() -> None:
+    """The latency part of `make bench` alone, on a stack of its own."""
+    from chalice.test import Client
+
+    from bench import latency
+    from bench.world import World, in_process
+    from chalicelib.storage import venue_cache
+    from infra.local.stack import LocalStack
+
+    print(f"load average {_machine()['load']}, {os.cpu_count()} CPUs, commit {_git_head()}, "
+          f"{API_PROCESSES} API process(es)", flush=True)
+    venue_cache.MAX_AGE_SECONDS = 3600.0  # as in main(): warm-Lambda figures
+    stack = LocalStack(background=False, schedule_seconds=3600, api_processes=API_PROCESSES).start()
+    logging.getLogger("rebook").setLevel(logging.WARNING)
+    rpc, refunds = int(os.environ.get("BENCH_REQUESTS_PER_CLIENT", "12")), int(os.environ.get("BENCH_REFUNDS", "200"))
+    assert stack.app_module is not None
+    try:
+        with Client(stack.app_module.app) as client:
+            world = World(in_process(client), stack.admin_key, stack.stripe_url)
+            for n, size in enumerate(LATENCY_SIZES):
+                _fill(world, stack, size, pumps_running=n > 0)
+                print(f"latency over HTTP, 16 clients, {size:,} sessions in the table ...", flush=True)
+                if n == 0:
+                    stack.serve_http()
+                    stack.start_pumps()
+                latency.measure_in_child(stack.url, stack.admin_key, stack.stripe_url, rpc, refunds,
+                                         settle=lambda: _drain(stack))
+                _drain(stack)
+                print(f"  load average {_machine()['load']}", flush=True)
+    finally:
+        stack.stop()
 
 
 def main() -> None:
@@ -103,7 +188,7 @@ def main() -> None:
     # Warm-Lambda figures: every request within the venue cache's lifetime of the last read,
     # however long the measuring between them takes.
     venue_cache.MAX_AGE_SECONDS = 3600.0
-    stack = LocalStack(background=False, schedule_seconds=3600).start()
+    stack = LocalStack(background=False, schedule_seconds=3600, api_processes=API_PROCESSES).start()
     logging.getLogger("rebook").setLevel(logging.WARNING)  # the app's JSON lines would drown the figures
     try:
         _measure(stack, report, sizes)
@@ -119,7 +204,7 @@ def _measure(stack: LocalStack, report: Report, sizes: tuple[int, ...]) -> None:
 
     from bench import cold_start, latency
     from bench.capacity import Meter, app_clients
-    from bench.closer import fill_sessions, measure_closer
+    from bench.closer import measure_closer
     from bench.operations import measure_operations
     from bench.world import World, in_process
     from chalicelib.services import refund_windows
@@ -169,7 +254,7 @@ def _measure(stack: LocalStack, report: Report, sizes: tuple[int, ...]) -> None:
         print(f"  boto3 {first_boto3.wall_median * 1000:.0f} ms, app {first_app.wall_median * 1000:.0f} ms, "
               f"ratio {first_app.wall_median / first_boto3.wall_median:.2f}", flush=True)
 
-        fill_sessions(world, LATENCY_SIZES[0])
+        _fill(world, stack, LATENCY_SIZES[0], pumps_running=False)
         report.latency_sizes.append(LATENCY_SIZES[0])
         print(f"latency over HTTP, 16 clients, {LATENCY_SIZES[0]:,} sessions in the table ...", flush=True)
         # From here on the stack serves HTTP and pumps its queues and streams (it started without
@@ -178,22 +263,22 @@ def _measure(stack: LocalStack, report: Report, sizes: tuple[int, ...]) -> None:
         stack.start_pumps()
         rpc, refunds = int(os.environ.get("BENCH_REQUESTS_PER_CLIENT", "12")), int(os.environ.get("BENCH_REFUNDS", "200"))
         report.latency, report.refund_latency = latency.measure_in_child(
-            stack.url, stack.admin_key, stack.stripe_url, rpc, refunds)
+            stack.url, stack.admin_key, stack.stripe_url, rpc, refunds, settle=lambda: _drain(stack))
         print("waiting for the refund queue to drain ...", flush=True)
         _drain(stack)
 
         print(f"window closer as the table grows {sizes} ...", flush=True)
         report.closer = measure_closer(world, meter, sizes)
 
-        fill_sessions(world, LATENCY_SIZES[1])
+        _fill(world, stack, LATENCY_SIZES[1], pumps_running=True)
         print(f"latency over HTTP again, {LATENCY_SIZES[1]:,} sessions in the table ...", flush=True)
         report.latency_sizes.append(LATENCY_SIZES[1])
         report.latency_large, report.refund_latency_large = latency.measure_in_child(
-            stack.url, stack.admin_key, stack.stripe_url, rpc, refunds)
+            stack.url, stack.admin_key, stack.stripe_url, rpc, refunds, settle=lambda: _drain(stack))
         _drain(stack)
 
         meter.close()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(sys.argv[1:]))

@@ -328,8 +328,11 @@ class Report:
                     continue
                 lines.append(f"| {size:,} | {t.name} | {len(t.seconds)} | {_ms(t.p50)} | {_ms(t.p95)} | {t.errors} | "
                              f"{t.note} |")
-        lines += ["", "cancel -> refunded: cancellations of one session each (one refund each), timed from the",
-                  "cancellation's answer until the receipt shows the refund `refunded`; the stack's queue pump",
+        lines += ["", "cancel -> refunded: cancellations of one session each (one refund each), 8 in flight, timed",
+                  "from the cancellation's answer to the refund's recorded `updated_at` as `refunded` (each client",
+                  "polls its receipt every 250 ms before it cancels again); measured after the queues drained of",
+                  "the refunds the cancel row queued (timed behind that backlog, the first 8 refunds took ~40 s:",
+                  "that was the p95 of ~30 s in earlier runs); the stack's queue pump",
                   "delivers batches of up to 10, woken by each SQS send or table write (1 s otherwise); each refund calls",
                   "the Stripe stand-in over HTTP. The clients run in a process of their own; the whole stack",
                   "(front, app, moto, Stripe stand-in, queue pump) shares one interpreter and its GIL, so with",
@@ -339,8 +342,10 @@ class Report:
                   "it touches once per item; a Query reads only its partition instead of sorting the whole table;",
                   "item answers skip moto's model-driven serializer (60% of a call); moto is served over kept-alive",
                   "HTTP/1.1 connections (werkzeug closed each one) with Nagle's algorithm off; the queue pump wakes",
-                  "on a send or a table write; moto's lookup of a request's service is kept per host. Each is",
-                  "pinned by tests/unit/test_moto_patches.py.", ""]
+                  "on a send or a table write; moto's lookup of a request's service and its list of a handler's",
+                  "actions are kept; a table Query's found items are not deep-copied. Each is pinned by",
+                  "tests/unit/test_moto_patches.py. `BENCH_API_PROCESSES=n` serves the API from n processes of",
+                  "its own (`LocalStack.api_processes`), leaving this one the embedded AWS, the pumps and Stripe.", ""]
         return lines
 
     def _day(self) -> list[str]:

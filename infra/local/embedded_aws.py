@@ -36,13 +36,19 @@ _STREAM_WORK = ("DynamoDB_20120810.PutItem", "DynamoDB_20120810.UpdateItem", "Dy
 
 class _OneRequestAtATime:
     def __init__(self, app: Callable[..., Iterable[bytes]], faults: FaultSwitch, new_work: threading.Event,
-                 new_records: threading.Event) -> None:
+                 new_records: threading.Event, local_routes: dict[str, Callable[[], bytes]]) -> None:
         self._app = app
+        self._local_routes = local_routes
         self._faults = faults
         self._lock = threading.Lock()
         self._new_work, self._new_records = new_work, new_records
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        local = self._local_routes.get(environ.get("PATH_INFO", ""))
+        if local is not None:  # the local stack's own answers (no AWS service has such a path)
+            body = local()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
         with self._lock:  # the body is produced inside the lock
             body = self._faults.handle(environ, start_response, self._app)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -120,6 +126,27 @@ def _remember_backends(dispatcher: Any) -> None:
     dispatcher.get_backend_for_host = remembered
 
 
+def _remember_action_names() -> None:
+    """moto's `BaseResponse.call_action` lists its handler class's functions (`inspect.getmembers`,
+    sorting ~200 members) on every request, to see whether the action is one of them: ~4% of a
+    receipt's time in the embedded server. A class's functions do not change while the stack runs,
+    so keep the list per class (pinned by tests/unit/test_moto_patches.py)."""
+    import moto.core.responses as responses
+
+    if getattr(responses.method_names_from_class, "remembered", False):
+        return
+    find = responses.method_names_from_class
+    found: dict[type, list[str]] = {}
+
+    def remembered(clazz: Any) -> list[str]:
+        if clazz not in found:
+            found[clazz] = find(clazz)
+        return found[clazz]
+
+    remembered.remembered = True  # type: ignore[attr-defined]
+    responses.method_names_from_class = remembered
+
+
 class EmbeddedAws:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: FaultRates | None = None) -> None:
         self._host, self._port = host, port
@@ -130,6 +157,9 @@ class EmbeddedAws:
         # a message or a record up at once (moto's own long poll would sleep holding the lock above).
         self.new_work = threading.Event()
         self.new_records = threading.Event()
+        # Paths this server answers itself, outside moto: the local stack's emails for its API
+        # processes (infra/local/api_worker.py).
+        self.local_routes: dict[str, Callable[[], bytes]] = {}
 
     @property
     def url(self) -> str:
@@ -144,7 +174,8 @@ class EmbeddedAws:
         moto_patches.install()
         dispatcher = DomainDispatcherApplication(create_backend_app)
         _remember_backends(dispatcher)
-        app = _OneRequestAtATime(dispatcher, self.faults, self.new_work, self.new_records)
+        _remember_action_names()
+        app = _OneRequestAtATime(dispatcher, self.faults, self.new_work, self.new_records, self.local_routes)
         handler = type("Handler", (_WsgiHandler,), {"app": staticmethod(app)})
         self._server = BackgroundServer("embedded-aws", self._host, self._port, handler, stop_timeout=10)
         return self

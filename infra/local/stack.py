@@ -57,6 +57,7 @@ class LocalStack:
     visibility_timeout_seconds: int = 3
     max_receive_count: int = 5
     background: bool = True  # serve HTTP, pump queues and run schedules (tests drive them instead)
+    api_processes: int = 0  # 0: the API is served from this process; n: from n processes of its own
     faults: Any = None  # FaultRates at start (None: LOCAL_FAULTS, else none); then the live FaultSwitch
     admin_key: str = ""
     env: dict[str, str] = field(default_factory=dict)
@@ -68,6 +69,8 @@ class LocalStack:
     _threads: list[threading.Thread] = field(default_factory=list)
     _moto: Any = None
     _http: ThreadingHTTPServer | None = None
+    _api_workers: list[Any] = field(default_factory=list)
+    _port_claim: socket.socket | None = None
     _streams: list[tuple[StreamPosition, Callable[..., Any]]] = field(default_factory=list)
     _emails_printed: int = 0
     # Built once: a boto3 client costs ~15 ms to make, and the pump and deliver_all ran a dozen a
@@ -141,6 +144,15 @@ class LocalStack:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+        for worker in self._api_workers:
+            worker.stdin.close()  # the worker leaves when its stdin closes
+            try:
+                worker.wait(timeout=5)
+            except Exception:
+                worker.kill()
+                worker.wait()
+        if self._port_claim is not None:
+            self._port_claim.close()
         for thread in self._threads:
             thread.join(timeout=10)
         if self.stripe is not None:
@@ -214,33 +226,60 @@ class LocalStack:
     def serve_http(self) -> str:
         """Serve the app over HTTP if it is not served yet (tests that need real concurrent
         requests); returns the URL."""
-        if self._http is None:
+        if self._http is None and not self._api_workers:
             self._serve_http()
         return self.url
 
     def _serve_http(self) -> None:
-        from chalice.config import Config
-        from chalice.local import CustomLocalChalice, LocalChalice, LocalGateway
-
-        app = self.app_module.app  # type: ignore[union-attr]
-        if not isinstance(app, LocalChalice):  # one current_request per thread, as in `chalice local`
-            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
-            app.__class__ = CustomLocalChalice
-        gateway = LocalGateway(app, Config.create(chalice_stage="dev", lambda_timeout=60, lambda_memory_size=512))
-        give_client_addresses(gateway, app)
-        handler = type("Handler", (ApiGatewayFront,), {"gateway": gateway, "local_emails": self.emails})
-        server_class = type("Front", (ThreadingHTTPServer,), {"request_queue_size": 128})  # bursts of clients
-        self._http = server_class(("127.0.0.1", self.port), handler)
-        self._http.daemon_threads = True
-        self._http.block_on_close = False  # idle keep-alive connections must not delay Ctrl-C
+        if self.api_processes > 0:
+            return self._serve_http_in_processes()
+        self._http = api_front(self.app_module, self.port, self.emails)  # type: ignore[arg-type]
         self.port = self._http.server_address[1]
+        self._set_url()
+        self._spawn(partial(self._http.serve_forever, poll_interval=STOP_POLL_SECONDS), "http")
+
+    def _set_url(self) -> None:
         self.url = f"http://127.0.0.1:{self.port}"
         if not os.environ.get("PORTAL_URL"):  # links in emails open the portal this front serves
             from chalicelib.config import config
 
             os.environ["PORTAL_URL"] = self.url
             config.cache_clear()
-        self._spawn(partial(self._http.serve_forever, poll_interval=STOP_POLL_SECONDS), "http")
+
+    def _serve_http_in_processes(self) -> None:
+        """The API served by `api_processes` processes of its own (infra/local/api_worker.py), as
+        Lambda runs many copies of a function: one Python process holds one core at most, and
+        this one already runs the embedded AWS, the pumps and the Stripe stand-in. They share one
+        port (SO_REUSEPORT: the kernel spreads the connections); this process holds the port
+        (bound, never listening) so that no one else takes it while they start. They reach AWS
+        and Stripe over HTTP, as this process's front does, and read the local emails from
+        here. Each keeps its own venue cache, as each warm Lambda does."""
+        import logging
+        import subprocess
+        import sys
+
+        from chalicelib.storage import venue_cache
+        from infra.local import api_worker
+
+        claim = socket.socket()
+        claim.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        claim.bind(("127.0.0.1", self.port))
+        self._port_claim = claim
+        self.port = claim.getsockname()[1]
+        self._set_url()
+        self._moto.local_routes[api_worker.EMAILS_PATH] = lambda: json.dumps({"emails": self.emails()}).encode()
+        level = logging.getLogger("rebook").getEffectiveLevel()
+        for n in range(self.api_processes):
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "infra.local.api_worker", str(self.port), self._moto.url + api_worker.EMAILS_PATH,
+                 str(venue_cache.MAX_AGE_SECONDS), str(level)],
+                cwd=ROOT, env=dict(os.environ), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            self._api_workers.append(worker)
+            assert worker.stdout is not None
+            ready = worker.stdout.readline()
+            if ready.strip() != api_worker.READY:
+                raise RuntimeError(f"API process {n} did not start: {ready!r}")
+            self._spawn(partial(_forward_lines, worker.stdout), f"api-{n}-output")
 
     # --- Queues and schedules, as Lambda would run them ------------------------------------
 
@@ -372,6 +411,39 @@ class LocalStack:
                                                            self.lambda_timeout_ms))
             except Exception as error:
                 print(json.dumps({"level": "ERROR", "event": "local_schedule_error", "error": repr(error)}), flush=True)
+
+
+def api_front(app_module: ModuleType, port: int, local_emails: Callable[[], list[dict[str, Any]]],
+              reuse_port: bool = False) -> ThreadingHTTPServer:
+    """The local API Gateway in front of the app on 127.0.0.1:`port` (not yet serving)."""
+    from chalice.config import Config
+    from chalice.local import CustomLocalChalice, LocalChalice, LocalGateway
+
+    app = app_module.app
+    if not isinstance(app, LocalChalice):  # one current_request per thread, as in `chalice local`
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+        app.__class__ = CustomLocalChalice
+    gateway = LocalGateway(app, Config.create(chalice_stage="dev", lambda_timeout=60, lambda_memory_size=512))
+    give_client_addresses(gateway, app)
+    handler = type("Handler", (ApiGatewayFront,), {"gateway": gateway, "local_emails": staticmethod(local_emails)})
+
+    class Front(ThreadingHTTPServer):
+        request_queue_size = 128  # bursts of clients
+        daemon_threads = True
+        block_on_close = False  # idle keep-alive connections must not delay Ctrl-C
+
+        def server_bind(self) -> None:
+            if reuse_port:  # several API processes on one port (LocalStack.api_processes)
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            super().server_bind()
+
+    return Front(("127.0.0.1", port), handler)
+
+
+def _forward_lines(stream: Any) -> None:
+    """An API process's output (its JSON log lines), printed as this process's own."""
+    for line in stream:
+        print(line, end="", flush=True)
 
 
 # --- The caller's address, as API Gateway gives it ------------------------------------------
@@ -689,7 +761,8 @@ def main() -> None:
         if number and not port_is_free(number):
             raise SystemExit(f"port {number} is in use: choose another, e.g. `make run {name}={number + 1}`")
     stack = LocalStack(port=port, stripe_port=stripe_port,
-                       schedule_seconds=float(os.environ.get("LOCAL_SCHEDULE_SECONDS", "60"))).start()
+                       schedule_seconds=float(os.environ.get("LOCAL_SCHEDULE_SECONDS", "60")),
+                       api_processes=int(os.environ.get("LOCAL_API_PROCESSES", "0"))).start()
     print(f"rebook is running at {stack.url}", flush=True)
     print(f"  platform admin key: {stack.admin_key}", flush=True)
     print(f"  Stripe API base:    {stack.stripe_url}", flush=True)

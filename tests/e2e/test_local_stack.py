@@ -22,11 +22,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def running() -> Iterator[dict[str, Any]]:
+    yield from _started({})
+
+
+def _started(extra_env: dict[str, str]) -> Iterator[dict[str, Any]]:
     # Port 0: the stack takes free ports itself and prints them. A port picked here and bound by
     # the child seconds later could be taken meanwhile by any other process on a shared machine.
     env = {k: v for k, v in os.environ.items()
            if k not in ("ADMIN_API_KEY", "TABLE_PREFIX", "AWS_ENDPOINT_URL", "STRIPE_API_BASE")}
-    env.update({"PORT": "0", "STRIPE_STANDIN_PORT": "0", "LOCAL_SCHEDULE_SECONDS": "1", "PYTHONUNBUFFERED": "1"})
+    env.update({"PORT": "0", "STRIPE_STANDIN_PORT": "0", "LOCAL_SCHEDULE_SECONDS": "1", "PYTHONUNBUFFERED": "1",
+                **extra_env})
     process = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -80,6 +85,10 @@ def test_a_person_can_create_a_venue_mint_a_key_and_save_settings_over_http(runn
 
 
 def test_a_cancellation_is_refunded_by_the_background_worker(running: dict[str, Any]) -> None:
+    _cancel_and_see_it_refunded(running)
+
+
+def _cancel_and_see_it_refunded(running: dict[str, Any]) -> None:
     base, admin = running["url"], running["admin_key"]
     venue_id = call(base, "POST", "/v1/admin/venues", admin, {"name": "Jump", "timezone": "UTC",
                                                               "currency": "usd"}).json()["venue_id"]
@@ -166,3 +175,26 @@ def test_ctrl_c_stops_everything(running: dict[str, Any]) -> None:
     for port_url in (running["url"], running["stripe"]):
         with pytest.raises(requests.ConnectionError):
             requests.get(port_url + "/", timeout=2)
+
+
+def test_the_api_served_by_processes_of_its_own_buys_cancels_refunds_mails_and_stops_with_ctrl_c() -> None:
+    """`make run LOCAL_API_PROCESSES=2`: the API answers from two processes on the one port, the
+    stack's own process pays the refund and sends the email, both show through any connection,
+    and Ctrl-C stops the API processes too."""
+    started = _started({"LOCAL_API_PROCESSES": "2"})
+    running = next(started)
+    _cancel_and_see_it_refunded(running)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the cancellation's email, sent by the stack's stream pump
+        answers = [requests.get(running["url"] + "/_local/emails", timeout=10) for _ in range(8)]
+        if all(any("e2e@example.com" in e["to"] for e in a.json()["emails"]) for a in answers):
+            break
+        time.sleep(0.3)
+    assert all(a.status_code == 200 and any("e2e@example.com" in e["to"] for e in a.json()["emails"])
+               for a in answers)
+    process: subprocess.Popen[str] = running["process"]
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0
+    with pytest.raises(requests.ConnectionError):  # no API process is left listening
+        requests.get(running["url"] + "/", timeout=2)
+    started.close()

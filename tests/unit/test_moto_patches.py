@@ -37,6 +37,8 @@ def test_the_wrapped_moto_functions_are_the_ones_they_were_written_against() -> 
     assert transact.count("copy.deepcopy(") == 1  # the whole-table backup, the one made a no-op
     assert transact.count("self.tables[table_name] = original_table_state[table_name]") == 2
     assert "self.items" not in sources["query"]  # it reads the table through all_items() only
+    # its one deep copy is of the items it found (skipped for a table query, kept for an index)
+    assert sources["query"].count("copy.deepcopy(") == 1 and "results = copy.deepcopy(results)" in sources["query"]
 
 
 def test_the_service_lookup_kept_per_host_depends_on_the_host_alone() -> None:
@@ -48,6 +50,26 @@ def test_the_service_lookup_kept_per_host_depends_on_the_host_alone() -> None:
     lookup = inspect.getsource(DomainDispatcherApplication.get_backend_for_host)
     assert list(inspect.signature(DomainDispatcherApplication.get_backend_for_host).parameters) == ["self", "host"]
     assert "environ" not in lookup and "self.backend_url_patterns" in lookup
+
+
+def test_the_action_names_kept_per_class_are_the_ones_moto_lists() -> None:
+    """infra/local/embedded_aws.py keeps `method_names_from_class` per class: moto must look it up
+    by its module-level name, on the handler's class, only to test the action's membership."""
+    import moto.core.responses as responses
+    from moto.core.utils import method_names_from_class
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs.responses import SQSResponse
+
+    from infra.local.embedded_aws import _remember_action_names
+
+    _remember_action_names()
+    call_action = inspect.getsource(responses.BaseResponse.call_action)
+    assert call_action.count("method_names_from_class(") == 1
+    assert "method_names = method_names_from_class(self.__class__)" in call_action
+    assert "if action in method_names:" in call_action
+    for handler in (DynamoHandler, SQSResponse):
+        assert responses.method_names_from_class(handler) == method_names_from_class(handler)
+    assert "query" in responses.method_names_from_class(DynamoHandler)
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +186,20 @@ def test_queries_answer_what_moto_would_in_its_order_and_pages(dynamodb: Any, ta
     booked = {"IndexName": "by-status", "KeyConditionExpression": "#s = :s",
               "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":s": {"S": "booked"}}}
     assert query(**booked) == [("t1", "a"), ("t3", "a"), ("t1", "b"), ("t1", "c"), ("t1", "d"), ("t0", "m")]
+
+
+def test_a_projected_or_filtered_table_query_leaves_the_stored_items_whole(dynamodb: Any, table: str) -> None:
+    """A table query hands moto's projection and filter the stored items themselves (no copy):
+    what they answer must never change what is stored."""
+    t1 = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "t1"}}}
+    before = dynamodb.query(TableName=table, **t1)["Items"]
+    projected = dynamodb.query(TableName=table, ProjectionExpression="sk", **t1)["Items"]
+    assert projected == [{"sk": {"S": sk}} for sk in ("a", "b", "c")]
+    filtered = dynamodb.query(TableName=table, FilterExpression="sk = :b", **{
+        **t1, "ExpressionAttributeValues": {":p": {"S": "t1"}, ":b": {"S": "b"}}})["Items"]
+    assert [item["sk"]["S"] for item in filtered] == ["b"]
+    assert dynamodb.query(TableName=table, **t1)["Items"] == before
+    assert before[0] == {"pk": {"S": "t1"}, "sk": {"S": "a"}, "status": {"S": "booked"}, "seats": {"N": "1"}}
 
 
 def test_item_answers_are_what_motos_serializer_writes_for_every_attribute_type(
