@@ -27,13 +27,15 @@ ADMIN_KEY = os.environ["ADMIN_API_KEY"]
 
 # Under `pytest -n N --dist loadgroup` (make test), tests are spread one by one over N worker
 # processes, each with its own embedded stack; tests sharing a costly fixture stay on one worker:
-# the e2e stack in a child process with its browser (every file using `live_stack`: one stack and
-# one Chromium per run, not one per worker), a module's own stack, the CDK synthesis (both stages
-# and a venue's own portal, which one test compares with dev: all of tests/infra/ on one worker).
-_ONE_WORKER = {f"tests/e2e/{name}.py": "live-stack" for name in (
-    "test_fuzz_api", "test_portal_browser", "test_staff_browser", "test_reset_browser", "test_readme")}
-_ONE_WORKER_PER_FILE = ("tests/e2e/", "tests/integration/test_payments_gateway.py",
-                        "tests/unit/test_moto_patches.py")
+# a module's own stack, the CDK synthesis (both stages and a venue's own portal, which one test
+# compares with dev: all of tests/infra/ on one worker). The browser tests are not grouped: their
+# stack and Chromium start on each worker at its first browser test (4 s of CPU), and one worker
+# alone took longer over them than the whole run should.
+# The upgrade's Scan reads every item the worker's tables hold: its tests, as a group, are handed
+# out among the first (xdist hands out the largest groups first), before other tests have filled
+# the tables (after the closure of a 1,000-session slot, 70 s of CPU instead of 10 s).
+_ONE_WORKER_PER_FILE = ("tests/e2e/test_local_stack.py", "tests/integration/test_payments_gateway.py",
+                        "tests/unit/test_moto_patches.py", "tests/integration/test_upgrade.py")
 
 
 def xdist_group(nodeid: str) -> str | None:
@@ -41,7 +43,7 @@ def xdist_group(nodeid: str) -> str | None:
     path = nodeid.split("::", 1)[0]
     if path.startswith("tests/infra/"):
         return "cdk"
-    return _ONE_WORKER.get(path) or (path if path.startswith(_ONE_WORKER_PER_FILE) else None)
+    return path if path.startswith(_ONE_WORKER_PER_FILE) else None
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
