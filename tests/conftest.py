@@ -27,22 +27,41 @@ ADMIN_KEY = os.environ["ADMIN_API_KEY"]
 
 # Under `pytest -n N --dist loadgroup` (make test), tests are spread one by one over N worker
 # processes, each with its own embedded stack; tests sharing a costly fixture stay on one worker:
-# the e2e stack in a child process with its browser (every file using `live_stack`: one stack and
-# one Chromium per run, not one per worker), a module's own stack, the CDK synthesis.
-_ONE_WORKER = {f"tests/e2e/{name}.py": "live-stack" for name in (
-    "test_fuzz_api", "test_portal_browser", "test_staff_browser", "test_reset_browser", "test_readme")}
-_ONE_WORKER_PER_FILE = ("tests/e2e/", "tests/infra/", "tests/integration/test_payments_gateway.py",
-                        "tests/unit/test_moto_patches.py")
+# a module's own stack, the CDK synthesis (both stages and a venue's own portal, which one test
+# compares with dev: all of tests/infra/ on one worker). The browser tests are not grouped: their
+# stack and Chromium start on each worker at its first browser test (4 s of CPU), and one worker
+# alone took longer over them than the whole run should.
+# The upgrade's Scan reads every item the worker's tables hold: its tests, as a group, are handed
+# out among the first (xdist hands out the largest groups first), before other tests have filled
+# the tables (after the closure of a 1,000-session slot, 70 s of CPU instead of 10 s).
+_ONE_WORKER_PER_FILE = ("tests/e2e/test_local_stack.py", "tests/integration/test_payments_gateway.py",
+                        "tests/unit/test_moto_patches.py", "tests/integration/test_upgrade.py")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        group = _ONE_WORKER.get(path) or (path if path.startswith(_ONE_WORKER_PER_FILE) else None)
-        if path.startswith("tests/infra/"):  # two syntheses: the stages, and a venue's own portal
-            group = "cdk-venue-portal" if "venue_portal" in getattr(item, "fixturenames", ()) else "cdk-stages"
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
+def xdist_group(nodeid: str) -> str | None:
+    """The worker group of a test, from its id alone (None: any worker)."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith("tests/infra/"):
+        return "cdk"
+    return path if path.startswith(_ONE_WORKER_PER_FILE) else None
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's loadgroup, with the groups above. xdist 3.8 carries an `xdist_group` mark from the
+    worker to the scheduler by renaming the test's id, which pytest 9.2 ignores (its ids are
+    structured now): the marks were silently dropped and every group was split over the workers,
+    each synthesising the CDK stacks and starting a stack and a Chromium of its own
+    (pytest-dev/pytest-xdist#1386). The scheduler runs in the controlling process and sees
+    every test id, so the groups are decided there."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Groups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid) or super()._split_scope(nodeid)
+
+    return Groups(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)
