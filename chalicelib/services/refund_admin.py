@@ -112,9 +112,14 @@ def retry(refund: RefundRecord, actor: str, now: datetime, stripe: StripeAccess,
     else:
         if not transition(refund, "failed", "pending", now, actor=actor):
             raise RefundNotRetryable("the refund changed meanwhile; reload it")
+        # The answer is the refund as this retry left it, read before its message is sent: read
+        # after, a quick worker could already have paid it, and the admin would be told Stripe
+        # had made it before.
+        retried = load(refund.transaction_id, refund.refund_id) or refund
         try:
             queues.send_refund(refund.transaction_id, refund.refund_id)
         except Exception as error:  # the reconciler re-sends it
             log_error("refund_send_failed", refund_id=refund.refund_id, transaction_id=refund.transaction_id,
                       error=repr(error))
+        return retried
     return load(refund.transaction_id, refund.refund_id) or refund
