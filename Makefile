@@ -13,11 +13,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
+# The API's own processes (as Lambda runs several copies): they use the cores the embedded AWS,
+# the pumps and the Stripe stand-in leave. 0 serves everything from one process.
+LOCAL_API_PROCESSES ?= 2
 run: $(STAMP)
-	SEED=$(SEED) $(PY) -m infra.local.stack
+	SEED=$(SEED) LOCAL_API_PROCESSES=$(LOCAL_API_PROCESSES) $(PY) -m infra.local.stack
 
 demo: $(STAMP)
-	SEED=1 $(PY) -m infra.local.stack
+	SEED=1 LOCAL_API_PROCESSES=$(LOCAL_API_PROCESSES) $(PY) -m infra.local.stack
 
 # Test workers: each is a process with its own embedded stack (tests/conftest.py keeps tests that
 # share a costly fixture on one worker). TEST_WORKERS=0 runs everything in this process. Three on

@@ -172,7 +172,8 @@ class Report:
             f"- machine: {m['nproc']} CPUs (`nproc`), {m['cpu']}, Python {m['python']}, {m['platform']}",
             f"- load average when it started: {m['load']} (other work shared the machine: timings are noisy)",
             "- stack: the embedded one (`infra/local/stack.py`): moto's DynamoDB, SQS and Secrets Manager server",
-            "  and the Stripe stand-in in the same process, on loopback.",
+            "  and the Stripe stand-in in one process, on loopback; the HTTP latency's API served by",
+            "  `BENCH_API_PROCESSES` processes of its own (2 unless set; 0: by the stack's process), as `make run` does.",
             "",
         ]
 
@@ -344,8 +345,8 @@ class Report:
                   "HTTP/1.1 connections (werkzeug closed each one) with Nagle's algorithm off; the queue pump wakes",
                   "on a send or a table write; moto's lookup of a request's service and its list of a handler's",
                   "actions are kept; a table Query's found items are not deep-copied. Each is pinned by",
-                  "tests/unit/test_moto_patches.py. `BENCH_API_PROCESSES=n` serves the API from n processes of",
-                  "its own (`LocalStack.api_processes`), leaving this one the embedded AWS, the pumps and Stripe.", ""]
+                  "tests/unit/test_moto_patches.py. The API is served by processes of its own (`LocalStack.api_processes`,",
+                  "2 here as in `make run`), leaving the stack's process the embedded AWS, the pumps and Stripe.", ""]
         return lines
 
     def _day(self) -> list[str]:
