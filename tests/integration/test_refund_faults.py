@@ -285,3 +285,27 @@ def test_a_stale_dead_letter_does_not_fail_the_admins_retry(bought) -> None:
     after = settle(world, guest, receipt)
     assert after["refunds"][0]["status"] == "refunded"
     paid_once(world, refund_id, 2500)
+
+
+def test_a_retry_the_worker_pays_at_once_still_answers_that_it_was_sent_again(bought, monkeypatch: Any) -> None:
+    """A worker quicker than the retry's own answer (the local pump under load) pays the refund
+    before the answer is written: the admin is still told it was sent again, not that Stripe
+    had made it before."""
+    world, guest, receipt = bought
+    world.stack.stripe.decline_next("charge_disputed")
+    refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
+    assert settle(world, guest, receipt)["refunds"][0]["status"] == "failed"
+    queues = world.stack.app_module.parts.queues
+    send = queues.send_refund
+
+    def send_and_pay_at_once(transaction_id: str, refund_id: str) -> None:
+        send(transaction_id, refund_id)
+        world.stack.deliver_all()
+
+    monkeypatch.setattr(queues, "send_refund", send_and_pay_at_once)
+    retried = world.platform.post(f"/v1/admin/venues/{receipt['venue_id']}/refunds/{refund_id}/retry", {})
+    monkeypatch.undo()
+
+    assert retried.status == 202 and retried.json["status"] == "pending"
+    assert receipt_of(guest, receipt)["refunds"][0]["status"] == "refunded"
+    paid_once(world, refund_id, 2500)
