@@ -261,7 +261,8 @@ def staff_edit_session(venue_id: str, transaction_id: str, session_id: str) -> d
     now = parts.clock()
     admin, venue = access.admin_venue(_auth(), _id(venue_id))
     transaction_id, session_id = _id(transaction_id), _id(session_id)
-    body = _body({"slot_id": v.optional(v.identifier), "participant_name": v.optional(v.text(100)), **_REASON})
+    body = _body({"slot_id": v.optional(v.identifier, null_is_absent=False),
+                  "participant_name": v.optional(v.text(100), null_is_absent=False), **_REASON})
     edited = edits.staff_edit_session(admin.actor, venue.venue_id, transaction_id, session_id, now, **body)
     return shape.session(edited.session, edited.venue.settings(), now)
 
@@ -381,7 +382,9 @@ def my_receipt(transaction_id: str) -> dict[str, Any]:
 def edit_my_session(transaction_id: str, session_id: str) -> dict[str, Any]:
     now = parts.clock()
     claims = access.authenticate_guest(_auth(), now)
-    body = _body({"slot_id": v.optional(v.identifier), "participant_name": v.optional(v.text(100))})
+    # null is not "unchanged" here: the contract gives both as strings, to leave out when unchanged.
+    body = _body({"slot_id": v.optional(v.identifier, null_is_absent=False),
+                  "participant_name": v.optional(v.text(100), null_is_absent=False)})
     edited = edits.edit_session(claims, _id(transaction_id), _id(session_id), now, **body)
     return shape.session(edited.session, edited.venue.settings(), now)
 

@@ -201,6 +201,7 @@ def world_venue(bought: Any) -> Venue:
 
 def test_ses_throttling_then_success_sends_one_email(bought) -> None:
     world, guest, made = bought
+    settle_others_notices(world)
     with ses_fault("before-call", lambda: ses_error("TooManyRequestsException", 429), times=2) as calls:
         assert cancel(guest, made, [0]).status == 200
         world.stack.stripe.decline_next("charge_disputed")  # no second email in this story
@@ -213,6 +214,7 @@ def test_ses_failing_on_its_side_then_recovering_sends_one_email(world: World) -
     venue = world.venue(allow_guest_modify=True)
     guest = world.guest(venue)
     made = world.purchase(guest, [world.slot(venue)])
+    settle_others_notices(world)
     with ses_fault("before-call", lambda: ses_error("InternalFailure", 500)) as calls:
         assert move(guest, made, world.slot(venue, start=now() + timedelta(days=4))).status == 200
         assert len(emails_to(world, guest)) == 1
@@ -226,6 +228,7 @@ def test_a_crash_between_ses_answering_and_the_sent_write_sends_nothing_more(wor
     venue = world.venue(allow_guest_modify=True)
     guest = world.guest(venue)
     made = world.purchase(guest, [world.slot(venue)])
+    settle_others_notices(world)
     with ses_fault("after-call", lambda: LambdaCrashed("the sender died after SES answered")) as calls:
         assert move(guest, made, world.slot(venue, start=now() + timedelta(days=4))).status == 200
         world.stack.deliver_all()
@@ -245,6 +248,7 @@ def test_a_refusal_by_ses_is_failed_in_the_admin_list_and_logged_as_a_metric(wor
     venue = world.venue(allow_guest_modify=True)
     guest = world.guest(venue)
     made = world.purchase(guest, [world.slot(venue)])
+    settle_others_notices(world)
     with ses_fault("before-call", lambda: ses_error("MessageRejected", 400), times=5) as calls:
         assert move(guest, made, world.slot(venue, start=now() + timedelta(days=4))).status == 200
         assert emails_to(world, guest) == []
@@ -259,8 +263,8 @@ def test_a_refusal_by_ses_is_failed_in_the_admin_list_and_logged_as_a_metric(wor
 
 def settle_others_notices(world: World) -> None:
     """The sweeper reads every venue's unsent notices: those other tests on this worker left
-    queued (their stream records never delivered) are sent now, with SES well, so the sweeps a
-    story counts meet its own notice alone, whichever tests ran before it."""
+    queued (their stream records never delivered) are sent now, with SES well, so the SES faults
+    and sweeps a story counts meet its own notice alone, whichever tests ran before it."""
     from chalicelib.services import notifications as outbox
 
     world.stack.deliver_all()

@@ -234,3 +234,21 @@ def test_a_trailing_newline_does_not_slip_through_a_pattern(world: World) -> Non
     assert guest.api.get("/v1/me/transactions").json["transactions"] == []  # nothing was bought
     listed = venue.admin.get(f"{base}/slots?product_id=jump-60&date={venue.day_of(slot)}").json["slots"]
     assert [s["slot_id"] for s in listed] == [slot["slot_id"]]  # and no slot was made
+
+
+def test_null_is_not_a_way_to_leave_a_session_unchanged(world: World) -> None:
+    """The contract gives `slot_id` and `participant_name` as strings, left out when unchanged:
+    a null beside a real change is refused, and nothing changes."""
+    venue = world.venue(allow_guest_modify=True)
+    guest = world.guest(venue)
+    made = world.purchase(guest, [world.slot(venue)])
+    session = made["sessions"][0]
+    mine = f"/v1/me/transactions/{made['transaction_id']}/sessions/{session['session_id']}"
+    staff = f"/v1/admin/venues/{venue.venue_id}/transactions/{made['transaction_id']}/sessions/{session['session_id']}"
+    refused(guest.api.patch(mine, {"slot_id": None, "participant_name": "Theo"}), "slot_id")
+    refused(guest.api.patch(mine, {"participant_name": None, "slot_id": session["slot_id"]}), "participant_name")
+    refused(venue.admin.patch(staff, {"slot_id": None, "participant_name": "Theo", "reason": "asked by phone"}),
+            "slot_id")
+    receipt = guest.api.get(f"/v1/me/transactions/{made['transaction_id']}").json
+    assert [(s["slot_id"], s["participant_name"]) for s in receipt["sessions"]] == [
+        (session["slot_id"], session["participant_name"])]
