@@ -42,7 +42,7 @@ from chalicelib.storage.models import (
     TransactionRecord,
     VenueRecord,
 )
-from chalicelib.storage.reads import MAX_KEYS, Key, read_together
+from chalicelib.storage.reads import Key, read_many
 
 PIECE_SESSIONS = 100  # index entries per piece: about 35 transactions' writes, well inside a Lambda's time
 _INDEX_KEY = ("slot_id", "transaction_id", "item")
@@ -254,11 +254,8 @@ def _read_piece(items: list[tuple[str, str]]) -> dict[str, Read]:
     """Each transaction of the piece with its sessions in the slot, a hundred keys to a read."""
     transaction_ids = list(dict.fromkeys(transaction_id for transaction_id, _ in items))
     keys = [Key(BookingItem, t, "transaction") for t in transaction_ids] + [Key(BookingItem, t, i) for t, i in items]
-    found: list[Any] = []
-    for start in range(0, len(keys), MAX_KEYS):
-        found += read_together(keys[start:start + MAX_KEYS])
     read: dict[str, Read] = {t: (None, []) for t in transaction_ids}
-    for record in found:
+    for record in read_many(keys):
         if isinstance(record, TransactionRecord):
             read[record.transaction_id] = (record, read[record.transaction_id][1])
         elif isinstance(record, SessionRecord):

@@ -27,7 +27,7 @@ from chalicelib.parts import MailSender
 from chalicelib.storage.atomic import AtomicWrite
 from chalicelib.storage.conditional import update_if
 from chalicelib.storage.models import GuestRecord, NotificationRecord, SlotRecord, VenueRecord
-from chalicelib.storage.reads import Key, read_together
+from chalicelib.storage.reads import Key, read_many
 from chalicelib.storage.shards import shard_of
 from chalicelib.times import format_utc
 
@@ -302,7 +302,7 @@ def venue_notifications(venue_id: str, guest_id: str | None, limit: int,
         # themselves are read by key, one BatchGetItem for the page, strongly, so that an entry
         # the index shows is never missing from the page.
         keys = [Key(NotificationRecord, entry.venue_id, entry.notification_id) for entry in page]
-        found = [n for n in read_together(keys) if isinstance(n, NotificationRecord)]
+        found = [n for n in read_many(keys) if isinstance(n, NotificationRecord)]
         listed = len(keys)
     else:
         page = NotificationRecord.query(venue_id, scan_index_forward=False, limit=limit, last_evaluated_key=start)

@@ -13,7 +13,7 @@ from chalicelib.parts import QueueSender, StripeAccess
 from chalicelib.services.refund_states import PAID_AT_STRIPE, load, transition
 from chalicelib.storage import pages
 from chalicelib.storage.models import BookingItem, Locator, RefundRecord, TransactionRecord
-from chalicelib.storage.reads import MAX_KEYS, Key, read_together
+from chalicelib.storage.reads import Key, read_many
 
 
 def venue_refunds(venue_id: str, status: str | None, limit: int,
@@ -52,23 +52,13 @@ def _read_with_purchases(refund_keys: list[Key]) -> list[Any]:
     eventually consistent read just after the refund's write could miss it, and the page's
     cursor would pass it by)."""
     purchase_keys = [Key(BookingItem, t, "transaction") for t in dict.fromkeys(k.hash_key for k in refund_keys)]
-    keys = refund_keys + purchase_keys
-    found: list[Any] = []
-    for start in range(0, len(keys), MAX_KEYS):
-        found += read_together(keys[start:start + MAX_KEYS])
-    return [item for item in found if item is not None]
+    return [item for item in read_many(refund_keys + purchase_keys) if item is not None]
 
 
 def _purchases_of(found: list[RefundRecord]) -> dict[str, TransactionRecord]:
     """The purchase behind each refund, read together: one BatchGetItem per hundred purchases."""
-    transaction_ids = sorted({r.transaction_id for r in found})
-    purchases: dict[str, TransactionRecord] = {}
-    for start in range(0, len(transaction_ids), MAX_KEYS):
-        chunk = transaction_ids[start:start + MAX_KEYS]
-        for header in read_together([Key(BookingItem, tid, "transaction") for tid in chunk], consistent=False):
-            if isinstance(header, TransactionRecord):
-                purchases[header.transaction_id] = header
-    return purchases
+    keys = [Key(BookingItem, tid, "transaction") for tid in sorted({r.transaction_id for r in found})]
+    return {h.transaction_id: h for h in read_many(keys, consistent=False) if isinstance(h, TransactionRecord)}
 
 
 def find(venue_id: str, refund_id: str) -> RefundRecord:

@@ -74,3 +74,11 @@ def read_together(keys: Sequence[Key], consistent: bool = True) -> list[Model | 
     else:
         raise TemporarilyUnavailable("the data could not be read in time; try again")
     return [found.get(_identity(k.table, k.serialized())) for k in keys]
+
+
+def read_many(keys: Sequence[Key], consistent: bool = True) -> list[Model | None]:
+    """`read_together` for any number of keys: one BatchGetItem per hundred."""
+    found: list[Model | None] = []
+    for start in range(0, len(keys), MAX_KEYS):
+        found += read_together(keys[start:start + MAX_KEYS], consistent)
+    return found
