@@ -52,6 +52,12 @@ booleans, lists and string-keyed maps, and no None (the serializer drops None me
 else (a binary attribute's bytes, a timestamp, a None) falls back to moto's serializer.
 tests/unit/test_moto_patches.py compares both bodies over every attribute type.
 
+The same holds for a stream's GetRecords (`_PLAIN_JSON_STREAM_OPERATIONS`): moto keeps each
+record in DynamoDB Streams' wire shape already, and the serializer spent ~7 ms on each batch of
+ten (a move's or a cancellation's emails are read through it) walking the item images attribute by
+attribute. Its one non-JSON member, a record's `ApproximateCreationDateTime` (a datetime), is
+written as the serializer writes it, by moto's own unix-timestamp function.
+
 What this relies on, pinned by tests/unit/test_moto_patches.py: moto's version, the exact
 source of the functions it wraps (transact_write_items' only `copy.deepcopy` of a `Table` is the
 backup, and it rolls back by assigning those copies into `self.tables`; query reads the table
@@ -64,6 +70,7 @@ import copy
 import json
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -76,6 +83,7 @@ _moto_execute_result: Callable[..., Any] | None = None
 PLAIN_JSON_ANSWERS = True  # tests switch it off to compare with moto's serializer
 _PLAIN_JSON_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem",
                                     "DeleteItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems"})
+_PLAIN_JSON_STREAM_OPERATIONS = frozenset({"GetRecords"})
 
 
 def install() -> None:
@@ -109,22 +117,36 @@ def moto_originals() -> dict[str, Callable[..., Any]]:
 
 def _execute_result(result: Any, context: Any) -> Any:
     assert _moto_execute_result is not None
-    if (PLAIN_JSON_ANSWERS and type(result).__name__ in ("ActionResult", "DynamoResult")
-            and context.service_model.service_name == "dynamodb"
-            and context.operation_model.name in _PLAIN_JSON_OPERATIONS
-            and context.service_model.protocol == "json" and _plain(result.result)):
-        version = context.service_model.metadata.get("jsonVersion", "1.0")
-        return 200, {"Content-Type": f"application/x-amz-json-{version}"}, json.dumps(result.result)
+    if PLAIN_JSON_ANSWERS and type(result).__name__ in ("ActionResult", "DynamoResult") \
+            and context.service_model.protocol == "json":
+        service, operation = context.service_model.service_name, context.operation_model.name
+        items = service == "dynamodb" and operation in _PLAIN_JSON_OPERATIONS
+        records = service == "dynamodbstreams" and operation in _PLAIN_JSON_STREAM_OPERATIONS
+        if (items or records) and _plain(result.result, times=records):
+            version = context.service_model.metadata.get("jsonVersion", "1.0")
+            return 200, {"Content-Type": f"application/x-amz-json-{version}"}, \
+                json.dumps(result.result, default=_unix_time)
     return _moto_execute_result(result, context)
 
 
-def _plain(value: Any) -> bool:
-    """Whether JSON would carry `value` exactly as moto's serializer does (see the module's doc)."""
+def _plain(value: Any, times: bool = False) -> bool:
+    """Whether JSON would carry `value` exactly as moto's serializer does (see the module's doc);
+    with `times`, datetimes too (written by `_unix_time`)."""
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+        return all(isinstance(k, str) and _plain(v, times) for k, v in value.items())
     if isinstance(value, list):
-        return all(_plain(v) for v in value)
-    return isinstance(value, (str, bool, int, float))
+        return all(_plain(v, times) for v in value)
+    return isinstance(value, (str, bool, int, float)) or (times and isinstance(value, datetime))
+
+
+def _unix_time(value: Any) -> Any:
+    """A datetime as moto's JSON serializer writes a timestamp member (its default format)."""
+    from botocore.utils import parse_to_aware_datetime
+    from moto.core.serialize import TimestampSerializer
+
+    if not isinstance(value, datetime):
+        raise TypeError(f"not JSON: {type(value).__name__}")  # _plain let nothing else through
+    return TimestampSerializer._timestamp_unixtimestamp(parse_to_aware_datetime(value))
 
 
 def _query(table: Any, *args: Any, **kwargs: Any) -> Any:

@@ -201,20 +201,27 @@ class LocalStack:
 
     def emails(self) -> list[dict[str, Any]]:
         """Every email moto's SES has accepted, oldest first, as `GET /_local/emails` lists them."""
+        return [copy.deepcopy(email) for email in self._parsed_emails()]
+
+    def _parsed_emails(self) -> list[dict[str, Any]]:
+        """The parsed emails themselves, shared: callers only read them."""
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.ses.models import ses_backends
 
         sent = list(ses_backends[DEFAULT_ACCOUNT_ID][LOCAL_REGION].sent_messages)
-        with self._emails_lock:  # each message parsed once: the list only grows (the pump asks 5 times a second)
+        with self._emails_lock:  # each message parsed once: the list only grows (the pump asks after every batch)
             known = self._read_emails
             if len(known) > len(sent) or (known and known[-1][0] is not sent[len(known) - 1]):
                 known.clear()
             known.extend((message, read_email(message.raw_data) if hasattr(message, "raw_data") else None)
                          for message in sent[len(known):])
-            return [copy.deepcopy(email) for _, email in known if email is not None]
+            return [email for _, email in known if email is not None]
 
     def print_new_emails(self) -> None:
-        emails = self.emails()
+        # Not self.emails(): the stream pump asks after every batch, and copying every email sent
+        # so far each time made its cost grow with the emails (5% of a move's CPU after a few
+        # hundred, more on every one after).
+        emails = self._parsed_emails()
         for sent in emails[self._emails_printed:]:
             links = [word for word in sent["text"].split() if word.startswith("http")]
             print(f"email to {', '.join(sent['to'])}: {sent['subject']!r}"
@@ -518,6 +525,7 @@ class StreamPosition:
     _failures: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)  # one batch at a time, as Lambda per shard
     _client: Any = None
+    _shard: str | None = None
 
     def _streams(self) -> Any:
         if self._client is None:  # built once (see LocalStack._sqs_client); used under self._lock
@@ -528,7 +536,9 @@ class StreamPosition:
 
     def _iterator(self) -> str:
         streams = self._streams()
-        shard = streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        if self._shard is None:  # a shard's id never changes, even when moto puts back a copy of its table
+            self._shard = streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        shard = self._shard
         kind, sequence_number = self._next
         extra = {"SequenceNumber": sequence_number} if sequence_number else {}
         return str(streams.get_shard_iterator(StreamArn=self.arn, ShardId=shard, ShardIteratorType=kind,

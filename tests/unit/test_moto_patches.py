@@ -254,3 +254,51 @@ def _without(value: Any, marker: str) -> Any:
     if isinstance(value, list):
         return [_without(v, marker) for v in value]
     return "<pk>" if value == marker else value
+
+
+def test_stream_records_are_what_motos_serializer_writes(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GetRecords answers (a new item, a change, a removal, every attribute type in the images)
+    byte for byte as JSON what moto's serializer writes, creation times included."""
+    import json
+
+    from moto.core.serialize import BaseJSONSerializer, TimestampSerializer
+
+    # what moto_patches._unix_time copies: a JSON answer's timestamps in moto's unix format
+    assert BaseJSONSerializer.DEFAULT_TIMESTAMP_FORMAT == TimestampSerializer.TIMESTAMP_FORMAT_UNIX
+    name = f"st-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    every_type = {"n": {"N": "12.5"}, "b": {"B": b"\x00\xffbytes"}, "yes": {"BOOL": True}, "none": {"NULL": True},
+                  "l": {"L": [{"S": "x"}, {"M": {"k": {"S": "v"}}}]}, "ss": {"SS": ["a", "b"]}, "bs": {"BS": [b"a"]}}
+    dynamodb.put_item(TableName=name, Item={"pk": {"S": "plain"}, "s": {"S": "é"}, "m": {"M": {"k": {"N": "1"}}}})
+    dynamodb.update_item(TableName=name, Key={"pk": {"S": "plain"}}, UpdateExpression="SET s = :s",
+                         ExpressionAttributeValues={":s": {"S": "moved"}})
+    dynamodb.delete_item(TableName=name, Key={"pk": {"S": "plain"}})
+    dynamodb.put_item(TableName=name, Item={"pk": {"S": "typed"}, **every_type})
+    streams = boto3.client("dynamodbstreams", endpoint_url=dynamodb.meta.endpoint_url, region_name="us-east-1",
+                           aws_access_key_id="local", aws_secret_access_key="local")
+    arn = dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    bodies: list[bytes] = []
+    streams.meta.events.register("after-call.dynamodbstreams.GetRecords",
+                                 lambda http_response, **_: bodies.append(http_response.content))
+
+    def records(limit: int) -> Any:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        answer = streams.get_records(ShardIterator=iterator, Limit=limit)
+        body = json.loads(bodies[-1])
+        assert body.pop("NextShardIterator") == answer["NextShardIterator"]  # a new one on every call
+        return body, answer["Records"]
+
+    fast = [records(2), records(10)]
+    monkeypatch.setattr(moto_patches, "PLAIN_JSON_ANSWERS", False)
+    assert fast == [records(2), records(10)]
+    page, every = fast[1]
+    assert [r["eventName"] for r in every] == ["INSERT", "MODIFY", "REMOVE", "INSERT"]
+    assert every[1]["dynamodb"]["OldImage"]["s"] == {"S": "é"} and every[3]["dynamodb"]["NewImage"]["b"] == {
+        "B": b"\x00\xffbytes"}
+    assert isinstance(page["Records"][0]["dynamodb"]["ApproximateCreationDateTime"], (int, float))
