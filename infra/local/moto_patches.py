@@ -58,6 +58,20 @@ ten (a move's or a cancellation's emails are read through it) walking the item i
 attribute. Its one non-JSON member, a record's `ApproximateCreationDateTime` (a datetime), is
 written as the serializer writes it, by moto's own unix-timestamp function.
 
+## Expressions parsed once
+
+moto parses a request's condition up to three times (TransactWriteItems: once to check that every
+name and value is used, once to check the item, once more inside the Put/Update/Delete it then
+runs; UpdateItem twice), and an update expression twice, lexing and rebuilding the tree each time:
+a fifth of the embedded server's time on a cancellation. A parse depends only on its inputs, so
+`install()` keeps the last 1,024: a condition's tree by its expression, names and values (parsed
+from copies of them, so that it shares nothing with a request), with the names and values it
+found; an update expression's tree by its text. Errors are not kept: a bad expression fails each
+time, as moto's does. Sharing a tree is safe because nothing changes one: a condition's tree is
+only evaluated against items (`Op.expr`, `Operand.expr` read), and an update expression's tree is
+only read (`find_clauses`) or deep-copied before it is validated and executed
+(`Validator.__init__`).
+
 What this relies on, pinned by tests/unit/test_moto_patches.py: moto's version, the exact
 source of the functions it wraps (transact_write_items' only `copy.deepcopy` of a `Table` is the
 backup, and it rolls back by assigning those copies into `self.tables`; query reads the table
@@ -69,6 +83,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from types import SimpleNamespace
@@ -80,6 +95,11 @@ _installed = threading.Lock()
 _moto_transact_write_items: Callable[..., Any] | None = None
 _moto_query: Callable[..., Any] | None = None
 _moto_execute_result: Callable[..., Any] | None = None
+_moto_parse_condition: Callable[..., Any] | None = None
+_moto_make_update: Callable[..., Any] | None = None
+_KEPT_PARSES = 1024
+_conditions: OrderedDict[str, tuple[Any, list[str], list[str]]] = OrderedDict()
+_updates: OrderedDict[str, Any] = OrderedDict()
 PLAIN_JSON_ANSWERS = True  # tests switch it off to compare with moto's serializer
 _PLAIN_JSON_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem",
                                     "DeleteItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems"})
@@ -87,7 +107,8 @@ _PLAIN_JSON_STREAM_OPERATIONS = frozenset({"GetRecords"})
 
 
 def install() -> None:
-    """Wrap moto's `transact_write_items` and `Table.query` once per process (idempotent)."""
+    """Wrap moto's `transact_write_items`, `Table.query`, its answers and its expression parsers,
+    once per process (idempotent)."""
     global _moto_transact_write_items, _moto_query, _moto_execute_result
     with _installed:
         if _moto_transact_write_items is not None:
@@ -102,17 +123,73 @@ def install() -> None:
         DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
         Table.query = _query  # type: ignore[method-assign]
         ActionResult.execute_result = _execute_result  # type: ignore[method-assign]
+        _install_parse_once()
+
+
+def _install_parse_once() -> None:
+    global _moto_parse_condition, _moto_make_update
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    _moto_parse_condition = ConditionExpressionParser.parse
+    _moto_make_update = UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
+    ConditionExpressionParser.parse = _parse_condition  # type: ignore[method-assign]
+    UpdateExpressionParser.make = classmethod(_make_update)  # type: ignore[method-assign,assignment]
 
 
 def moto_originals() -> dict[str, Callable[..., Any]]:
     """moto's own functions (the ones wrapped), for the pinning test."""
     from moto.core.responses import ActionResult
+    from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
     return {"transact_write_items": _moto_transact_write_items or DynamoDBBackend.transact_write_items,
             "query": _moto_query or Table.query, "all_items": Table.all_items,
-            "execute_result": _moto_execute_result or ActionResult.execute_result}
+            "execute_result": _moto_execute_result or ActionResult.execute_result,
+            "parse_condition": _moto_parse_condition or ConditionExpressionParser.parse,
+            "make_update": _moto_make_update or UpdateExpressionParser.make.__func__}  # type: ignore[attr-defined]
+
+
+def _parse_condition(parser: Any) -> Any:
+    """moto's `ConditionExpressionParser.parse`, kept per expression, names and values."""
+    assert _moto_parse_condition is not None
+    inputs = [parser.condition_expression, parser.expression_attribute_names, parser.expression_attribute_values]
+    try:
+        key = json.dumps(inputs, sort_keys=True)
+    except (TypeError, ValueError):  # bytes (a binary value): parsed as moto parses it
+        return _moto_parse_condition(parser)
+    kept = _conditions.get(key)
+    if kept is None:
+        own = type(parser)(*copy.deepcopy(inputs))
+        kept = (_moto_parse_condition(own), list(own.expr_attr_names_found), list(own.expr_attr_values_found))
+        _keep(_conditions, key, kept)
+    else:
+        _conditions.move_to_end(key)
+    parser.expr_attr_names_found.extend(kept[1])
+    parser.expr_attr_values_found.extend(kept[2])
+    return kept[0]
+
+
+def _make_update(parser_class: Any, expression: str) -> Any:
+    """moto's `UpdateExpressionParser.make`, kept per expression."""
+    assert _moto_make_update is not None
+    if not isinstance(expression, str):
+        return _moto_make_update(parser_class, expression)
+    kept = _updates.get(expression)
+    if kept is None:
+        kept = _moto_make_update(parser_class, expression)
+        _keep(_updates, expression, kept)
+    else:
+        _updates.move_to_end(expression)
+    return kept
+
+
+def _keep(kept: OrderedDict[str, Any], key: str, value: Any) -> None:
+    kept[key] = value
+    if len(kept) > _KEPT_PARSES:
+        kept.popitem(last=False)
 
 
 def _execute_result(result: Any, context: Any) -> Any:

@@ -24,7 +24,12 @@ MOTO_SOURCES_SHA256 = {
     "query": "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb492450f21e",
     "all_items": "c80d2ee3c896acd0cab6ca35aaeae3ab3fb65858933f8a3403d4e027c240f31d",
     "execute_result": "6333faa349b58671258985778d2aaf02d31e0617aae380442e4c683c36ab248d",
+    "parse_condition": "5c9b63c5f49ed5d5d644eb0ac7422fb3c2ac4bbd310374f4161686bc4e10c453",
+    "make_update": "2c00ed96d6e191f243b449166e75bfb38f307b2e19405bc0981847061e0dbee3",
 }
+# The kept condition trees are shared: moto's whole condition module (its Op and Operand classes
+# only read an item when they evaluate it) is the one this was checked against.
+MOTO_COMPARISONS_SHA256 = "db64ea9ba9afffaef9a9b1c0592cc9d99a143b159a2d8caa00089b5688c2732a"
 
 
 def test_the_wrapped_moto_functions_are_the_ones_they_were_written_against() -> None:
@@ -302,3 +307,70 @@ def test_stream_records_are_what_motos_serializer_writes(dynamodb: Any, monkeypa
     assert every[1]["dynamodb"]["OldImage"]["s"] == {"S": "é"} and every[3]["dynamodb"]["NewImage"]["b"] == {
         "B": b"\x00\xffbytes"}
     assert isinstance(page["Records"][0]["dynamodb"]["ApproximateCreationDateTime"], (int, float))
+
+
+def test_a_kept_parse_is_only_read_or_copied_by_moto() -> None:
+    """infra/local/moto_patches.py shares one parsed tree between requests: moto must never change
+    one (conditions are only evaluated; an update expression's tree is read, or deep-copied before
+    it is validated and executed)."""
+    import moto.dynamodb.comparisons as comparisons
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.parsing.validators import Validator
+    from moto.dynamodb.responses import DynamoHandler
+
+    assert hashlib.sha256(inspect.getsource(comparisons).encode()).hexdigest() == MOTO_COMPARISONS_SHA256
+    assert "self.node_to_validate = deepcopy(expression)" in inspect.getsource(Validator.__init__)
+    assert "expression" not in inspect.getsource(Validator.validate).replace("node_to_validate", "")
+    model = inspect.getsource(DynamoDBBackend.update_item)
+    assert model.count("update_expression_ast") == 3 and model.count("UpdateExpressionValidator(\n") == 2
+    assert all(line.strip() == "update_expression_ast," for line in model.splitlines()
+               if "update_expression_ast" in line and "=" not in line)
+    for handler in (DynamoHandler.update_item, DynamoHandler.transact_write_items):
+        uses = [line.strip() for line in inspect.getsource(handler).splitlines() if "update_expression_ast" in line]
+        assert uses and all(use.startswith(("update_expression_ast = UpdateExpressionParser.make(",
+                                            "attr_name_clauses = update_expression_ast.find_clauses(",
+                                            "attr_value_clauses = update_expression_ast.find_clauses("))
+                            for use in uses)
+
+
+def test_a_condition_kept_from_one_request_decides_by_the_next_ones_values_and_names(
+        dynamodb: Any, table: str) -> None:
+    def take(seats: str, name: str = "seats") -> bool:
+        try:
+            dynamodb.update_item(TableName=table, Key=_key("a"), UpdateExpression="SET #f = #f + :one",
+                                 ConditionExpression="#f = :n", ExpressionAttributeNames={"#f": name},
+                                 ExpressionAttributeValues={":n": {"N": seats}, ":one": {"N": "1"}})
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            return False
+        return True
+
+    assert take("1") and not take("1") and take("2") and not take("2") and take("3")
+    dynamodb.update_item(TableName=table, Key=_key("a"), UpdateExpression="SET spare = :n",
+                         ExpressionAttributeValues={":n": {"N": "4"}})
+    assert not take("4", name="missing") and take("4", name="spare") and take("4")
+    item = dynamodb.get_item(TableName=table, Key=_key("a"))["Item"]
+    assert item["seats"] == {"N": "5"} and item["spare"] == {"N": "5"}
+
+
+def test_a_bad_expression_is_refused_every_time_and_unused_or_used_names_and_values_judged_as_moto_does(
+        dynamodb: Any, table: str) -> None:
+    for _ in range(2):
+        with pytest.raises(ClientError) as bad:
+            dynamodb.update_item(TableName=table, Key=_key("a"), UpdateExpression="SET seats = = :n",
+                                 ExpressionAttributeValues={":n": {"N": "1"}})
+        assert bad.value.response["Error"]["Code"] == "ValidationException"
+        with pytest.raises(ClientError) as unused:
+            dynamodb.update_item(TableName=table, Key=_key("a"), UpdateExpression="SET seats = :n",
+                                 ConditionExpression="seats = :n",
+                                 ExpressionAttributeValues={":n": {"N": "1"}, ":extra": {"N": "2"}})
+        assert "unused" in unused.value.response["Error"]["Message"]
+        dynamodb.update_item(TableName=table, Key=_key("c"), UpdateExpression="SET seats = :n",  # a name and a
+                             ConditionExpression="#s = :b", ExpressionAttributeNames={"#s": "status"},  # value the
+                             ExpressionAttributeValues={":n": {"N": "3"}, ":b": {"S": "booked"}})  # condition uses
+        dynamodb.transact_write_items(TransactItems=[{"Update": {
+            "TableName": table, "Key": _key("b"), "UpdateExpression": "SET seats = :n",
+            "ConditionExpression": "attribute_exists(seats)", "ExpressionAttributeValues": {":n": {"N": "7"}}}}])
+    assert dynamodb.get_item(TableName=table, Key=_key("b"))["Item"]["seats"] == {"N": "7"}
+    assert dynamodb.get_item(TableName=table, Key=_key("a"))["Item"]["seats"] == {"N": "1"}
+    assert dynamodb.get_item(TableName=table, Key=_key("c"))["Item"]["seats"] == {"N": "3"}
