@@ -17,12 +17,13 @@ then paid a TCP handshake and a new server thread.
 from __future__ import annotations
 
 import io
+import json
 import sys
 import threading
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from infra.local.background import BackgroundServer
 from infra.local.faults import FaultRates, FaultSwitch
@@ -34,19 +35,47 @@ _STREAM_WORK = ("DynamoDB_20120810.PutItem", "DynamoDB_20120810.UpdateItem", "Dy
                 "DynamoDB_20120810.BatchWriteItem", "DynamoDB_20120810.TransactWriteItems")
 
 
+class WorkCount:
+    """How many times work has arrived, for a pump in another process: it asks over HTTP
+    (WAIT_PATH) to be answered once the count moves past the one it last saw, or after a timeout.
+    A count, unlike an event, loses no wake-up between the pump's two waits."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._moved = threading.Condition()
+
+    def add(self) -> None:
+        with self._moved:
+            self._count += 1
+            self._moved.notify_all()
+
+    def wait_past(self, seen: int, timeout: float) -> int:
+        with self._moved:
+            self._moved.wait_for(lambda: self._count != seen, timeout)
+            return self._count
+
+
+# GET WAIT_PATH?kind=queues|streams&seen=N answers {"count": M} once M != N (or after a second).
+WAIT_PATH = "/_local/wait-for-work"
+WAIT_SECONDS = 1.0
+
+
 class _OneRequestAtATime:
     def __init__(self, app: Callable[..., Iterable[bytes]], faults: FaultSwitch, new_work: threading.Event,
-                 new_records: threading.Event, local_routes: dict[str, Callable[[], bytes]]) -> None:
+                 new_records: threading.Event, counts: dict[str, WorkCount],
+                 local_routes: dict[str, Callable[[], bytes]]) -> None:
         self._app = app
         self._local_routes = local_routes
         self._faults = faults
         self._lock = threading.Lock()
         self._new_work, self._new_records = new_work, new_records
+        self._counts = counts
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        local = self._local_routes.get(environ.get("PATH_INFO", ""))
-        if local is not None:  # the local stack's own answers (no AWS service has such a path)
-            body = local()
+        path = environ.get("PATH_INFO", "")
+        local = self._local_routes.get(path)
+        if local is not None or path == WAIT_PATH:  # the local stack's own answers (no AWS service has such a path)
+            body = local() if local is not None else self._wait_for_work(environ.get("QUERY_STRING", ""))
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
         with self._lock:  # the body is produced inside the lock
@@ -54,9 +83,16 @@ class _OneRequestAtATime:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(_QUEUE_WORK):
             self._new_work.set()
+            self._counts["queues"].add()
         elif target.startswith(_STREAM_WORK):
             self._new_records.set()
+            self._counts["streams"].add()
         return body
+
+    def _wait_for_work(self, query: str) -> bytes:
+        asked = parse_qs(query)
+        count = self._counts[asked["kind"][0]].wait_past(int(asked["seen"][0]), WAIT_SECONDS)
+        return json.dumps({"count": count}).encode()
 
 
 class _WsgiHandler(BaseHTTPRequestHandler):
@@ -69,6 +105,12 @@ class _WsgiHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # moto's access log would drown ours
         return
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):  # the client left (a pump process stopped mid-wait)
+            self.close_connection = True
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -103,9 +145,12 @@ class _WsgiHandler(BaseHTTPRequestHandler):
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client left (a pump process stopped mid-wait)
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
@@ -157,6 +202,8 @@ class EmbeddedAws:
         # a message or a record up at once (moto's own long poll would sleep holding the lock above).
         self.new_work = threading.Event()
         self.new_records = threading.Event()
+        # The same two, counted, for pumps in a process of their own (infra/local/pump_worker.py).
+        self.work_counts = {"queues": WorkCount(), "streams": WorkCount()}
         # Paths this server answers itself, outside moto: the local stack's emails for its API
         # processes (infra/local/api_worker.py).
         self.local_routes: dict[str, Callable[[], bytes]] = {}
@@ -175,7 +222,8 @@ class EmbeddedAws:
         dispatcher = DomainDispatcherApplication(create_backend_app)
         _remember_backends(dispatcher)
         _remember_action_names()
-        app = _OneRequestAtATime(dispatcher, self.faults, self.new_work, self.new_records, self.local_routes)
+        app = _OneRequestAtATime(dispatcher, self.faults, self.new_work, self.new_records, self.work_counts,
+                                 self.local_routes)
         handler = type("Handler", (_WsgiHandler,), {"app": staticmethod(app)})
         self._server = BackgroundServer("embedded-aws", self._host, self._port, handler, stop_timeout=10)
         return self

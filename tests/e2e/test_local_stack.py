@@ -179,13 +179,13 @@ def test_ctrl_c_stops_everything(running: dict[str, Any]) -> None:
 
 def test_the_api_served_by_processes_of_its_own_buys_cancels_refunds_mails_and_stops_with_ctrl_c() -> None:
     """`make run LOCAL_API_PROCESSES=2`: the API answers from two processes on the one port, the
-    stack's own process pays the refund and sends the email, both show through any connection,
-    and Ctrl-C stops the API processes too."""
+    pumps' own process pays the refund and sends the email, both show through any connection, the
+    stack prints the email, and Ctrl-C stops the API and pump processes too."""
     started = _started({"LOCAL_API_PROCESSES": "2"})
     running = next(started)
     _cancel_and_see_it_refunded(running)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the cancellation's email, sent by the stack's stream pump
+    while time.monotonic() < deadline:  # the cancellation's email, sent by the pumps' process
         answers = [requests.get(running["url"] + "/_local/emails", timeout=10) for _ in range(8)]
         if all(any("e2e@example.com" in e["to"] for e in a.json()["emails"]) for a in answers):
             break
@@ -193,8 +193,28 @@ def test_the_api_served_by_processes_of_its_own_buys_cancels_refunds_mails_and_s
     assert all(a.status_code == 200 and any("e2e@example.com" in e["to"] for e in a.json()["emails"])
                for a in answers)
     process: subprocess.Popen[str] = running["process"]
+    children = _children(process.pid)
+    assert len(children) == 3  # two API processes and the pumps'
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
+    printed = process.stdout.read()  # type: ignore[union-attr]
+    assert re.search(r"^email to e2e@example\.com: '1 session cancelled", printed, re.MULTILINE), printed
     with pytest.raises(requests.ConnectionError):  # no API process is left listening
         requests.get(running["url"] + "/", timeout=2)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)]
     started.close()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0].lower()
+    except (OSError, IndexError):
+        return "gone"
