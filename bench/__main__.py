@@ -145,7 +145,8 @@ def latency_only() -> None:
     print(f"load average {_machine()['load']}, {os.cpu_count()} CPUs, commit {_git_head()}, "
           f"{API_PROCESSES} API process(es)", flush=True)
     venue_cache.MAX_AGE_SECONDS = 3600.0  # as in main(): warm-Lambda figures
-    stack = LocalStack(background=False, schedule_seconds=3600, api_processes=API_PROCESSES).start()
+    stack = LocalStack(background=False, schedule_seconds=3600, api_processes=API_PROCESSES,
+                       print_emails=False).start()
     logging.getLogger("rebook").setLevel(logging.WARNING)
     rpc, refunds = int(os.environ.get("BENCH_REQUESTS_PER_CLIENT", "12")), int(os.environ.get("BENCH_REFUNDS", "200"))
     assert stack.app_module is not None
@@ -189,7 +190,8 @@ def main() -> None:
     # Warm-Lambda figures: every request within the venue cache's lifetime of the last read,
     # however long the measuring between them takes.
     venue_cache.MAX_AGE_SECONDS = 3600.0
-    stack = LocalStack(background=False, schedule_seconds=3600, api_processes=API_PROCESSES).start()
+    stack = LocalStack(background=False, schedule_seconds=3600, api_processes=API_PROCESSES,
+                       print_emails=False).start()
     logging.getLogger("rebook").setLevel(logging.WARNING)  # the app's JSON lines would drown the figures
     try:
         _measure(stack, report, sizes)

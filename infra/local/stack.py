@@ -58,6 +58,9 @@ class LocalStack:
     max_receive_count: int = 5
     background: bool = True  # serve HTTP, pump queues and run schedules (tests drive them instead)
     api_processes: int = 0  # 0: the API is served from this process; n: from n processes of its own
+    # Print a line for each email sent (`make run`); the bench does not: parsing every email for
+    # its line took ~6% of this process's CPU on a cancellation, and the lines were noise there.
+    print_emails: bool = True
     faults: Any = None  # FaultRates at start (None: LOCAL_FAULTS, else none); then the live FaultSwitch
     admin_key: str = ""
     env: dict[str, str] = field(default_factory=dict)
@@ -393,7 +396,8 @@ class LocalStack:
         if ready.strip() != pump_worker.READY:
             raise RuntimeError(f"the pump process did not start: {ready!r}")
         self._spawn(partial(_forward_lines, worker.stdout), "pump-output")
-        self._spawn(self._print_emails, "email-printer")
+        if self.print_emails:
+            self._spawn(self._print_emails, "email-printer")
 
     def _print_emails(self) -> None:
         """Print each email sent, when the pumps run elsewhere: an email's handler writes its
@@ -429,10 +433,11 @@ class LocalStack:
                 # retry) is picked up within a second. Idle, it costs next to nothing.
                 new_work.wait(1.0)
 
-    def _pump_streams(self, new_records: Any = None, print_emails: bool = True) -> None:
+    def _pump_streams(self, new_records: Any = None, print_emails: bool | None = None) -> None:
         """Deliver the table streams' records (the guests' emails) and print each email sent."""
         streams = self.stream_handlers()
         new_records = new_records if new_records is not None else self._moto.new_records
+        print_emails = self.print_emails if print_emails is None else print_emails
         while not self._stop.is_set():
             new_records.clear()  # before reading: a write from here on wakes the wait below
             busy = False

@@ -26,6 +26,7 @@ MOTO_SOURCES_SHA256 = {
     "execute_result": "6333faa349b58671258985778d2aaf02d31e0617aae380442e4c683c36ab248d",
     "parse_condition": "5c9b63c5f49ed5d5d644eb0ac7422fb3c2ac4bbd310374f4161686bc4e10c453",
     "make_update": "2c00ed96d6e191f243b449166e75bfb38f307b2e19405bc0981847061e0dbee3",
+    "dynamo_to_dict": "80f600124c13ddcb132c02448abeefffd2b43b353c7fcedaa2fa7ca67b3107c4",
 }
 # The kept condition trees are shared: moto's whole condition module (its Op and Operand classes
 # only read an item when they evaluate it) is the one this was checked against.
@@ -374,3 +375,30 @@ def test_a_bad_expression_is_refused_every_time_and_unused_or_used_names_and_val
     assert dynamodb.get_item(TableName=table, Key=_key("b"))["Item"]["seats"] == {"N": "7"}
     assert dynamodb.get_item(TableName=table, Key=_key("a"))["Item"]["seats"] == {"N": "1"}
     assert dynamodb.get_item(TableName=table, Key=_key("c"))["Item"]["seats"] == {"N": "3"}
+
+
+def test_answers_turned_into_plain_dicts_as_moto_turns_them() -> None:
+    """moto_patches._dynamo_to_dict gives what moto's dynamo_to_dict gives, on every kind of value
+    an answer holds, and is the one moto's DynamoResult calls."""
+    from datetime import UTC, datetime
+
+    import moto.dynamodb.responses as responses
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    moto_patches.install()  # as EmbeddedAws.start() does
+    assert responses.dynamo_to_dict is moto_patches._dynamo_to_dict
+    assert "transformed_result = dynamo_to_dict(result)" in inspect.getsource(responses.DynamoResult.__init__)
+    moto_own = moto_patches.moto_originals()["dynamo_to_dict"]
+    item = Item(DynamoType({"S": "k"}), None, {"pk": {"S": "k"}, "b": {"B": "AAE="}, "bs": {"BS": ["AAE="]},
+                                                "m": {"M": {"l": {"L": [{"N": "1"}, {"NULL": True}]}}}})
+    answers = [
+        {"Items": [item.to_json()["Attributes"], {"s": {"S": "x"}, "yes": {"BOOL": False}}], "Count": 2,
+         "ScannedCount": 2.0, "LastEvaluatedKey": None},
+        {"Item": item, "when": datetime(2030, 1, 2, 3, 4, 5, 6000, tzinfo=UTC), "bytes": b"\x00"},
+        [DynamoType({"B": b"raw"}), DynamoType({"M": {"k": {"S": "v"}}}), "plain", 7, True, None],
+    ]
+    for answer in answers:
+        assert moto_patches._dynamo_to_dict(answer) == moto_own(answer)
+        assert type(moto_patches._dynamo_to_dict(answer)) is type(moto_own(answer))
+    assert moto_patches._dynamo_to_dict(answers[2])[:2] == [{"B": b"raw"}, {"M": {"k": {"S": "v"}}}]
+    assert moto_patches._dynamo_to_dict({"b": DynamoType({"B": "AAE="})}) == {"b": {"B": b"\x00\x01"}}
