@@ -12,6 +12,7 @@ leaves when its standard input closes (the parent stopped or died).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ from functools import partial
 from urllib.request import urlopen
 
 READY = "pump worker ready"
+NICENESS = 5
 
 
 class RemoteWork:
@@ -42,8 +44,6 @@ class RemoteWork:
 
 def _leave_with_parent() -> None:
     sys.stdin.read()  # returns at EOF: the parent closed the pipe, or is gone
-    import os
-
     os._exit(0)
 
 
@@ -55,6 +55,10 @@ def main(argv: list[str]) -> None:
 
     wait_url, timeout_ms, positions, level = argv[0], int(argv[1]), json.loads(argv[2]), int(argv[3])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops this
+    # Behind the API processes for the CPU: on AWS these handlers run on Lambdas of their own and
+    # take nothing from the API's; on one machine a burst of emails would otherwise slow every
+    # request while it lasts (what the queues are there to absorb).
+    os.nice(NICENESS)
     import app as app_module
 
     logging.getLogger("rebook").setLevel(level)

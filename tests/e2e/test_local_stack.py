@@ -194,7 +194,9 @@ def test_the_api_served_by_processes_of_its_own_buys_cancels_refunds_mails_and_s
                for a in answers)
     process: subprocess.Popen[str] = running["process"]
     children = _children(process.pid)
-    assert len(children) == 3  # two API processes and the pumps'
+    assert len(children) == 3  # two API processes and the pumps', which yield the CPU to the API's
+    [pumps] = [pid for pid in children if b"infra.local.pump_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert os.getpriority(os.PRIO_PROCESS, pumps) > os.getpriority(os.PRIO_PROCESS, process.pid)
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
     printed = process.stdout.read()  # type: ignore[union-attr]
