@@ -214,11 +214,16 @@ class EmbeddedAws:
         return self._server.url
 
     def start(self) -> EmbeddedAws:
+        from moto.moto_server import werkzeug_app
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         from infra.local import moto_patches
 
         moto_patches.install()
+        # No CORS headers (moto's MOTO_DISABLE_GLOBAL_CORS, read when each service's app is made):
+        # only SDKs call this server, never a browser, and flask-cors looked at every answer
+        # (~2% of this server's time).
+        werkzeug_app.DISABLE_GLOBAL_CORS = True
         dispatcher = DomainDispatcherApplication(create_backend_app)
         _remember_backends(dispatcher)
         _remember_action_names()

@@ -236,14 +236,28 @@ def _execute_result(result: Any, context: Any) -> Any:
     return _moto_execute_result(result, context)
 
 
+_PLAIN_SCALARS = frozenset({str, bool, int, float})
+
+
 def _plain(value: Any, times: bool = False) -> bool:
     """Whether JSON would carry `value` exactly as moto's serializer does (see the module's doc);
-    with `times`, datetimes too (written by `_unix_time`)."""
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v, times) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_plain(v, times) for v in value)
-    return isinstance(value, (str, bool, int, float)) or (times and isinstance(value, datetime))
+    with `times`, datetimes too (written by `_unix_time`). Exact types only: anything unusual
+    goes to moto's serializer. A loop, not a recursion: it looked at every value of every answer
+    (as long as the JSON encoding itself)."""
+    waiting = [value]
+    while waiting:
+        found = waiting.pop()
+        kind = type(found)
+        if kind is dict:
+            for key, inner in found.items():
+                if type(key) is not str:
+                    return False
+                waiting.append(inner)
+        elif kind is list:
+            waiting.extend(found)
+        elif kind not in _PLAIN_SCALARS and not (times and isinstance(found, datetime)):
+            return False
+    return True
 
 
 def _unix_time(value: Any) -> Any:

@@ -402,3 +402,18 @@ def test_answers_turned_into_plain_dicts_as_moto_turns_them() -> None:
         assert type(moto_patches._dynamo_to_dict(answer)) is type(moto_own(answer))
     assert moto_patches._dynamo_to_dict(answers[2])[:2] == [{"B": b"raw"}, {"M": {"k": {"S": "v"}}}]
     assert moto_patches._dynamo_to_dict({"b": DynamoType({"B": "AAE="})}) == {"b": {"B": b"\x00\x01"}}
+
+
+def test_the_embedded_server_answers_sdks_without_cors_headers(dynamodb: Any, table: str) -> None:
+    """infra/local/embedded_aws.py turns moto's global CORS off (no browser calls it): moto must
+    read the switch when it makes each service's app, and the SDKs' calls must still work."""
+    import requests
+    from moto.moto_server import werkzeug_app
+
+    assert "if not DISABLE_GLOBAL_CORS:" in inspect.getsource(werkzeug_app.create_backend_app)
+    answer = requests.post(dynamodb.meta.endpoint_url + "/", timeout=10, data="{}", headers={
+        "Origin": "http://elsewhere.example", "X-Amz-Target": "DynamoDB_20120810.ListTables",
+        "Content-Type": "application/x-amz-json-1.0",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=local/20300101/us-east-1/dynamodb/aws4_request"})
+    assert answer.status_code == 200 and table in answer.json()["TableNames"]
+    assert not [name for name in answer.headers if name.lower().startswith("access-control-")]
