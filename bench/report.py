@@ -344,9 +344,13 @@ class Report:
                   "item answers skip moto's model-driven serializer (60% of a call); moto is served over kept-alive",
                   "HTTP/1.1 connections (werkzeug closed each one) with Nagle's algorithm off; the queue pump wakes",
                   "on a send or a table write; moto's lookup of a request's service and its list of a handler's",
-                  "actions are kept; a table Query's found items are not deep-copied. Each is pinned by",
-                  "tests/unit/test_moto_patches.py. The API is served by processes of its own (`LocalStack.api_processes`,",
-                  "2 here as in `make run`), leaving the stack's process the embedded AWS, the pumps and Stripe.", ""]
+                  "actions are kept; a table Query's found items are not deep-copied; stream records skip the",
+                  "serializer too; each condition and update expression is parsed once, not two or three times;",
+                  "answers become plain dicts without moto's per-value type questions; no CORS headers. Each is",
+                  "pinned by tests/unit/test_moto_patches.py. The API is served by processes of its own",
+                  "(`LocalStack.api_processes`, 2 here as in `make run`), and so are the pumps and the handlers",
+                  "they run (refunds, emails; at a lower CPU priority, as Lambdas of their own would take nothing",
+                  "from the API's), leaving the stack's process the embedded AWS and Stripe.", ""]
         return lines
 
     def _day(self) -> list[str]:

@@ -3,8 +3,9 @@
 One process: moto's server (DynamoDB with its streams, SQS and SES) on a loopback port, the
 Stripe stand-in (unless STRIPE_API_BASE points elsewhere), the Chalice app behind a small HTTP
 front that answers like API Gateway, a pump that feeds the app's queue and stream handlers
-Lambda-shaped events, and a timer that runs its scheduled functions. Every email sent through
-moto's SES is printed as one line and listed at `GET /_local/emails`. Ctrl-C stops all of it.
+Lambda-shaped events, and a timer that runs its scheduled functions; with `api_processes` (as
+`make run` starts it) the API and the pumps run in processes of their own. Every email sent
+through moto's SES is printed as one line and listed at `GET /_local/emails`. Ctrl-C stops all of it.
 """
 from __future__ import annotations
 
