@@ -272,7 +272,9 @@ class LocalStack:
 
         from chalicelib.storage import venue_cache
         from infra.local import api_worker
+        from infra.local.embedded_aws import freeze_what_survives_full_collections
 
+        freeze_what_survives_full_collections()  # this process is now mostly the embedded AWS, for long
         claim = socket.socket()
         claim.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         claim.bind(("127.0.0.1", self.port))

@@ -417,3 +417,33 @@ def test_the_embedded_server_answers_sdks_without_cors_headers(dynamodb: Any, ta
         "Authorization": "AWS4-HMAC-SHA256 Credential=local/20300101/us-east-1/dynamodb/aws4_request"})
     assert answer.status_code == 200 and table in answer.json()["TableNames"]
     assert not [name for name in answer.headers if name.lower().startswith("access-control-")]
+
+
+def test_a_long_running_stack_walks_what_it_keeps_in_one_full_collection_only() -> None:
+    """infra/local/embedded_aws.py's freeze_what_survives_full_collections: what start-up made and
+    what survives each later full collection is frozen, so the next full collection does not walk
+    moto's whole store again (it paused every request for 200 ms with 1,000 sessions); objects
+    dropped later are still freed."""
+    import gc
+    import weakref
+
+    from infra.local.embedded_aws import _freeze_after_full_collections, freeze_what_survives_full_collections
+
+    class Stored:  # stands for one of moto's items
+        pass
+
+    try:
+        freeze_what_survives_full_collections()
+        freeze_what_survives_full_collections()  # once only
+        assert gc.callbacks.count(_freeze_after_full_collections) == 1
+        started = gc.get_freeze_count()
+        assert started > 0
+        kept = [Stored() for _ in range(5_000)]
+        gc.collect()
+        assert gc.get_freeze_count() >= started + 5_000
+        dropped = weakref.ref(kept[0])
+        del kept
+        assert dropped() is None  # reference counting frees it, frozen or not
+    finally:
+        gc.callbacks.remove(_freeze_after_full_collections)
+        gc.unfreeze()
