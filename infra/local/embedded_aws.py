@@ -115,6 +115,9 @@ class _WsgiHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
+        if len(body) < length:  # the client left mid-request (a pump process stopped): nothing to do
+            self.close_connection = True
+            return
         path, _, query = self.path.partition("?")
         host, port = self.server.server_address[:2]
         environ: dict[str, Any] = {

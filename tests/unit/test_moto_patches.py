@@ -447,3 +447,24 @@ def test_a_long_running_stack_walks_what_it_keeps_in_one_full_collection_only() 
     finally:
         gc.callbacks.remove(_freeze_after_full_collections)
         gc.unfreeze()
+
+
+def test_a_request_cut_short_by_a_client_that_left_is_dropped_quietly(
+        dynamodb: Any, table: str, capfd: pytest.CaptureFixture[str]) -> None:
+    """A pump process stopped mid-request leaves a body shorter than its Content-Length: the
+    embedded server drops it (nothing applied, no traceback) and goes on answering others."""
+    import json
+    import socket
+    import time
+    from urllib.parse import urlparse
+
+    body = json.dumps({"TableName": table, "Item": {"pk": {"S": "cut"}, "sk": {"S": "x"}}}).encode()
+    address = urlparse(dynamodb.meta.endpoint_url)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as client:
+        client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: DynamoDB_20120810.PutItem\r\n"
+                       b"Content-Type: application/x-amz-json-1.0\r\n"
+                       b"Authorization: AWS4-HMAC-SHA256 Credential=local/20300101/us-east-1/dynamodb/aws4_request\r\n"
+                       b"Content-Length: %d\r\n\r\n" % len(body) + body[:20])
+    time.sleep(0.3)
+    assert "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": "cut"}, "sk": {"S": "x"}})
+    assert "Traceback" not in capfd.readouterr().err
