@@ -324,13 +324,17 @@ class LocalStack:
         return sources
 
     def stream_handlers(self) -> list[tuple[StreamPosition, Callable[..., Any]]]:
+        """The stream positions and their handlers, to deliver from this process: not once the
+        pump process has taken the streams over (a record would be delivered twice)."""
+        if self._pump_worker is not None:
+            raise RuntimeError("the table streams are delivered by the pump process now")
         return list(self._streams)
 
     def deliver_streams(self, max_rounds: int = 50) -> int:
         """Deliver every record now in the table streams to its handler; returns how many batches."""
         batches = 0
         for _ in range(max_rounds):
-            delivered = [position.deliver(handler) for position, handler in self._streams]
+            delivered = [position.deliver(handler) for position, handler in self.stream_handlers()]
             if not any(delivered):
                 break
             batches += sum(delivered)
