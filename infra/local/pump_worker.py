@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from functools import partial
 from urllib.request import urlopen
 
@@ -36,8 +37,12 @@ class RemoteWork:
         return None  # the count the last wait saw is the mark
 
     def wait(self, timeout: float) -> bool:
-        with urlopen(f"{self._url}?kind={self._kind}&seen={self._seen}", timeout=timeout + 30) as answer:
-            count = int(json.loads(answer.read())["count"])
+        try:
+            with urlopen(f"{self._url}?kind={self._kind}&seen={self._seen}", timeout=timeout + 30) as answer:
+                count = int(json.loads(answer.read())["count"])
+        except OSError:  # the stack is stopping, or too busy to answer: wait, then look for work anyway
+            time.sleep(timeout)
+            return True
         moved, self._seen = count != self._seen, count
         return moved
 
@@ -79,7 +84,11 @@ def main(argv: list[str]) -> None:
     queues.start()
     streams.start()
     print(READY, flush=True)
-    queues.join()
+    while queues.is_alive() and streams.is_alive():
+        time.sleep(1.0)
+    print(json.dumps({"level": "ERROR", "event": "local_pump_stopped", "queues": queues.is_alive(),
+                      "streams": streams.is_alive()}), flush=True)  # said aloud, never a silent stop
+    os._exit(1)
 
 
 if __name__ == "__main__":
