@@ -40,7 +40,7 @@ class RemoteWork:
         try:
             with urlopen(f"{self._url}?kind={self._kind}&seen={self._seen}", timeout=timeout + 30) as answer:
                 count = int(json.loads(answer.read())["count"])
-        except OSError:  # the stack is stopping, or too busy to answer: wait, then look for work anyway
+        except Exception:  # the stack is stopping, busy or answered oddly: wait, then look for work anyway
             time.sleep(timeout)
             return True
         moved, self._seen = count != self._seen, count
