@@ -326,3 +326,30 @@ def test_a_job_whose_sessions_stay_hidden_stays_running_and_says_so_until_asked_
     done = finish(world, venue, job["job_id"], seconds=60)
     assert (done["status"], done["sessions_cancelled"], done["refunds_created"]) == ("done", 1, 1)
     assert len(stripe_refunds_of(world, {made["transaction_id"]})) == 1
+
+
+def test_closing_again_while_a_sweep_again_is_waiting_finishes_the_job_once(
+        world: World, faults: Any, capsys: Any) -> None:
+    """The front desk presses "close" again while the job waits to sweep again: the sweep runs at
+    once, and the delayed one that comes later finds the job done; one refund per purchase."""
+    venue = world.venue()
+    early, late = world.guest(venue, login=False), world.guest(venue, login=False)
+    slot = world.slot(venue)
+    world.purchase(early, [slot], amount=1500)
+    faults.set(FaultRates(index_lag_ms=1_000))
+    booked_late = world.purchase(late, [slot, slot], amount=2500)
+    job = close(venue, slot).json
+    world.stack.deliver_all()
+    assert [e["sessions_left"] for e in logged(capsys, "closure_sweeps_again")] == [2]
+    time.sleep(1.1)  # the index has caught up; the delayed sweep is still seconds away
+
+    assert close(venue, slot).json["job_id"] == job["job_id"]
+    done = finish(world, venue, job["job_id"], seconds=60)
+
+    assert (done["status"], done["sessions_cancelled"], done["refunds_created"]) == ("done", 3, 2)
+    time.sleep(5)  # the sweep sent before, now due
+    world.stack.deliver_all()
+    assert job_of(venue, job["job_id"]) == done
+    assert [r["amount"] for r in stripe_refunds_of(world, {booked_late["transaction_id"]})] == [5000]
+    assert slot_seats(venue, slot["slot_id"]) == (0, 10)
+    assert logged(capsys, "closure_piece_already_done")
