@@ -650,6 +650,34 @@ def test_admin_sees_whose_refund_failed_and_why_and_the_list_follows_a_retry(dev
     expect(device.locator("#refunds tr[data-refund-status=refunded]")).to_have_count(1, timeout=REFUND_WAIT_MS)
 
 
+def test_the_admin_receipt_shows_the_whole_history_the_newest_included(page: Any, live_stack: RunningStack) -> None:
+    """The history comes a page at a time (100 events at most): a purchase changed a hundred times
+    still shows its refund, the newest event, at the end of the receipt."""
+    demo = demo_venue(live_stack, notify_guests=False)
+    mia = session_id_of(live_stack, demo, "Mia")
+    other = next(s["session_id"] for s in receipt_via_api(live_stack, demo)["sessions"] if s["session_id"] != mia)
+    renames = f"{live_stack.url}/v1/admin/venues/{demo.venue_id}/transactions/{demo.transaction_id}/sessions/{other}"
+    with requests.Session() as http:
+        for n in range(100):
+            renamed = http.patch(renames, headers=admin_headers(demo), timeout=10,
+                                 json={"participant_name": f"Kid {n}", "reason": "the parent spelled it again"})
+            assert renamed.status_code == 200, renamed.text
+    cancelled = requests.post(f"{live_stack.url}/v1/me/transactions/{demo.transaction_id}/cancellations", timeout=10,
+                              headers={"Authorization": f"Bearer {guest_token(live_stack, demo)}"},
+                              json={"session_ids": [mia]})
+    assert cancelled.status_code == 200, cancelled.text
+
+    connect_admin(page, live_stack, demo)
+    refunded = page.locator("#refunds tr[data-refund-status=refunded]")
+    expect(refunded).to_have_count(1, timeout=REFUND_WAIT_MS)
+    refunded.get_by_role("link", name=re.compile("^Receipt")).click()
+    history = page.get_by_role("dialog", name=re.compile("^Receipt")).locator("#receipt-dialog-history li")
+    expect(history).to_have_count(103)  # bought, renamed 100 times, cancelled, refunded
+    expect(history.first).to_contain_text("Bought 3 sessions")
+    expect(history.nth(100)).to_contain_text("Participant changed from Kid 98 to Kid 99")
+    expect(history.last).to_contain_text("Refund of £15.00 paid")
+
+
 # --- Issue 13: the venue's cut-off and fees, as a guest and the admin see them ---------------------
 
 def test_the_confirmation_shows_each_sessions_fee_and_refund(device: Any, live_stack: RunningStack, axe: Axe) -> None:
