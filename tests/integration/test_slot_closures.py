@@ -353,3 +353,89 @@ def test_closing_again_while_a_sweep_again_is_waiting_finishes_the_job_once(
     assert [r["amount"] for r in stripe_refunds_of(world, {booked_late["transaction_id"]})] == [5000]
     assert slot_seats(venue, slot["slot_id"]) == (0, 10)
     assert logged(capsys, "closure_piece_already_done")
+
+
+# --- Two deliveries of the last piece at once -------------------------------------------------
+
+def deliver_piece(world: World, job_id: str, piece: int, message_id: str) -> Any:
+    """The closure worker handed this piece, as SQS hands a message (a duplicate: another id)."""
+    from infra.local.stack import lambda_context
+
+    event = {"Records": [{
+        "messageId": message_id, "receiptHandle": f"rh-{message_id}",
+        "body": json.dumps({"job_id": job_id, "piece": piece}),
+        "attributes": {"SentTimestamp": str(int(time.time() * 1000))}, "messageAttributes": {}, "md5OfBody": "",
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
+        "awsRegion": "us-east-1"}]}
+    return world.stack.app_module.handle_slot_closures(  # type: ignore[union-attr]
+        event, lambda_context("handle_slot_closures"))
+
+
+def a_slot_whose_last_booking_the_index_hides(world: World, faults: Any, monkeypatch: Any,
+                                              ) -> tuple[Venue, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A slot closed with one purchase the lagging index does not show yet, where the first
+    sweep is the last one allowed (so a sweep that counts it left gives up)."""
+    from chalicelib.services import closures
+
+    monkeypatch.setattr(closures, "SWEEP_AGAIN_DELAYS", ())
+    venue = world.venue()
+    guest = world.guest(venue, login=False)
+    slot = world.slot(venue)
+    faults.set(FaultRates(index_lag_ms=600_000))
+    made = world.purchase(guest, [slot], amount=2500)
+    job = close(venue, slot).json
+    assert job["sessions_total"] == 1
+    return venue, slot, made, job
+
+
+def test_a_duplicate_last_piece_that_records_sessions_left_first_still_lets_the_original_end_the_job(
+        world: World, faults: Any, capsys: Any, monkeypatch: Any) -> None:
+    """The original delivery of the last piece reads the index after its duplicate has swept it
+    (the lagging index hid the booking from the duplicate, which counted it left and recorded
+    so): the original cancels the session and the job ends done, once, not running forever."""
+    from tests.integration.test_refund_faults import in_background
+
+    venue, slot, made, job = a_slot_whose_last_booking_the_index_hides(world, faults, monkeypatch)
+    at_index = faults.hold_next("Query")
+    original, answered = in_background(deliver_piece, world, job["job_id"], 0, "m-original")
+    at_index.wait_until_reached()  # the original has read the job: piece 0 is next
+    assert deliver_piece(world, job["job_id"], 0, "m-duplicate") == {"batchItemFailures": []}
+    assert job_of(venue, job["job_id"])["status"] == "running"  # the duplicate found it left
+    faults.off()  # the index has caught up by the time the original reads it
+    at_index.release()
+    original.join()
+
+    assert answered == [{"batchItemFailures": []}]
+    ended = job_of(venue, job["job_id"])
+    assert (ended["status"], ended["sessions_cancelled"], ended["refunds_created"]) == ("done", 1, 1)
+    assert ended["finished_at"] is not None
+    assert slot_seats(venue, slot["slot_id"]) == (0, 10)
+    assert len([e for e in logged(capsys, "closure_piece_done") if e["last"]]) == 1
+    assert finish(world, venue, job["job_id"], seconds=60) == ended  # the queued first copy changes nothing
+    assert [r["amount"] for r in stripe_refunds_of(world, {made["transaction_id"]})] == [2500]
+
+
+def test_a_duplicate_last_piece_that_counts_sessions_left_after_the_original_ended_the_job_changes_nothing(
+        world: World, faults: Any, capsys: Any, monkeypatch: Any) -> None:
+    """The other order: the duplicate counted the booking left, then the original cancelled it
+    and ended the job before the duplicate recorded its count. The job stays done, and no alarm
+    says sessions were left."""
+    from tests.integration.test_refund_faults import in_background
+
+    venue, slot, made, job = a_slot_whose_last_booking_the_index_hides(world, faults, monkeypatch)
+    at_record = faults.hold_next("TransactWriteItems")  # the duplicate cancels nothing: its one write is its record
+    duplicate, answered = in_background(deliver_piece, world, job["job_id"], 0, "m-duplicate")
+    at_record.wait_until_reached()  # it has counted the booking left
+    faults.off()
+    assert deliver_piece(world, job["job_id"], 0, "m-original") == {"batchItemFailures": []}
+    ended = job_of(venue, job["job_id"])
+    at_record.release()
+    duplicate.join()
+
+    assert answered == [{"batchItemFailures": []}]
+    assert (ended["status"], ended["sessions_cancelled"], ended["refunds_created"]) == ("done", 1, 1)
+    assert job_of(venue, job["job_id"]) == ended
+    assert slot_seats(venue, slot["slot_id"]) == (0, 10)
+    assert logged(capsys, "closure_sessions_left") == []
+    assert finish(world, venue, job["job_id"], seconds=60) == ended
+    assert [r["amount"] for r in stripe_refunds_of(world, {made["transaction_id"]})] == [2500]
