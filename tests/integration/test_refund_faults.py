@@ -23,6 +23,7 @@ from tests.integration.test_cancellations import (
     stripe_refunds_for,
     webhook,
 )
+from tests.integration.test_openapi import assert_matches_spec
 
 
 def sqs_event(message_id: str, transaction_id: str, refund_id: str, sent_ms: int | None = None) -> dict[str, Any]:
@@ -334,6 +335,9 @@ def test_a_retry_whose_read_after_its_write_would_be_throttled_answers_pending_a
     [retried] = answered
     assert retried.status == 202, retried.json
     assert retried.json["status"] == "pending" and retried.json["refund_id"] == refund_id
+    assert (retried.json["failure_code"], retried.json["stripe_refund_id"]) == (None, None)
+    assert_matches_spec("POST", "/v1/admin/venues/{venue_id}/refunds/{refund_id}/retry", 202, retried.json,
+                        retried.headers)
     assert receipt_of(guest, receipt)["refunds"][0]["status"] == "pending"
     world.stack.deliver_all()  # the retry's own message: the reconciler is not run here
     assert receipt_of(guest, receipt)["refunds"][0]["status"] == "refunded"
