@@ -63,8 +63,13 @@ class RunningStack:
 
 @pytest.fixture(scope="session")
 def live_stack() -> Iterator[RunningStack]:
-    env = {**os.environ, "PORT": "0", "STRIPE_STANDIN_PORT": "0", "LOCAL_SCHEDULE_SECONDS": "1", "TABLE_PREFIX": "rebook-e2e",
-           "PYTHONUNBUFFERED": "1", "SEED": ""}
+    # Not what this worker's own embedded stack put in its environment (tests/conftest.py): with
+    # its PORTAL_URL the emails' links pointed at the worker's API, not this stack's (the reset and
+    # invitation stories failed whenever a test on the worker had served HTTP before), and with
+    # its STRIPE_API_BASE this stack paid through the worker's stand-in, not one of its own.
+    env = {name: value for name, value in os.environ.items() if name not in ("PORTAL_URL", "STRIPE_API_BASE")}
+    env.update({"PORT": "0", "STRIPE_STANDIN_PORT": "0", "LOCAL_SCHEDULE_SECONDS": "1", "TABLE_PREFIX": "rebook-e2e",
+                "PYTHONUNBUFFERED": "1", "SEED": ""})
     # `python -m infra.local.stack` with cheap password hashes (tests/cheap_hashes.py): every demo
     # guest and login here would otherwise cost ~0.45 s of CPU.
     process = subprocess.Popen([sys.executable, "-m", "tests.cheap_hashes"], cwd=ROOT, env=env, text=True,
