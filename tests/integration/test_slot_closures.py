@@ -242,6 +242,13 @@ def _closes_exactly(world: World, venue: Venue, slot: dict[str, Any], counts: di
 
 def test_closing_a_slot_of_1000_sessions_across_300_transactions_makes_exactly_300_refunds(world: World) -> None:
     venue = world.venue()
+    # This story is the closure at size: ten pieces and more, every session cancelled once, exactly
+    # one refund per purchase. The venue's emails are off: with them this one story sent 600
+    # (a slot_closed and a refund_refunded per purchase), 40% of its CPU. test_staff_emails.py
+    # checks the closure's emails; the crash story below still sends them at size.
+    saved = venue.admin.put(f"/v1/admin/venues/{venue.venue_id}/settings", {
+        "allow_guest_modify": False, "refund_on_cancel": False, "refund_cutoff_hours": 24, "notify_guests": False})
+    assert saved.status == 200, saved.json
     slot, counts = crowded_slot(world, world.stack.stripe, venue, transactions=300, sessions=1000)
     with count_dynamodb_calls() as calls:
         _closes_exactly(world, venue, slot, counts)
