@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,10 @@ def _started(extra_env: dict[str, str]) -> Iterator[dict[str, Any]]:
         if "Press Ctrl-C" in line:
             break
     assert printed.keys() == {"url", "admin_key", "stripe"}, "".join(lines)
+    # Read what it prints until it ends: a pipe nobody reads fills (64 KB, or one 4 KB page once the
+    # machine's pipes exceed the user's soft limit), the stack's next print blocks its thread, and
+    # Ctrl-C then waited on that thread (both Ctrl-C tests timed out in full runs, never alone).
+    threading.Thread(target=lambda: lines.extend(process.stdout or ()), name="stack-output", daemon=True).start()
     yield {**printed, "process": process, "lines": lines}
     if process.poll() is None:
         process.kill()
