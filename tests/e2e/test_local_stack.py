@@ -173,10 +173,21 @@ def test_malformed_json_over_http_is_a_400(running: dict[str, Any]) -> None:
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_request"
 
 
+def stopped(running: dict[str, Any]) -> int | None:
+    """The stack's exit status after Ctrl-C; if it is still running after 30 s, fail with what it
+    printed last (the Ctrl-C tests timed out in full runs of the suite, never alone)."""
+    process: subprocess.Popen[str] = running["process"]
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the stack did not stop within 30 s of Ctrl-C; it printed last:\n"
+                    + "".join(running["lines"][-40:]), pytrace=False)
+
+
 def test_ctrl_c_stops_everything(running: dict[str, Any]) -> None:
     process: subprocess.Popen[str] = running["process"]
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 0
+    assert stopped(running) == 0
     for port_url in (running["url"], running["stripe"]):
         with pytest.raises(requests.ConnectionError):
             requests.get(port_url + "/", timeout=2)
@@ -199,7 +210,7 @@ def test_the_api_served_by_processes_of_its_own_buys_cancels_refunds_mails_and_s
                for a in answers)
     process: subprocess.Popen[str] = running["process"]
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 0
+    assert stopped(running) == 0
     with pytest.raises(requests.ConnectionError):  # no API process is left listening
         requests.get(running["url"] + "/", timeout=2)
     started.close()
