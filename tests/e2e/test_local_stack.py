@@ -180,8 +180,13 @@ def stopped(running: dict[str, Any]) -> int | None:
     try:
         return process.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        pytest.fail("the stack did not stop within 30 s of Ctrl-C; it printed last:\n"
-                    + "".join(running["lines"][-40:]), pytrace=False)
+        try:  # whether the signal reached it: pending, blocked or ignored (Linux)
+            status = [line for line in Path(f"/proc/{process.pid}/status").read_text().splitlines()
+                      if line.startswith(("Threads", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"))]
+        except OSError:
+            status = []
+        pytest.fail("the stack did not stop within 30 s of Ctrl-C; its signal state: " + ", ".join(status)
+                    + "\nit printed last:\n" + "".join(running["lines"][-40:]), pytrace=False)
 
 
 def test_ctrl_c_stops_everything(running: dict[str, Any]) -> None:
