@@ -228,6 +228,22 @@ def crash_on_write() -> Iterator[Any]:
     client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", unique_id="crash-on-write")
 
 
+@pytest.fixture
+def forgotten() -> Iterator[set[str]]:
+    """Purchases whose bookings items are deleted once the test is over. A closure story's
+    hundreds of sessions would otherwise stay in the worker's bookings table for every later test
+    there, and moto derives an index from all of a table's items on every Query: a guest's list and
+    a venue's refunds cost ~9 ms of CPU instead of ~6 ms each with 2,000 more sessions."""
+    from chalicelib.storage.models import BookingItem
+
+    transaction_ids: set[str] = set()
+    yield transaction_ids
+    with BookingItem.batch_write() as batch:
+        for transaction_id in transaction_ids:
+            for item in BookingItem.query(transaction_id):
+                batch.delete(item)
+
+
 def _closes_exactly(world: World, venue: Venue, slot: dict[str, Any], counts: dict[str, int],
                     amount: int = 500) -> dict[str, Any]:
     done = finish(world, venue, close(venue, slot).json["job_id"], seconds=900)
@@ -240,21 +256,31 @@ def _closes_exactly(world: World, venue: Venue, slot: dict[str, Any], counts: di
     return done
 
 
-def test_closing_a_slot_of_1000_sessions_across_300_transactions_makes_exactly_300_refunds(world: World) -> None:
+def test_closing_a_slot_of_1000_sessions_across_300_transactions_makes_exactly_300_refunds(
+        world: World, forgotten: set[str]) -> None:
     venue = world.venue()
+    # This story is the closure at size: ten pieces and more, every session cancelled once, exactly
+    # one refund per purchase. The venue's emails are off: with them this one story sent 600
+    # (a slot_closed and a refund_refunded per purchase), 40% of its CPU. test_staff_emails.py
+    # checks the closure's emails; the crash story below still sends them at size.
+    saved = venue.admin.put(f"/v1/admin/venues/{venue.venue_id}/settings", {
+        "allow_guest_modify": False, "refund_on_cancel": False, "refund_cutoff_hours": 24, "notify_guests": False})
+    assert saved.status == 200, saved.json
     slot, counts = crowded_slot(world, world.stack.stripe, venue, transactions=300, sessions=1000)
+    forgotten.update(counts)
     with count_dynamodb_calls() as calls:
         _closes_exactly(world, venue, slot, counts)
     assert "Scan" not in calls.operations
 
 
 def test_a_closure_whose_worker_crashes_half_way_and_gets_pieces_twice_still_ends_exact(
-        world: World, crash_on_write: Any) -> None:
+        world: World, crash_on_write: Any, forgotten: set[str]) -> None:
     queues = world.stack.app_module.parts.queues
     venue = world.venue()
     # Four pieces of at most 100 sessions: enough for a crash in the second and stray copies of
     # the first two (the 1,000-session closure above shows the size).
     slot, counts = crowded_slot(world, world.stack.stripe, venue, transactions=120, sessions=400)
+    forgotten.update(counts)
     job = close(venue, slot).json
     queues.send_closure_piece(job["job_id"], 0)  # delivered twice from the start
     crash = crash_on_write(45)  # in the second piece, after some of its transactions were cancelled
