@@ -27,11 +27,14 @@ demo: $(STAMP)
 # 2 CPUs: a worker waiting on a browser, a child process or a sleep leaves a CPU to the third, and
 # each worker's tables hold a third of the run's data, not half (measured: 409 s of CPU and 4:44
 # with 3, 477 s and 5:50 with 2, the machine equally loaded).
+# Compiled modules (and pytest's rewritten test modules) are written to __pycache__ even where
+# PYTHONDONTWRITEBYTECODE is set: otherwise each worker compiles the project and rewrites the
+# tests again on every run (~2 s of CPU each).
 TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	@start=$$(date +%s); $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
+	@start=$$(date +%s); PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
 	took=$$(( $$(date +%s) - start )); \
 	echo "make test: tests took $$((took / 60)) min $$((took % 60)) s ($(TEST_WORKERS) workers, $$(nproc) CPUs)"; \
 	exit $$status

@@ -120,8 +120,9 @@ def _created(body: dict[str, Any]) -> Response:
 def create_venue() -> Response:
     admin = access.authenticate_admin(_auth())
     access.require_platform(admin)
-    body = _body({"venue_id": v.optional(v.identifier), "name": v.text(200), "timezone": v.timezone_name,
-                  "currency": v.currency, "stripe_account": v.optional(v.stripe_account)})
+    # venue_id left out (not null) has one made; stripe_account null is the platform's own account.
+    body = _body({"venue_id": v.optional(v.identifier, null_is_absent=False), "name": v.text(200),
+                  "timezone": v.timezone_name, "currency": v.currency, "stripe_account": v.optional(v.stripe_account)})
     return _created(shape.venue(venues.create_venue(admin, now=parts.clock(), **body)))
 
 
@@ -189,7 +190,8 @@ def list_slots(venue_id: str) -> dict[str, Any]:
 @app.route("/v1/admin/venues/{venue_id}/guests", methods=["POST"])
 def create_guest(venue_id: str) -> Response:
     _, venue = access.admin_venue(_auth(), _id(venue_id))
-    body = _body({"email": v.email, "password": v.optional(v.password), "name": v.text(200)})
+    # Left out, not null, to invite the guest: a null is refused like any value that is not a password.
+    body = _body({"email": v.email, "password": v.optional(v.password, null_is_absent=False), "name": v.text(200)})
     return _created(shape.guest(guests.create_guest(venue, now=parts.clock(), **body)))
 
 

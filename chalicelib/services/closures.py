@@ -13,7 +13,8 @@ before it closed may not be in it yet when the last piece reads. So the job is d
 the slot's own seat counter (read strongly; it moves in the same write as each session) says no
 session is left. Otherwise the sweep starts again from the top after a delay, a few times; if
 seats are still counted after the last, the job stays `running` and says so in the logs (a
-second closure request sweeps once more).
+second closure request sweeps once more). Two deliveries of a sweep's last piece may each count
+differently: whichever records first, the one that counted none ends the job, once.
 """
 from __future__ import annotations
 
@@ -146,33 +147,36 @@ def run_piece(message: ClosurePiece, now: datetime, queues: QueueSender) -> str:
             refunds += done[1]
     finally:  # a piece that fails half-way still queues the refunds it made: its rerun will not see them
         _send_refunds(queues, refunds, ids)
-    finished = next_key is None and _nothing_left(job, queues, message.piece, ids)
+    finished, given_up = (False, 0) if next_key is not None else _end_of_sweep(job, queues, message.piece, ids)
     if next_key is not None:
         _send_piece(queues, job.job_id, message.piece + 1)  # before the job moves on: a crash here repeats this piece
-    _advance(job, message.piece, next_key, now, finished)
+    recorded = _advance(job, message.piece, next_key, now, finished)
+    if given_up and recorded:
+        # Only the run that left the job running says so: a duplicate of this piece that ended
+        # the job meanwhile leaves nothing for the alarm.
+        log_error("closure_sessions_left", sessions_left=given_up, sweeps=int(job.sweeps_again or 0), **ids)
     log_event("closure_piece_done", sessions_cancelled=cancelled, refunds_created=len(refunds),
-              last=finished, **ids)
+              last=finished and recorded, **ids)
     return "done"
 
 
-def _nothing_left(job: JobRecord, queues: QueueSender, piece: int, ids: dict[str, Any]) -> bool:
-    """At the end of a sweep: True when the slot counts no booked session any more; otherwise
-    the next piece is sent, delayed, to sweep the index again from the top (it may have lagged a
-    session's write), or, after the last sweep allowed, False with an error the alarms see."""
+def _end_of_sweep(job: JobRecord, queues: QueueSender, piece: int, ids: dict[str, Any]) -> tuple[bool, int]:
+    """At the end of a sweep: (True, 0) when the slot counts no booked session any more;
+    otherwise the next piece is sent, delayed, to sweep the index again from the top (it may have
+    lagged a session's write): (False, 0); or, after the last sweep allowed, (False, sessions left)."""
     try:
         left = int(SlotRecord.get(job.venue_id, job.slot_id, consistent_read=True).booked)
     except SlotRecord.DoesNotExist:
-        return True
+        return True, 0
     if not left:
-        return True
+        return True, 0
     sweeps = int(job.sweeps_again or 0)
     if sweeps < len(SWEEP_AGAIN_DELAYS):
         log_event("closure_sweeps_again", sessions_left=left, sweep=sweeps + 1, **ids)
         # Sent before the job records it, as any next piece: a crash in between repeats this piece.
         _send_piece(queues, job.job_id, piece + 1, SWEEP_AGAIN_DELAYS[sweeps])
-    else:
-        log_error("closure_sessions_left", sessions_left=left, sweeps=sweeps, **ids)
-    return False
+        return False, 0
+    return False, left
 
 
 def _send_refunds(queues: QueueSender, refunds: list[tuple[str, str]], ids: dict[str, Any]) -> None:
@@ -263,9 +267,10 @@ def _read_piece(items: list[tuple[str, str]]) -> dict[str, Read]:
     return read
 
 
-def _advance(job: JobRecord, piece: int, next_key: dict[str, Any] | None, now: datetime, finished: bool) -> None:
+def _advance(job: JobRecord, piece: int, next_key: dict[str, Any] | None, now: datetime, finished: bool) -> bool:
     """The job moves past `piece`, once: a duplicate of this piece that finished too changes nothing.
-    A sweep that ended with sessions left starts the next one from the top of the index."""
+    A sweep that ended with sessions left starts the next one from the top of the index. True
+    when this run wrote the job's next step (with `finished`: when this run ended the job)."""
     actions: list[Any] = [JobRecord.pieces_done.set(piece + 1)]
     if finished:
         actions += [JobRecord.status.set("done"), JobRecord.finished_at.set(now), JobRecord.next_key.remove()]
@@ -277,5 +282,23 @@ def _advance(job: JobRecord, piece: int, next_key: dict[str, Any] | None, now: d
     write.update("job", job, actions=actions, condition=JobRecord.pieces_done == piece)
     try:
         write.commit()
+        return True
     except AtomicWriteFailed:
-        log_event("closure_piece_advanced_already", job_id=job.job_id, piece=piece)
+        pass
+    if finished:
+        # A duplicate of this piece moved the job on first: it read the slot before this run's
+        # cancellations committed and recorded sessions left (after the last sweep, nothing
+        # would sweep again). The slot, read strongly after them, counts none, and a closed
+        # slot takes no session back: the job is done, whichever piece it has reached.
+        ending = AtomicWrite()
+        ending.update("job", job, actions=[JobRecord.status.set("done"), JobRecord.finished_at.set(now),
+                                           JobRecord.next_key.remove()],
+                      condition=JobRecord.status == "running")
+        try:
+            ending.commit()
+            log_event("closure_finished_after_duplicate", job_id=job.job_id, piece=piece)
+            return True
+        except AtomicWriteFailed:
+            pass
+    log_event("closure_piece_advanced_already", job_id=job.job_id, piece=piece)
+    return False

@@ -6,6 +6,7 @@ A cancellation of several sessions is stored as one item that reads as one event
 its cursor names the last event shown, which may be part of an item."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from chalicelib.errors import NotFound
@@ -13,6 +14,8 @@ from chalicelib.storage import pages
 from chalicelib.storage.models import HistoryEvent
 
 _PART = "-"  # between an item's event id (a ULID, which never holds it) and a session's number
+# What a cursor may name: an item's event id, or one session's part of an item (`<id>-<n>`).
+_CURSOR_EVENT = re.compile(r"[0-9A-Za-z]{1,64}(-[1-9][0-9]{0,3})?")
 
 
 def events(venue_id: str, transaction_id: str, limit: int = pages.DEFAULT_LIMIT,
@@ -20,7 +23,7 @@ def events(venue_id: str, transaction_id: str, limit: int = pages.DEFAULT_LIMIT,
     """A transaction's events, oldest first, a page at a time. A cursor is signed for this venue
     and transaction, so only a page of a transaction the venue owns leads to the next."""
     scope, key_names = f"history:{venue_id}:{transaction_id}", ("transaction_id", "event_id")
-    after = pages.decode_cursor(cursor, scope, key_names)["event_id"]["S"] if cursor else None
+    after = _cursor_event(cursor, scope, key_names) if cursor else None
     found: list[HistoryEvent] = []
     for event in _from(transaction_id, after, limit + 1):
         found.append(event)
@@ -35,6 +38,16 @@ def events(venue_id: str, transaction_id: str, limit: int = pages.DEFAULT_LIMIT,
     return shown, pages.encode_cursor(last, scope)
 
 
+def _cursor_event(cursor: str, scope: str, key_names: tuple[str, str]) -> str:
+    """The event a cursor names, or 400: a cursor names an event this list showed, never anything
+    else, even one made with our key."""
+    named = pages.decode_cursor(cursor, scope, key_names)["event_id"]
+    event_id = named.get("S") if isinstance(named, dict) else None
+    if not isinstance(event_id, str) or not _CURSOR_EVENT.fullmatch(event_id):
+        raise pages.invalid_cursor()
+    return event_id
+
+
 def _from(transaction_id: str, after: str | None, page_size: int) -> Iterator[HistoryEvent]:
     """The events after the event `after` (from the start if None), oldest first."""
     item_id, _, part = (after or "").partition(_PART)
@@ -46,7 +59,9 @@ def _from(transaction_id: str, after: str | None, page_size: int) -> Iterator[Hi
         stored = HistoryEvent.query(transaction_id, HistoryEvent.event_id > item_id, page_size=page_size)
     for record in stored:
         for event in expanded(record):
-            if part and record.event_id == item_id and int(event.event_id.partition(_PART)[2]) <= int(part):
+            # The events of that item up to the part shown are past; a part of an item that was
+            # never expanded means the item itself is.
+            if part and record.event_id == item_id and int(event.event_id.partition(_PART)[2] or 0) <= int(part):
                 continue
             yield event
 

@@ -97,19 +97,19 @@ def retry(refund: RefundRecord, actor: str, now: datetime, stripe: StripeAccess,
     except PaymentError as error:
         raise ServiceUnavailable("Stripe could not be asked about this refund; try again") from error
     if existing is not None and existing.status in PAID_AT_STRIPE:
-        if not transition(refund, "failed", "refunded", now, stripe_refund_id=existing.id, actor=actor):
+        recorded = transition(refund, "failed", "refunded", now, stripe_refund_id=existing.id, actor=actor)
+        if recorded is None:
             raise RefundNotRetryable("the refund changed meanwhile; reload it")
-    else:
-        if not transition(refund, "failed", "pending", now, actor=actor):
-            raise RefundNotRetryable("the refund changed meanwhile; reload it")
-        # The answer is the refund as this retry left it, read before its message is sent: read
-        # after, a quick worker could already have paid it, and the admin would be told Stripe
-        # had made it before.
-        retried = load(refund.transaction_id, refund.refund_id) or refund
-        try:
-            queues.send_refund(refund.transaction_id, refund.refund_id)
-        except Exception as error:  # the reconciler re-sends it
-            log_error("refund_send_failed", refund_id=refund.refund_id, transaction_id=refund.transaction_id,
-                      error=repr(error))
-        return retried
-    return load(refund.transaction_id, refund.refund_id) or refund
+        return recorded
+    # The answer is the refund as this retry's write left it, with no read in between: a read
+    # after the message could find it paid already (and tell the admin Stripe had made it
+    # before), and a read that failed after the write would answer that nothing had changed.
+    retried = transition(refund, "failed", "pending", now, actor=actor)
+    if retried is None:
+        raise RefundNotRetryable("the refund changed meanwhile; reload it")
+    try:
+        queues.send_refund(refund.transaction_id, refund.refund_id)
+    except Exception as error:  # the reconciler re-sends it
+        log_error("refund_send_failed", refund_id=refund.refund_id, transaction_id=refund.transaction_id,
+                  error=repr(error))
+    return retried

@@ -10,6 +10,7 @@ webhook all move refunds through `transition` here.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pynamodb.expressions.update import Action
 
@@ -45,39 +46,40 @@ def load(transaction_id: str, refund_id: str, consistent: bool = True) -> Refund
 
 def settle_refunded(refund: RefundRecord, stripe_refund_id: str, now: datetime) -> bool:
     """pending -> refunded. False if another worker got there first."""
-    return transition(refund, "pending", "refunded", now, stripe_refund_id=stripe_refund_id)
+    return transition(refund, "pending", "refunded", now, stripe_refund_id=stripe_refund_id) is not None
 
 
 def settle_failed(refund: RefundRecord, code: str, message: str, now: datetime, from_status: str,
                   stripe_refund_id: str | None = None) -> bool:
     return transition(refund, from_status, "failed", now, failure_code=code, failure_message=message[:500],
-                      stripe_refund_id=stripe_refund_id)
+                      stripe_refund_id=stripe_refund_id) is not None
 
 
 def transition(refund: RefundRecord, from_status: str, to_status: str, now: datetime,
                stripe_refund_id: str | None = None, failure_code: str | None = None,
                failure_message: str | None = None, actor: str = "system",
-               remember: IdempotencyRecord | None = None) -> bool:
+               remember: IdempotencyRecord | None = None) -> RefundRecord | None:
     """Move the refund from `from_status` (and its current key generation) to `to_status`, in one
-    atomic write; False if it was no longer there. `remember` (a Stripe event applied) is put in
-    the same write, on condition it is not there yet, so an event can never apply twice."""
-    actions: list[Action] = [RefundRecord.status.set(to_status), RefundRecord.updated_at.set(now),
-                             RefundRecord.venue_status.set(f"{refund.venue_id}#{to_status}")]
+    atomic write; the refund as that write left it, or None if it was no longer there to move.
+    `remember` (a Stripe event applied) is put in the same write, on condition it is not there
+    yet, so an event can never apply twice."""
+    # Each field the write sets (None: removes). The condition pins the status and the key
+    # generation, and nothing else of a refund changes without them, so the record as written
+    # is this refund with these fields: the caller needs no read after the write.
+    changes: dict[str, Any] = {"status": to_status, "updated_at": now,
+                               "venue_status": f"{refund.venue_id}#{to_status}",
+                               "pending_shard": refund_shard(refund.refund_id) if to_status == "pending" else None}
     if to_status == "pending":
-        actions.append(RefundRecord.pending_shard.set(refund_shard(refund.refund_id)))
-        actions += [RefundRecord.failure_code.remove(), RefundRecord.failure_message.remove()]
+        changes.update(failure_code=None, failure_message=None, key_generation=int(refund.key_generation) + 1)
         if not stripe_refund_id:
             # A new key generation makes a new Stripe refund: events about the old one no longer match.
-            actions.append(RefundRecord.stripe_refund_id.remove())
-    else:
-        actions.append(RefundRecord.pending_shard.remove())
+            changes["stripe_refund_id"] = None
     if stripe_refund_id:
-        actions.append(RefundRecord.stripe_refund_id.set(stripe_refund_id))
+        changes["stripe_refund_id"] = stripe_refund_id
     if failure_code is not None:
-        actions += [RefundRecord.failure_code.set(failure_code),
-                    RefundRecord.failure_message.set(failure_message or "")]
-    if to_status == "pending":
-        actions.append(RefundRecord.key_generation.add(1))
+        changes.update(failure_code=failure_code, failure_message=failure_message or "")
+    actions: list[Action] = [getattr(RefundRecord, name).remove() if value is None
+                             else getattr(RefundRecord, name).set(value) for name, value in changes.items()]
     write = AtomicWrite()
     # The sessions are not rewritten: a refunded session shows its refund's status (the receipt
     # reads both in its one Query), so a refund of 30 sessions writes one item, not 31.
@@ -103,13 +105,16 @@ def transition(refund: RefundRecord, from_status: str, to_status: str, now: date
     except AtomicWriteFailed:
         log_event("refund_transition_skipped", refund_id=refund.refund_id, transaction_id=refund.transaction_id,
                   venue_id=refund.venue_id, from_status=from_status, to_status=to_status)
-        return False
+        return None
+    written = RefundRecord.from_raw_data(refund.serialize())
+    for name, value in changes.items():
+        setattr(written, name, value)
     event = {"refunded": "refund_succeeded", "failed": "refund_failed", "pending": "refund_retried"}[to_status]
     log_event(event, refund_id=refund.refund_id, transaction_id=refund.transaction_id, venue_id=refund.venue_id,
               amount=int(refund.amount), currency=refund.currency, stripe_refund_id=stripe_refund_id,
               stripe_account=refund.stripe_account, failure_code=failure_code,
-              key_generation=int(refund.key_generation))
-    return True
+              key_generation=int(written.key_generation))
+    return written
 
 
 def _notice(refund: RefundRecord, refunded: bool, now: datetime) -> NotificationRecord | None:

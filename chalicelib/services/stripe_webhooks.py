@@ -140,9 +140,9 @@ def _apply_stripe_status(refund: RefundRecord, event: StripeEvent, now: datetime
                              failure_code=str(data.get("failure_reason") or "refund_failed"),
                              failure_message="Stripe reported that the refund failed",
                              stripe_refund_id=data["id"], remember=_remembered(event, refund, now))
-        return "failed" if written else None
+        return "failed" if written is not None else None
     if status in ("succeeded", "pending") and refund.status == "pending":
         written = transition(refund, "pending", "refunded", now, stripe_refund_id=data["id"],
                              remember=_remembered(event, refund, now))
-        return "refunded" if written else None
+        return "refunded" if written is not None else None
     return "unchanged"

@@ -42,9 +42,13 @@ def encode_cursor(key: dict[str, Any], scope: str) -> str:
     return _mac(scope, payload) + payload
 
 
+def invalid_cursor() -> InvalidRequest:
+    return InvalidRequest("the cursor is not valid", {"fields": {"cursor": "use next_cursor as given"}})
+
+
 def decode_cursor(cursor: str, scope: str, key_names: Sequence[str]) -> dict[str, Any]:
     """The start key a cursor stands for, or 400 if we did not give it out for this list."""
-    bad = InvalidRequest("the cursor is not valid", {"fields": {"cursor": "use next_cursor as given"}})
+    bad = invalid_cursor()
     mac, payload = cursor[:_MAC_CHARS], cursor[_MAC_CHARS:]
     if not payload or not hmac.compare_digest(mac, _mac(scope, payload)):
         raise bad

@@ -78,6 +78,7 @@ class _OneRequestAtATime:
             body = local() if local is not None else self._wait_for_work(environ.get("QUERY_STRING", ""))
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
+        self._faults.wait_if_held(environ)  # outside the lock: the other requests go on meanwhile
         with self._lock:  # the body is produced inside the lock
             body = self._faults.handle(environ, start_response, self._app)
         target = environ.get("HTTP_X_AMZ_TARGET", "")

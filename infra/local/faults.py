@@ -7,7 +7,8 @@ source: `TransactionCanceledException` with a `TransactionConflict` reason, thro
 (`ProvisionedThroughputExceededException`, `ThrottlingException`, a transaction's `ThrottlingError`),
 global-index Queries answered as the table was `index_lag_ms` ago, and SQS messages delivered a
 second time (same MessageId, another receipt handle) on a later receive. It also holds the Lambda
-timeout the local stack gives the queue handlers' contexts.
+timeout the local stack gives the queue handlers' contexts, and can hold one request before it
+reaches moto while the others go on, so that a test sets two workers' steps in the order it names.
 
 botocore retries throttles on its own (PynamoDB's clients: standard mode, 4 attempts, full jitter
 up to 1, 2, 4 s), so a throttle rate is mostly absorbed before our code sees it, at the price of
@@ -27,6 +28,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Any
+
+from infra.local.stripe_standin import Hold
 
 _DYNAMODB = "DynamoDB_20120810"
 _SQS = "AmazonSQS"
@@ -103,6 +106,29 @@ class FaultSwitch:
         with self._lock:
             self._forced[f"throttle{operation}"] += count
 
+    def hold_next(self, operation: str, limit_seconds: float = 60) -> Hold:
+        """The next DynamoDB request of `operation` (e.g. "Query") waits before it reaches moto,
+        outside the one-request-at-a-time lock so that every other request goes on, until
+        `release()` (or `limit_seconds`, so a failed test never hangs)."""
+        hold = Hold()
+        with self._lock:
+            self._holds.append((operation, hold, limit_seconds))
+        return hold
+
+    def wait_if_held(self, environ: dict[str, Any]) -> None:
+        """Called for every request before the lock: a request `hold_next` named waits here."""
+        if not self._holds:
+            return
+        service, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
+        with self._lock:
+            held = next((h for h in self._holds if service == _DYNAMODB and h[0] == operation), None)
+            if held is None:
+                return
+            self._holds.remove(held)
+        _, hold, limit_seconds = held
+        hold.reached.set()
+        hold.released.wait(limit_seconds)
+
     def _set(self, rates: FaultRates) -> None:
         self.rates = rates
         self.injected: Counter[str] = Counter()  # what was injected since the rates were set, by kind
@@ -110,6 +136,7 @@ class FaultSwitch:
         self._forced: Counter[str] = Counter()
         self._writes: dict[tuple[str, str], list[tuple[float, Any]]] = {}  # (table, key) -> [(when, image before)]
         self._duplicates: dict[str, list[dict[str, Any]]] = {}  # queue URL path -> messages to deliver again
+        self._holds: list[tuple[str, Hold, float]] = []  # (operation, hold, limit seconds), first armed first
 
     def _chance(self, rate: float, forced: str | None = None) -> bool:
         with self._lock:

@@ -304,6 +304,21 @@ function historyLine(event, currency) {
   }
 }
 
+// Every event, oldest first: the history comes a page at a time, and the newest (a refund's
+// outcome) are on the last page.
+async function wholeHistory(transactionId) {
+  const events = [];
+  let cursor = null;
+  do {
+    const query = new URLSearchParams({ limit: String(MAX_PAGE) });
+    if (cursor) query.set("cursor", cursor);
+    const page = await adminCall("GET", `/transactions/${part(transactionId)}/history?${query}`);
+    events.push(...page.events);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return events;
+}
+
 async function openReceipt(transactionId) {
   const known = purchases.get(transactionId) || { reference: "", guest: {}, sessions: [] };
   $("receipt-dialog-title").textContent = `Receipt ${known.reference}`.trim();
@@ -315,7 +330,7 @@ async function openReceipt(transactionId) {
   say($("receipt-dialog-error"), "");
   if (!$("receipt-dialog").open) $("receipt-dialog").showModal();
   try {
-    const { events } = await adminCall("GET", `/transactions/${part(transactionId)}/history`);
+    const events = await wholeHistory(transactionId);
     $("receipt-dialog-history").replaceChildren(...events.map((event) => el("li", {},
       el("span", {}, `${historyLine(event, venue.currency)} ${ACTOR(event.actor)}`),
       el("span", { class: "muted" }, ` · ${moment(event.at, zone())}`))));

@@ -1,5 +1,5 @@
-"""Browser fixtures: the whole local stack as `make run` starts it (with a one-second schedule and
-cheap password hashes), Debian's Chromium driven by Playwright, and pages at desktop and phone size.
+"""Browser fixtures: the whole local stack as `make run` starts it (with cheap password hashes),
+Debian's Chromium driven by Playwright, and pages at desktop and phone size.
 
 The stack runs in its own process: its queue pump and schedules work in the background, and in
 this process they would share boto3 clients with the integration tests (which drive queues by
@@ -63,8 +63,16 @@ class RunningStack:
 
 @pytest.fixture(scope="session")
 def live_stack() -> Iterator[RunningStack]:
-    env = {**os.environ, "PORT": "0", "STRIPE_STANDIN_PORT": "0", "LOCAL_SCHEDULE_SECONDS": "1", "TABLE_PREFIX": "rebook-e2e",
-           "PYTHONUNBUFFERED": "1", "SEED": ""}
+    # Not what this worker's own embedded stack put in its environment (tests/conftest.py): with
+    # its PORTAL_URL the emails' links pointed at the worker's API, not this stack's (the reset and
+    # invitation stories failed whenever a test on the worker had served HTTP before), and with
+    # its STRIPE_API_BASE this stack paid through the worker's stand-in, not one of its own.
+    env = {name: value for name, value in os.environ.items() if name not in ("PORTAL_URL", "STRIPE_API_BASE")}
+    # The scheduled functions every minute, as `make run`: they act on refunds and notices stale for
+    # minutes and on windows the API already computes at read time, so no test here waits on them;
+    # every second they cost the stack about 3% of a core for the rest of the worker's session.
+    env.update({"PORT": "0", "STRIPE_STANDIN_PORT": "0", "LOCAL_SCHEDULE_SECONDS": "60", "TABLE_PREFIX": "rebook-e2e",
+                "PYTHONUNBUFFERED": "1", "SEED": ""})
     # `python -m infra.local.stack` with cheap password hashes (tests/cheap_hashes.py): every demo
     # guest and login here would otherwise cost ~0.45 s of CPU.
     process = subprocess.Popen([sys.executable, "-m", "tests.cheap_hashes"], cwd=ROOT, env=env, text=True,

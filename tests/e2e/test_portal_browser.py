@@ -551,6 +551,14 @@ def test_the_article_path_works_from_the_keyboard(page: Any, live_stack: Running
 
 # --- The admin page -----------------------------------------------------------------------------------
 
+def guest_cancels(stack: RunningStack, demo: Demo, session_id: str) -> None:
+    """The guest cancels one session of the demo purchase through the API."""
+    cancelled = requests.post(f"{stack.url}/v1/me/transactions/{demo.transaction_id}/cancellations", timeout=10,
+                              headers={"Authorization": f"Bearer {guest_token(stack, demo)}"},
+                              json={"session_ids": [session_id]})
+    assert cancelled.status_code == 200, cancelled.text
+
+
 def connect_admin(page: Any, stack: RunningStack, demo: Demo) -> None:
     page.goto(f"{stack.url}/admin.html?venue={demo.venue_id}")
     expect(page.get_by_label("Venue ID")).to_have_value(demo.venue_id)
@@ -613,10 +621,7 @@ def test_admin_sees_whose_refund_failed_and_why_and_the_list_follows_a_retry(dev
     mia = session_id_of(live_stack, demo, "Mia")
     # This purchase's refund only: the stack is shared by every browser test of the run.
     live_stack.stripe_control("decline", code="charge_disputed", metadata={"transaction_id": demo.transaction_id})
-    cancelled = requests.post(f"{live_stack.url}/v1/me/transactions/{demo.transaction_id}/cancellations", timeout=10,
-                              headers={"Authorization": f"Bearer {guest_token(live_stack, demo)}"},
-                              json={"session_ids": [mia]})
-    assert cancelled.status_code == 200, cancelled.text
+    guest_cancels(live_stack, demo, mia)
 
     connect_admin(device, live_stack, demo)
     failed_row = device.locator("#refunds tr[data-refund-status=failed]")
@@ -648,6 +653,31 @@ def test_admin_sees_whose_refund_failed_and_why_and_the_list_follows_a_retry(dev
     expect(device.locator("#refunds-message")).to_contain_text("sent to Stripe again")
     # Nobody presses Refresh: the list follows the pending refund until Stripe has answered.
     expect(device.locator("#refunds tr[data-refund-status=refunded]")).to_have_count(1, timeout=REFUND_WAIT_MS)
+
+
+def test_the_admin_receipt_shows_the_whole_history_the_newest_included(page: Any, live_stack: RunningStack) -> None:
+    """The history comes a page at a time (100 events at most): a purchase changed a hundred times
+    still shows its refund, the newest event, at the end of the receipt."""
+    demo = demo_venue(live_stack, notify_guests=False)
+    mia = session_id_of(live_stack, demo, "Mia")
+    other = next(s["session_id"] for s in receipt_via_api(live_stack, demo)["sessions"] if s["session_id"] != mia)
+    renames = f"{live_stack.url}/v1/admin/venues/{demo.venue_id}/transactions/{demo.transaction_id}/sessions/{other}"
+    with requests.Session() as http:
+        for n in range(100):
+            renamed = http.patch(renames, headers=admin_headers(demo), timeout=10,
+                                 json={"participant_name": f"Kid {n}", "reason": "the parent spelled it again"})
+            assert renamed.status_code == 200, renamed.text
+    guest_cancels(live_stack, demo, mia)
+
+    connect_admin(page, live_stack, demo)
+    refunded = page.locator("#refunds tr[data-refund-status=refunded]")
+    expect(refunded).to_have_count(1, timeout=REFUND_WAIT_MS)
+    refunded.get_by_role("link", name=re.compile("^Receipt")).click()
+    history = page.get_by_role("dialog", name=re.compile("^Receipt")).locator("#receipt-dialog-history li")
+    expect(history).to_have_count(103)  # bought, renamed 100 times, cancelled, refunded
+    expect(history.first).to_contain_text("Bought 3 sessions")
+    expect(history.nth(100)).to_contain_text("Participant changed from Kid 98 to Kid 99")
+    expect(history.last).to_contain_text("Refund of £15.00 paid")
 
 
 # --- Issue 13: the venue's cut-off and fees, as a guest and the admin see them ---------------------

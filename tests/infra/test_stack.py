@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match
 
 from chalicelib.api.errors import GATEWAY_RESPONSES
 from chalicelib.config import QUEUES
 from chalicelib.storage.models import ALL_MODELS
 from infra.portal import hosted_copy, portal_csp, portal_headers
-from infra.stack import ACCESS, SECRETS, logical_id
 from tests.infra.conftest import ENV, VENUE_PORTAL_ORIGIN, Synthesised
 
+# aws_cdk (and infra/stack.py, which imports it) is imported in the tests that use it: its import
+# starts a Node process and costs ~1 s of CPU, and every test worker collects this file though
+# one worker runs all of it (tests/conftest.py groups it).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKERS = {"handle_refunds": "refunds", "handle_refund_dead_letters": "refunds-dlq",
            "handle_deadline_updates": "deadline-updates", "handle_slot_closures": "slot-closures"}
@@ -127,6 +128,8 @@ def test_every_function_knows_its_stage_tables_and_queues(dev: Synthesised) -> N
 
 
 def test_every_function_has_its_own_role_and_log_group(dev: Synthesised) -> None:
+    from infra.stack import ACCESS, logical_id
+
     functions = dev.resources("AWS::Serverless::Function")
     assert {logical_id(name) for name in ACCESS} == set(functions)
     roles = [_ref_id(f["Properties"]["Role"]) for f in functions.values()]
@@ -138,6 +141,8 @@ def test_every_function_has_its_own_role_and_log_group(dev: Synthesised) -> None
 
 
 def test_each_worker_reads_its_queue(dev: Synthesised) -> None:
+    from infra.stack import logical_id
+
     for name, queue in WORKERS.items():
         events = dev.function(logical_id(name))["Events"]
         assert list(events) == [f"{logical_id(name)}SqsEventSource"]
@@ -150,6 +155,10 @@ def test_every_queue_handler_reports_partial_batch_failures(dev: Synthesised) ->
     # cfn-lint does not look inside SAM events, and Lambda ignores batchItemFailures without this:
     # it would delete every message of a batch the handler reported failures in, the dead-letter
     # handler's included.
+    from aws_cdk.assertions import Match
+
+    from infra.stack import ACCESS, logical_id
+
     queue_handlers = [name for name, access in ACCESS.items() if access.consumes]
     assert set(WORKERS) <= set(queue_handlers)
     for name in queue_handlers:
@@ -163,6 +172,8 @@ def test_every_queue_handler_reports_partial_batch_failures(dev: Synthesised) ->
 
 def test_the_closure_worker_takes_one_piece_at_a_time_and_may_touch_only_what_a_closure_needs(
         dev: Synthesised) -> None:
+    from infra.stack import ACCESS, logical_id
+
     name = "handle_slot_closures"
     event = dev.function(logical_id(name))["Events"][f"{logical_id(name)}SqsEventSource"]
     assert event["Properties"]["BatchSize"] == 1
@@ -175,12 +186,16 @@ def test_the_closure_worker_takes_one_piece_at_a_time_and_may_touch_only_what_a_
 
 
 def test_schedules_run_every_five_minutes(dev: Synthesised) -> None:
+    from infra.stack import logical_id
+
     for name in SCHEDULES:
         events = dev.function(logical_id(name))["Events"]
         assert [e["Properties"]["Schedule"] for e in events.values() if e["Type"] == "Schedule"] == ["rate(5 minutes)"]
 
 
 def test_functions_read_only_the_secrets_they_are_given(dev: Synthesised) -> None:
+    from infra.stack import ACCESS, SECRETS, logical_id
+
     secrets = {s["Properties"]["Name"].split("/")[-1]: k for k, s in dev.resources("AWS::SecretsManager::Secret").items()}
     assert set(secrets) == set(SECRETS)
     for name, access in ACCESS.items():
@@ -196,6 +211,8 @@ def test_functions_read_only_the_secrets_they_are_given(dev: Synthesised) -> Non
 # --- Queues ------------------------------------------------------------------------------------
 
 def test_each_queue_dead_letters_after_five_receives_and_outlasts_its_worker(dev: Synthesised) -> None:
+    from infra.stack import logical_id
+
     queues = dev.resources("AWS::SQS::Queue")
     for name in QUEUES:
         queue = queues[_queue_id(dev, name)]["Properties"]
@@ -534,6 +551,8 @@ def test_the_notifications_table_streams_new_items_to_the_sender(dev: Synthesise
 
 
 def test_only_the_email_functions_may_send_email_and_only_from_the_stage_identity(dev: Synthesised) -> None:
+    from infra.stack import ACCESS, logical_id
+
     parameters = dev.json["Parameters"]
     assert {"MailFrom", "MailIdentity"} <= set(parameters)
     for name in ACCESS:
@@ -565,6 +584,8 @@ def test_the_sender_reads_only_the_notifications_stream_and_the_guests(dev: Synt
 
 
 def test_a_closure_that_leaves_sessions_booked_pages(dev: Synthesised) -> None:
+    from infra.stack import logical_id
+
     [found] = [f["Properties"] for f in dev.resources("AWS::Logs::MetricFilter").values()
                if f["Properties"]["MetricTransformations"][0]["MetricName"] == "ClosureSessionsLeft"]
     assert _ref_id(found["LogGroupName"]) == _ref_id(
@@ -574,6 +595,8 @@ def test_a_closure_that_leaves_sessions_booked_pages(dev: Synthesised) -> None:
 
 
 def test_failed_emails_are_a_metric_and_page(dev: Synthesised) -> None:
+    from infra.stack import logical_id
+
     filters = [f["Properties"] for f in dev.resources("AWS::Logs::MetricFilter").values()
                if f["Properties"]["MetricTransformations"][0]["MetricName"] == "NotificationsFailed"]
     groups = {_ref_id(f["LogGroupName"]) for f in filters}

@@ -109,6 +109,32 @@ def test_a_purchase_dynamodb_keeps_refusing_is_a_503_and_the_payment_can_be_reco
     assert recorded.status == 201, recorded.json
 
 
+def test_staff_writes_and_reads_dynamodb_keeps_refusing_are_the_documented_503_and_change_nothing(
+        bought, faults: Any) -> None:
+    _world, guest, receipt = bought
+    venue = guest.venue
+    session_id = receipt["sessions"][0]["session_id"]
+    staff = "/v1/admin/venues/{venue_id}/transactions/{transaction_id}"
+    base = staff.format(venue_id=venue.venue_id, transaction_id=receipt["transaction_id"])
+    faults.set(FaultRates(conflicts=1.0))
+    cancelled = venue.admin.post(f"{base}/cancellations", {"session_ids": [session_id], "refund": "full",
+                                                            "reason": "the pool flooded"})
+    renamed = venue.admin.patch(f"{base}/sessions/{session_id}", {"participant_name": "Theo", "reason": "by phone"})
+    faults.off()
+    faults.throttle_next(20, operation="Query")  # more than botocore's own retries
+    history = venue.admin.get(f"{base}/history")
+    faults.off()
+    for method, template, answer in (("POST", f"{staff}/cancellations", cancelled),
+                                     ("PATCH", f"{staff}/sessions/{{session_id}}", renamed),
+                                     ("GET", f"{staff}/history", history)):
+        assert (answer.status, answer.error_code) == (503, "temporarily_unavailable"), (template, answer.json)
+        assert_matches_spec(method, template, 503, answer.json, answer.headers)
+    after = receipt_of(guest, receipt)
+    assert [(s["status"], s["participant_name"]) for s in after["sessions"]] == [
+        (s["status"], s["participant_name"]) for s in receipt["sessions"]]
+    assert after["refunds"] == []
+
+
 def test_a_cancellation_whose_transaction_is_throttled_is_tried_again_not_refused(bought, faults: Any) -> None:
     world, guest, receipt = bought
     faults.throttle_next(3, operation="TransactWriteItems")  # cancelled for ThrottlingError: botocore won't retry

@@ -455,3 +455,33 @@ def test_a_new_refund_is_found_by_its_id_alone_with_no_locator_or_index_entry(bo
     # Found (a refund it did not find would be 404), and not failed, so not retried.
     assert found.status == 409 and found.error_code == "refund_not_retryable"
     assert found.json["error"]["details"]["status"] in ("pending", "refunded")
+
+
+def test_a_refund_id_made_up_from_real_ids_is_not_found_and_retries_nothing(bought) -> None:
+    """A refund id names its purchase (`<transaction_id>-<ULID>`): one made up from a real purchase
+    of this venue or another, a guest, a session or junk is the 404 of a refund that does not
+    exist, at every venue, and the real refund is still there to retry."""
+    from chalicelib.ids import new_id
+
+    world, guest, receipt = bought
+    venue, transaction_id = guest.venue, receipt["transaction_id"]
+    world.stack.stripe.decline_next("charge_disputed")
+    refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
+    assert settle(world, guest, receipt)["refunds"][0]["status"] == "failed"
+    other = world.venue(refund_on_cancel=True)
+    stranger = world.guest(other)
+    theirs = world.purchase(stranger, [world.slot(other)])
+    their_refund_id = cancel(stranger, theirs, [0]).json["refund"]["refund_id"]
+    own = refund_id.split("-", 1)[1]
+    made_up = [f"{transaction_id}-{new_id()}", f"{theirs['transaction_id']}-{own}", their_refund_id,
+               f"{guest.guest_id}-{own}", f"{receipt['sessions'][0]['session_id']}-{own}", own, f"-{own}",
+               f"{transaction_id}-", f"{transaction_id}--{own}", f"{refund_id}-{own}"[:64], "-", "x" * 65]
+    for made in made_up:
+        answer = venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/refunds/{made}/retry", {})
+        assert (answer.status, answer.error_code) == (404, "not_found"), (made, answer.json)
+    for admin in (other.admin, world.platform):
+        answer = admin.post(f"/v1/admin/venues/{other.venue_id}/refunds/{refund_id}/retry", {})
+        assert (answer.status, answer.error_code) == (404, "not_found")
+    assert [r["status"] for r in receipt_of(guest, receipt)["refunds"]] == ["failed"]
+    retried = venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/refunds/{refund_id}/retry", {})
+    assert retried.status == 202 and retried.json["status"] == "pending", retried.json

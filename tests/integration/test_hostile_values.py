@@ -236,6 +236,20 @@ def test_a_trailing_newline_does_not_slip_through_a_pattern(world: World) -> Non
     assert [s["slot_id"] for s in listed] == [slot["slot_id"]]  # and no slot was made
 
 
+def test_null_is_not_a_way_to_leave_out_a_venue_id_or_a_guests_password(world: World) -> None:
+    """Both are optional strings, left out to have an id made or the guest invited: a null is
+    refused, so it neither makes a venue nor emails an invitation."""
+    venue = world.venue()
+    email = "null-password@example.com"
+    refused(venue.admin.post(f"/v1/admin/venues/{venue.venue_id}/guests",
+                             {"email": email, "password": None, "name": "Nell"}), "password")
+    assert venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/guests?email={email}").json == {"guests": []}
+    world.stack.deliver_all()
+    assert venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/notifications").json["notifications"] == []
+    refused(world.platform.post("/v1/admin/venues", {"venue_id": None, "name": "Null Park", "timezone": "Europe/London",
+                                                      "currency": "gbp"}), "venue_id")
+
+
 def test_null_is_not_a_way_to_leave_a_session_unchanged(world: World) -> None:
     """The contract gives `slot_id` and `participant_name` as strings, left out when unchanged:
     a null beside a real change is refused, and nothing changes."""

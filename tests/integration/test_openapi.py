@@ -159,6 +159,15 @@ def test_every_request_body_is_strict() -> None:
     assert not loose
 
 
+def test_every_operation_documents_the_503_any_of_them_can_answer() -> None:
+    """Every view answers DynamoDB staying busy through its retries with a 503
+    (chalicelib/api/errors.py, busy_reads_are_unavailable), reads and writes alike, staff's too."""
+    silent = [f"{method.upper()} {path}" for path, item in spec()["paths"].items()
+              for method, operation in item.items()
+              if method in HTTP_METHODS and "503" not in operation["responses"]]
+    assert not silent
+
+
 # --- Real answers of the app against the spec -----------------------------------------------
 
 VENUE = "/v1/admin/venues/{venue_id}"

@@ -162,3 +162,31 @@ def test_a_cancellation_of_several_sessions_pages_as_one_event_each(bought: Any)
         pages = _all_pages(venue, path, "events", size)
         assert [e for p in pages for e in p] == whole["events"], size
         assert all(len(p) == size for p in pages[:-1])
+
+
+def test_a_history_cursor_naming_no_event_shown_leads_on_or_is_refused_never_a_500(bought: Any) -> None:
+    """A cursor names the last event shown: an item's, or one session's part of a cancellation's
+    item. One made with our own key for a part that item never had leads past the item; one that
+    names no event at all is a 400, like any cursor we did not give out."""
+    from chalicelib.storage import pages
+
+    _world, guest, receipt = bought
+    venue = guest.venue
+    ids = [s["session_id"] for s in receipt["sessions"]]
+    assert guest.api.post(f"/v1/me/transactions/{receipt['transaction_id']}/cancellations",
+                          {"session_ids": ids}).status == 200
+    path = f"/v1/admin/venues/{venue.venue_id}/transactions/{receipt['transaction_id']}/history"
+    whole = venue.admin.get(path).json["events"]
+    purchased, cancellation = whole[0]["event_id"], whole[1]["event_id"].split("-")[0]
+    scope = f"history:{venue.venue_id}:{receipt['transaction_id']}"
+
+    def after(event_id: Any) -> Any:
+        key = {"transaction_id": {"S": receipt["transaction_id"]}, "event_id": event_id}
+        return venue.admin.get(f"{path}?cursor={pages.encode_cursor(key, scope)}")
+
+    assert after({"S": f"{cancellation}-9"}).json == {"events": whole[4:], "next_cursor": None}
+    assert after({"S": f"{purchased}-1"}).json == {"events": whole[1:], "next_cursor": None}
+    for forged in ({"S": f"{cancellation}-x"}, {"S": f"{cancellation}-"}, {"S": f"{cancellation}-1-2"},
+                   {"S": f"{cancellation}-0"}, {"N": "1"}, "01"):
+        answer = after(forged)
+        assert (answer.status, answer.error_code) == (400, "invalid_request"), (forged, answer.json)

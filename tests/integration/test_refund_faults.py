@@ -23,6 +23,7 @@ from tests.integration.test_cancellations import (
     stripe_refunds_for,
     webhook,
 )
+from tests.integration.test_openapi import assert_matches_spec
 
 
 def sqs_event(message_id: str, transaction_id: str, refund_id: str, sent_ms: int | None = None) -> dict[str, Any]:
@@ -307,5 +308,37 @@ def test_a_retry_the_worker_pays_at_once_still_answers_that_it_was_sent_again(bo
     monkeypatch.undo()
 
     assert retried.status == 202 and retried.json["status"] == "pending"
+    assert receipt_of(guest, receipt)["refunds"][0]["status"] == "refunded"
+    paid_once(world, refund_id, 2500)
+
+
+def test_a_retry_whose_read_after_its_write_would_be_throttled_answers_pending_and_sends_it_again(
+        bought, faults: Any) -> None:
+    """DynamoDB throttles reads past botocore's own retries just after the retry's write moved the
+    refund back to pending: the admin is told it is pending again (not a 503 saying nothing
+    changed), and its message goes out at once rather than waiting for the reconciler."""
+    world, guest, receipt = bought
+    world.stack.stripe.decline_next("charge_disputed")
+    refund_id = cancel(guest, receipt, [0]).json["refund"]["refund_id"]
+    assert settle(world, guest, receipt)["refunds"][0]["status"] == "failed"
+    # Held at Stripe's look-up, after the retry read the refund and before it writes: every
+    # DynamoDB read from then on is throttled.
+    asked = world.stack.stripe.hold_next(path_prefix="/v1/refunds", method="GET")
+    path = f"/v1/admin/venues/{receipt['venue_id']}/refunds/{refund_id}/retry"
+    admin, answered = in_background(world.platform.post, path, {})
+    asked.wait_until_reached()
+    faults.throttle_next(20, operation="GetItem")  # more than botocore's own retries
+    asked.release()
+    admin.join()
+    faults.off()
+
+    [retried] = answered
+    assert retried.status == 202, retried.json
+    assert retried.json["status"] == "pending" and retried.json["refund_id"] == refund_id
+    assert (retried.json["failure_code"], retried.json["stripe_refund_id"]) == (None, None)
+    assert_matches_spec("POST", "/v1/admin/venues/{venue_id}/refunds/{refund_id}/retry", 202, retried.json,
+                        retried.headers)
+    assert receipt_of(guest, receipt)["refunds"][0]["status"] == "pending"
+    world.stack.deliver_all()  # the retry's own message: the reconciler is not run here
     assert receipt_of(guest, receipt)["refunds"][0]["status"] == "refunded"
     paid_once(world, refund_id, 2500)

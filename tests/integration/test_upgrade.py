@@ -208,6 +208,27 @@ def test_a_first_round_failed_refund_is_listed_for_the_admin_and_retried_once_up
     assert listed(guest, transaction_id)["refund_status"] == "refunded"
 
 
+def test_a_first_round_refund_id_is_found_by_its_own_venue_only_before_and_after_the_upgrade(
+        world: World) -> None:
+    """Before the upgrade the refund-id index finds a first-round refund, after it its locator:
+    either way another venue's key naming it gets the 404 of a refund that does not exist."""
+    venue, other = first_round_venue(world), world.venue()
+    guest = first_round_guest(world, venue)
+    transaction_id = first_round_purchase(world, guest, slots_ahead(world, venue, 1), refund="failed")
+    [refund] = receipt_of(guest, transaction_id)["refunds"]
+
+    def retried_by(admin: Any, venue_id: str) -> Any:
+        return admin.post(f"/v1/admin/venues/{venue_id}/refunds/{refund['refund_id']}/retry", {})
+
+    for upgraded in (False, True):
+        if upgraded:
+            run_upgrade(venue)
+        for answer in (retried_by(other.admin, other.venue_id), retried_by(world.platform, other.venue_id)):
+            assert (answer.status, answer.error_code) == (404, "not_found"), (upgraded, answer.json)
+        assert receipt_of(guest, transaction_id)["refunds"] == [refund]
+    assert retried_by(venue.admin, venue.venue_id).status == 202
+
+
 def test_a_first_round_guest_gets_a_locator_and_new_purchases_for_them_record(world: World) -> None:
     from chalicelib.storage.models import Locator
 
