@@ -112,10 +112,14 @@ def cheap_password_hashes() -> Iterator[None]:
 def stack() -> Iterator[LocalStack]:
     import gc
 
+    from infra.local.embedded_aws import freeze_what_survives_full_collections
+
     local = LocalStack(background=False, visibility_timeout_seconds=1).start()
-    # What is loaded by now (moto, botocore's service models, the app) lives until the end: the
-    # cyclic collector need not walk it again, and runs a tenth as often over what tests make.
-    gc.freeze()
+    # What is loaded by now (moto, botocore's service models, the app) and what survives each full
+    # collection after (mostly the tables' items, kept by moto until the end) lives until the end:
+    # the cyclic collector need not walk it again, and runs a tenth as often over what tests make.
+    # Measured on the closure, window-sweep and paging files: 16% less CPU, the same peak memory.
+    freeze_what_survives_full_collections()
     gc.set_threshold(10_000, 10, 10)
     yield local
     local.stop()

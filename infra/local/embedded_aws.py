@@ -207,8 +207,8 @@ def freeze_what_survives_full_collections() -> None:
     by one full collection and never again; reference counting still frees what is dropped. What
     it gives up: a reference cycle that becomes garbage after it was frozen is never collected
     (moto's state is long-lived: such cycles are a deleted table and its stream), which is why
-    only the stack's long-running process (`LocalStack` with processes of its own) asks for it.
-    Idempotent."""
+    only processes that hold the embedded AWS for long ask for it: the stack's, when the API has
+    processes of its own, and each test worker's. Idempotent."""
     import gc
 
     if _freeze_after_full_collections in gc.callbacks:
