@@ -238,9 +238,11 @@ def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSett
                      actions=[SlotRecord.remaining.add(-1), SlotRecord.booked.add(1)],
                      condition=(SlotRecord.remaining >= 1) & (SlotRecord.start > now)
                      & SlotRecord.closure_job_id.does_not_exist())
+        # A closing slot keeps its sessions: its job is cancelling and refunding them, and one moved
+        # out meanwhile would escape the refund or be cancelled where its guest moved it.
         write.update(f"old_slot:{move.from_slot_id}", SlotRecord(session.venue_id, move.from_slot_id),
                      actions=[SlotRecord.remaining.add(1), SlotRecord.booked.add(-1)],
-                     condition=SlotRecord.slot_id.exists())
+                     condition=SlotRecord.slot_id.exists() & SlotRecord.closure_job_id.does_not_exist())
     if plan.participant_name is not None:
         actions.append(SessionRecord.participant_name.set(plan.participant_name))
     summaries.update(write, session.transaction_id, {session.session_id: {
@@ -267,11 +269,15 @@ def _carry_out(plan: EditPlan, session: SessionRecord, settings: rules.VenueSett
             if _closed(session.venue_id, plan.move.to_slot_id):
                 raise SlotClosed("the slot is closed and takes no moves", {"slot_id": plan.move.to_slot_id}) from None
             raise SlotFull("the slot has no seat left", {"slot_id": plan.move.to_slot_id}) from None
+        if plan.move and f"old_slot:{plan.move.from_slot_id}" in failure.failed \
+                and _closed(session.venue_id, plan.move.from_slot_id):
+            raise SlotClosed("the session's slot is closed: its closure cancels and refunds the session",
+                             {"slot_id": plan.move.from_slot_id}) from None
         raise  # the old slot is gone: nothing a guest can fix
 
 
 def _closed(venue_id: str, slot_id: str) -> bool:
-    """Whether the slot was closed meanwhile (read only when a move into it was refused)."""
+    """Whether the slot is closed (read only when a move into or out of it was refused)."""
     try:
         return bool(SlotRecord.get(venue_id, slot_id, consistent_read=True).closure_job_id)
     except SlotRecord.DoesNotExist:

@@ -110,8 +110,12 @@ async function guestCall(method, path, options = {}) {
 }
 
 function report(error, region, action) {
+  guestReport(error, region, context(action));
+}
+
+function guestReport(error, region, messageContext) {
   if (error?.shown) return;
-  tell(region, guestMessage(error, context(action)), "error");
+  tell(region, guestMessage(error, messageContext), "error");
 }
 
 // --- Views ---------------------------------------------------------------------------------
@@ -745,13 +749,19 @@ $("edit-form").addEventListener("submit", async (event) => {
     $(`edit-${session.session_id}`)?.focus();
   } catch (error) {
     if (error?.shown) return;
-    const region = error.code === "slot_full" || error.code === "slot_closed" || error.details?.reason === "slot_started"
+    // A closed slot is either the chosen one (choose another) or the session's own: its closure
+    // cancels the session, so there is nothing to choose, only the receipt to show again.
+    const ownSlotClosed = error.code === "slot_closed" && error.details?.slot_id === session.slot_id;
+    const region = !ownSlotClosed && (error.code === "slot_full" || error.code === "slot_closed"
+      || error.details?.reason === "slot_started")
       ? $("edit-slot-error") : error.code === "invalid_request" && error.details?.fields?.participant_name
         ? $("edit-name-error") : $("edit-error");
-    report(error, region, "edit");
+    guestReport(error, region, { ...context("edit"), sessionSlotId: session.slot_id });
     if (region === $("edit-name-error")) $("edit-name").setAttribute("aria-invalid", "true");
-    if (error.code === "slot_full" || error.code === "slot_closed") loadSlots(true);
-    if (error.code === "session_not_editable" || error.code === "feature_disabled") reloadReceipt(transactionId);
+    if (!ownSlotClosed && (error.code === "slot_full" || error.code === "slot_closed")) loadSlots(true);
+    if (ownSlotClosed || error.code === "session_not_editable" || error.code === "feature_disabled") {
+      reloadReceipt(transactionId);
+    }
   } finally {
     busy($("edit-save"), null);
   }

@@ -18,7 +18,8 @@ const SESSION_REASONS = {
 };
 
 // One sentence for an ApiError (or any error) in the given context:
-// {venueName, timeZone, action: "login" | "venue" | "edit" | "cancel" | "slots" | "load"}.
+// {venueName, timeZone, action: "login" | "venue" | "edit" | "cancel" | "slots" | "load"}, and
+// for an edit the slot the session is in (sessionSlotId).
 export function guestMessage(error, context = {}) {
   const code = error?.code;
   const details = error?.details || {};
@@ -46,9 +47,13 @@ export function guestMessage(error, context = {}) {
     case "slot_full":
       return "Someone has just taken the last place in that time slot. Choose another time.";
     case "slot_closed":
-      return context.action === "cancel"
-        ? `${venue(context)} has closed the time slot of one of these sessions. It cancels that session and refunds it for you: there is nothing to do. Untick it to cancel the others.`
-        : SESSION_REASONS.slot_closed(context);
+      if (context.action === "cancel") {
+        return `${venue(context)} has closed the time slot of one of these sessions. It cancels that session and refunds it for you: there is nothing to do. Untick it to cancel the others.`;
+      }
+      if (context.sessionSlotId && details.slot_id === context.sessionSlotId) {
+        return `${venue(context)} has closed this session's time slot, so it can no longer be moved. ${venue(context)} cancels it for you and emails you about its refund: there is nothing to do.`;
+      }
+      return SESSION_REASONS.slot_closed(context);
     case "session_not_editable":
       return (SESSION_REASONS[details.reason] || SESSION_REASONS.changed)(context, details);
     case "session_not_cancellable": {

@@ -100,6 +100,18 @@ def test_a_closed_slot_takes_nothing_at_once_then_every_session_in_it_is_cancell
     assert cancelled.json["error"]["details"]["slot_ids"] == [ten["slot_id"]]
     assert [s["status"] for s in ada.api.get(f"/v1/me/transactions/{first['transaction_id']}").json["sessions"]] \
         == ["booked"] * 3
+    # Nor move one out of it, guest or staff: the closure would miss it and not refund it.
+    in_ten_of_bob = second["sessions"][0]["session_id"]
+    moved_out = bob.api.patch(f"/v1/me/transactions/{second['transaction_id']}/sessions/{in_ten_of_bob}",
+                              {"slot_id": eleven["slot_id"]})
+    assert (moved_out.status, moved_out.error_code) == (409, "slot_closed")
+    assert moved_out.json["error"]["details"] == {"slot_id": ten["slot_id"]}
+    staff_out = venue.admin.patch(f"/v1/admin/venues/{venue.venue_id}/transactions/{second['transaction_id']}/"
+                                  f"sessions/{in_ten_of_bob}", {"slot_id": eleven["slot_id"], "reason": "x"})
+    assert (staff_out.status, staff_out.error_code) == (409, "slot_closed")
+    assert [s["slot_id"] for s in bob.api.get(f"/v1/me/transactions/{second['transaction_id']}").json["sessions"]] \
+        == [ten["slot_id"]]
+    assert slot_seats(venue, eleven["slot_id"])[0] == 2
 
     done = finish(world, venue, job["job_id"])
 
