@@ -19,6 +19,7 @@ from typing import Any
 from chalicelib import auth
 from chalicelib.config import config, secret
 from chalicelib.errors import InvalidResetToken
+from chalicelib.ids import new_id
 from chalicelib.observability import log_event
 from chalicelib.services import notifications
 from chalicelib.services.access import guest_token
@@ -56,19 +57,30 @@ def _link_write(venue: VenueRecord, guest: GuestRecord, kind: str, lifetime: tim
 
 def request_reset(venue_id: str, email: str, now: datetime, client_address: str | None = None) -> None:
     """Email a reset link if the guest exists; the answer is the same either way. Throttled like
-    login, before anything is looked up."""
+    login, before anything is looked up.
+
+    An unknown email makes the same write as a known one, for a stand-in guest: the write's
+    condition (the guest's id) cannot hold for an item that does not exist, so it changes
+    nothing, queues no email, and the answer takes as long as for a real account."""
     count_reset_request(venue_id, email, client_address, now)
     try:
         venue = VenueRecord.get(venue_id)
+    except VenueRecord.DoesNotExist:
+        venue = VenueRecord(venue_id, name="", timezone="UTC", currency="usd")
+    try:
         guest = GuestRecord.get(venue_id, email, consistent_read=True)
-    except (VenueRecord.DoesNotExist, GuestRecord.DoesNotExist):
-        log_event("password_reset_unknown", venue_id=venue_id)
-        return
+        known = True
+    except GuestRecord.DoesNotExist:
+        guest = GuestRecord(venue_id, email, guest_id=new_id(), name="", created_at=now)
+        known = False
     write = AtomicWrite()
     notice = _link_write(venue, guest, "password_reset", RESET_LIFETIME, now, write)
     try:
         write.commit()
-    except AtomicWriteFailed:  # the guest vanished meanwhile: as for an unknown email
+    except AtomicWriteFailed:  # an unknown email, or the guest vanished meanwhile
+        known = False
+    if not known:
+        log_event("password_reset_unknown", venue_id=venue_id)
         return
     log_event("password_reset_requested", venue_id=venue_id, guest_id=guest.guest_id,
               notification_id=notice.notification_id)

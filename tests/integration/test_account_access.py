@@ -68,6 +68,24 @@ def test_an_unknown_email_gets_the_same_answer_and_no_email(world: World) -> Non
     assert ask_reset(world, venue, "not an email").error_code == "invalid_request"
 
 
+def test_a_reset_for_an_unknown_email_does_the_same_dynamodb_work_as_for_a_known_one(world: World) -> None:
+    """Response time must not tell which emails have accounts: both paths make the same calls
+    (the unknown one's write is refused by its own condition and changes nothing)."""
+    venue = world.venue()
+    guest = world.guest(venue, login=False)
+    with count_dynamodb_calls() as known_calls:
+        known = ask_reset(world, venue, guest.email)
+    with count_dynamodb_calls() as unknown_calls:
+        unknown = ask_reset(world, venue, "nobody-at-all@example.com")
+    assert (known.status, known.json) == (unknown.status, unknown.json) == (202, {})
+    assert known_calls.operations == unknown_calls.operations
+    assert known_calls.operations[-3:] == ["GetItem", "GetItem", "TransactWriteItems"]
+    assert links_to(world, "nobody-at-all@example.com") == [] and len(links_to(world, guest.email)) == 1
+    listed = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/notifications").json["notifications"]
+    assert [n["to"] for n in listed] == [guest.email]  # the decoy left no notification behind
+    assert login(world, venue, "nobody-at-all@example.com", "whatever it is").error_code == "invalid_credentials"
+
+
 def test_a_link_works_once(world: World) -> None:
     venue = world.venue()
     guest = world.guest(venue, login=False)
@@ -239,3 +257,17 @@ def test_invitations_and_resets_go_out_even_when_change_emails_are_off(world: Wo
     guest = world.guest(venue, login=False)
     ask_reset(world, venue, guest.email)
     assert len(links_to(world, guest.email)) == 1
+
+
+def test_a_login_with_an_unknown_email_does_the_same_work_as_a_wrong_password(world: World) -> None:
+    """Login checks a password hash for an unknown email too, and makes the same calls."""
+    venue = world.venue()
+    guest = world.guest(venue, login=False)
+    login(world, venue, "warm-up@example.com", "x" * 12)  # the dummy hash is made once per process
+    with count_dynamodb_calls() as known_calls:
+        known = login(world, venue, guest.email, "not the password at all")
+    with count_dynamodb_calls() as unknown_calls:
+        unknown = login(world, venue, "nobody-at-all@example.com", "not the password at all")
+    assert (known.status, known.json) == (unknown.status, unknown.json)
+    assert known.error_code == "invalid_credentials"
+    assert known_calls.operations == unknown_calls.operations
