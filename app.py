@@ -5,7 +5,7 @@ that parse, call a service in chalicelib, and shape the answer.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Chalice, Rate, Response
 from chalice.app import DynamoDBEvent, Request, SQSEvent
@@ -19,34 +19,56 @@ from chalicelib.api.headers import private_answers
 from chalicelib.config import config
 from chalicelib.emails.ses import SesSender
 from chalicelib.errors import InvalidRequest, NotFound
+from chalicelib.lazy import lazy_module
 from chalicelib.observability import log_context
 from chalicelib.parts import Parts
 from chalicelib.queues import SqsQueues
 from chalicelib.rules import MAX_CUTOFF_HOURS, MAX_FEE_FIXED, MAX_FEE_PERCENT, MAX_SESSIONS, RefundMode
-from chalicelib.services import (
-    access,
-    account_access,
-    cancellations,
-    closures,
-    edits,
-    guests,
-    history,
-    notifications,
-    purchases,
-    queue_messages,
-    receipts,
-    refund_admin,
-    refund_payments,
-    refund_reconciler,
-    refund_windows,
-    slots,
-    staff,
-    stripe_webhooks,
-    venues,
-)
+from chalicelib.services import access
 from chalicelib.services.stripe_key import StripeKey
 from chalicelib.storage import pages
 from chalicelib.times import format_utc
+
+if TYPE_CHECKING:
+    from chalicelib.services import (
+        account_access,
+        cancellations,
+        closures,
+        edits,
+        guests,
+        history,
+        notifications,
+        purchases,
+        queue_messages,
+        receipts,
+        refund_admin,
+        refund_payments,
+        refund_reconciler,
+        refund_windows,
+        slots,
+        staff,
+        stripe_webhooks,
+        venues,
+    )
+else:  # each imported by the first event that uses it: a cold start pays only for its own (chalicelib/lazy.py)
+    account_access = lazy_module("chalicelib.services.account_access")
+    cancellations = lazy_module("chalicelib.services.cancellations")
+    closures = lazy_module("chalicelib.services.closures")
+    edits = lazy_module("chalicelib.services.edits")
+    guests = lazy_module("chalicelib.services.guests")
+    history = lazy_module("chalicelib.services.history")
+    notifications = lazy_module("chalicelib.services.notifications")
+    purchases = lazy_module("chalicelib.services.purchases")
+    queue_messages = lazy_module("chalicelib.services.queue_messages")
+    receipts = lazy_module("chalicelib.services.receipts")
+    refund_admin = lazy_module("chalicelib.services.refund_admin")
+    refund_payments = lazy_module("chalicelib.services.refund_payments")
+    refund_reconciler = lazy_module("chalicelib.services.refund_reconciler")
+    refund_windows = lazy_module("chalicelib.services.refund_windows")
+    slots = lazy_module("chalicelib.services.slots")
+    staff = lazy_module("chalicelib.services.staff")
+    stripe_webhooks = lazy_module("chalicelib.services.stripe_webhooks")
+    venues = lazy_module("chalicelib.services.venues")
 
 app = Chalice(app_name="rebook", configure_logs=False)
 # The outside parts (SQS, Stripe, SES, the clock), built once per container and handed to the
