@@ -27,10 +27,20 @@ MOTO_SOURCES_SHA256 = {
     "parse_condition": "5c9b63c5f49ed5d5d644eb0ac7422fb3c2ac4bbd310374f4161686bc4e10c453",
     "make_update": "2c00ed96d6e191f243b449166e75bfb38f307b2e19405bc0981847061e0dbee3",
     "dynamo_to_dict": "80f600124c13ddcb132c02448abeefffd2b43b353c7fcedaa2fa7ca67b3107c4",
+    "traverse_node_recursively": "d7f01d9b45cf9f64ac84751ec4c8cab3114e7c179350eb1b81ffe5f0a114aa78",
+    "validator_init": "9489b532dd0fb359e273711c1a67971f1b73af47ddbaa91868e9cc42a26ddbb3",
+    "validate": "5a99f0d36c7b7b8ebfa3e745203515f57a9b99109cfca55a039153a8f6b081c6",
+    "update_processors": "918400bbecd67e8321619b3141e6a276e91a5112c8e8b602fbbc748d83329af6",
 }
 # The kept condition trees are shared: moto's whole condition module (its Op and Operand classes
 # only read an item when they evaluate it) is the one this was checked against.
 MOTO_COMPARISONS_SHA256 = "db64ea9ba9afffaef9a9b1c0592cc9d99a143b159a2d8caa00089b5688c2732a"
+# The quicker update-expression validation answers per class what moto asks per node, and skips
+# checks that passed before: moto's whole validator and tree modules are the ones this was checked
+# against (each traverser's `_processing_map` keys are class literals; the first three processors
+# only read the tree, the names and the table's keys, and return each node unchanged).
+MOTO_VALIDATION_SHA256 = {"validators": "345c1740c0c674a72a5ed56f5ea01ba385ccb69a1bf21f8c134b389d9b41a3e3",
+                          "ast_nodes": "ab97413e907e4054c861e7c91b5f1cde6d56a702ddc58b720d275caec351cfe4"}
 
 
 def test_the_wrapped_moto_functions_are_the_ones_they_were_written_against() -> None:
@@ -473,3 +483,86 @@ def test_a_request_cut_short_by_a_client_that_left_is_dropped_quietly(
     time.sleep(0.3)
     assert "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": "cut"}, "sk": {"S": "x"}})
     assert "Traceback" not in capfd.readouterr().err
+
+
+# Update expressions: every kind of action, and every check moto's validator makes.
+_UPDATES: list[tuple[str, dict[str, str], dict[str, Any]]] = [
+    ("SET seats = seats - :one, #s = :c", {"#s": "status"}, {":one": {"N": "1"}, ":c": {"S": "cancelled"}}),
+    ("SET a = :v REMOVE b", {}, {":v": {"S": "x"}}),
+    ("SET l = list_append(l, :l)", {}, {":l": {"L": [{"S": "z"}]}}),
+    ("SET n = if_not_exists(n, :zero) + :one", {}, {":zero": {"N": "0"}, ":one": {"N": "1"}}),
+    ("ADD tally :one, tags :set", {}, {":one": {"N": "1"}, ":set": {"SS": ["t2"]}}),
+    ("ADD counter :one", {}, {":one": {"N": "1"}}),  # a reserved word
+    ("DELETE tags :set", {}, {":set": {"SS": ["t1"]}}),
+    ("REMOVE l[0], l[1]", {}, {}),
+    ("SET m.deep.k = :v, #m.#d.j = :w", {"#m": "m", "#d": "deep"}, {":v": {"S": "new"}, ":w": {"N": "2"}}),
+    ("SET #f = :v", {"#f": "sk"}, {":v": {"S": "x"}}),  # a key: refused
+    ("SET #f = :v", {"#f": "other"}, {":v": {"S": "x"}}),  # the same expression, another name: allowed
+    ("SET a = :v, a = :w", {}, {":v": {"S": "x"}, ":w": {"S": "y"}}),
+    ("SET a = :v SET b = :w", {}, {":v": {"S": "x"}, ":w": {"S": "y"}}),
+    ("SET m.deep = :v, m = :w", {}, {":v": {"S": "x"}, ":w": {"S": "y"}}),
+    ("SET absent.x = :v", {}, {":v": {"S": "x"}}),
+    ("SET a = nothere + :one", {}, {":one": {"N": "1"}}),
+    ("SET a = :undefined", {}, {":v": {"S": "x"}}),
+    ("SET a = :s + :one", {}, {":s": {"S": "x"}, ":one": {"N": "1"}}),
+    ("SET #s = :empty", {"#s": "status"}, {":empty": {"S": ""}}),
+    ("SET #s = :n", {"#s": "status"}, {":n": {"N": "1"}}),
+    ("SET l[5] = :v", {}, {":v": {"S": "appended"}}),
+    ("SET seats[0] = :v", {}, {":v": {"S": "x"}}),
+]
+
+
+def _updated(dynamodb: Any, table: str, pk: str) -> list[Any]:
+    """Each of _UPDATES on a fresh item: the item after it, or the error moto answered."""
+    answers = []
+    for n, (expression, names, values) in enumerate(_UPDATES):
+        key = {"pk": {"S": pk}, "sk": {"S": str(n)}}
+        dynamodb.put_item(TableName=table, Item={
+            **key, "status": {"S": "booked"}, "seats": {"N": "3"}, "b": {"S": "gone"}, "tags": {"SS": ["t1"]},
+            "l": {"L": [{"S": "x"}, {"S": "y"}, {"S": "w"}]}, "m": {"M": {"deep": {"M": {"k": {"S": "old"}}}}}})
+        try:
+            answer = dynamodb.update_item(TableName=table, Key=key, UpdateExpression=expression,
+                                          ReturnValues="ALL_NEW", **({"ExpressionAttributeNames": names} if names else {}),
+                                          **({"ExpressionAttributeValues": values} if values else {}))
+            answers.append(_without(answer["Attributes"], pk))
+        except ClientError as error:
+            answers.append((error.response["Error"]["Code"], error.response["Error"]["Message"]))
+        answers.append(_without(dynamodb.get_item(TableName=table, Key=key)["Item"], pk))
+    return answers
+
+
+def test_the_quicker_validation_relies_on_what_motos_validator_modules_hold() -> None:
+    import moto.dynamodb.parsing.ast_nodes as ast_nodes
+    import moto.dynamodb.parsing.validators as validators
+
+    assert {name: hashlib.sha256(inspect.getsource(module).encode()).hexdigest()
+            for name, module in (("validators", validators), ("ast_nodes", ast_nodes))} == MOTO_VALIDATION_SHA256
+    processors = inspect.getsource(validators.UpdateExpressionValidator.get_ast_processors)
+    first = [processors.index(name) for name in ("ActionCountValidator(", "OverlappingPathsValidator(",
+                                                "UpdateHashRangeKeyValidator(", "ExpressionAttributeValueProcessor(")]
+    assert first == sorted(first)
+    assert moto_patches._ITEM_INDEPENDENT_CHECKS == 3
+    # a Node is never registered as a virtual subclass: isinstance is issubclass of its class
+    assert ".register(" not in inspect.getsource(ast_nodes)
+
+
+def test_update_expressions_are_validated_and_applied_as_moto_does(
+        dynamodb: Any, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quicker validation (one walk per processor with its node questions answered per class,
+    the tree copied from pickled bytes, the item-independent checks kept per expression, names and
+    table) answers every update as moto's own: the same item or the same error, the first time an
+    expression is seen and when its checks were kept, and with another name for the same text."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator, Validator
+
+    quick = [_updated(dynamodb, table, "q1"), _updated(dynamodb, table, "q2")]
+    originals = moto_patches.moto_originals()
+    monkeypatch.setattr(DepthFirstTraverser, "traverse_node_recursively", originals["traverse_node_recursively"])
+    monkeypatch.setattr(UpdateExpressionValidator, "__init__", Validator.__init__)
+    monkeypatch.setattr(UpdateExpressionValidator, "validate", Validator.validate)
+    motos = _updated(dynamodb, table, "m1")
+    assert quick[0] == motos and quick[1] == motos
+    errors = [answer[0] for answer in motos if isinstance(answer, tuple)]
+    assert len(errors) == 10 and set(errors) == {"ValidationException"}
+    assert motos[0]["seats"] == {"N": "2"} and motos[16]["m"]["M"]["deep"]["M"]["j"] == {"N": "2"}
+    assert "part of the key" in motos[18][1] and motos[20]["other"] == {"S": "x"}  # the same text, another name
