@@ -100,6 +100,26 @@ a move. `install()` keeps moto's processors and their order, and changes three t
 tests/unit/test_moto_patches.py applies updates of every kind, and each check's failure, with
 this and with moto's own validation, and compares the items and the errors.
 
+## Item sizes
+
+moto checks DynamoDB's 400 KB item limit at every attribute it sets (`LimitedSizeDict.__setitem__`),
+summing the size of every attribute already set: making an item of 28 attributes (a put, a new
+item of an update) took ~300 us, mostly `DynamoType.size` making a new DynamoType for each map
+value and set member. `install()` keeps the same sums and limit: `_dynamo_type_size` is
+`DynamoType.size` without those copies, `_limited_setitem` is moto's check with it, and
+`_item_init` (moto's `Item.__init__`) keeps the running sum instead of recomputing it for each
+attribute (nothing else holds the new values while the item is made): ~50 us. The sizes, items
+and the writes refused just over the limit are compared with moto's own in the tests.
+
+## SQS
+
+moto's ReceiveMessage checks each message it hands out against the queue's retention period,
+which it reads through `get_queue_attributes`: that builds every attribute of the queue three
+times, each counting the queue's messages and asking the clock twice per message. With the
+refunds of a burst of cancellations queued (~200), one receive of ten asked the clock ~24,000
+times: a sixth of the embedded server's time while the refund worker drains its queue.
+`install()` reads the period from the queue itself (the int `get_queue_attributes` returns).
+
 What this relies on, pinned by tests/unit/test_moto_patches.py: moto's version, the exact
 source of the functions it wraps (transact_write_items' only `copy.deepcopy` of a `Table` is the
 backup, and it rolls back by assigning those copies into `self.tables`; query reads the table
@@ -129,6 +149,10 @@ _moto_dynamo_to_dict: Callable[[Any], Any] | None = None
 _moto_make_update: Callable[..., Any] | None = None
 _moto_traverse: Callable[..., Any] | None = None
 _moto_validator_init: Callable[..., Any] | None = None
+_moto_retention_check: Callable[..., Any] | None = None
+_moto_size: Callable[..., Any] | None = None
+_moto_limited_setitem: Callable[..., Any] | None = None
+_moto_item_init: Callable[..., Any] | None = None
 _KEPT_PARSES = 1024
 _conditions: OrderedDict[str, tuple[Any, list[str], list[str]]] = OrderedDict()
 _updates: OrderedDict[str, Any] = OrderedDict()
@@ -157,6 +181,8 @@ def install() -> None:
         ActionResult.execute_result = _execute_result  # type: ignore[method-assign]
         _install_parse_once()
         _install_quick_validation()
+        _install_quick_retention_check()
+        _install_quick_sizes()
         import moto.dynamodb.responses as dynamodb_responses
 
         global _moto_dynamo_to_dict
@@ -176,6 +202,112 @@ def _install_quick_validation() -> None:
     DepthFirstTraverser.traverse_node_recursively = _traverse_node_recursively  # type: ignore[method-assign]
     validators.UpdateExpressionValidator.__init__ = _update_validator_init  # type: ignore[method-assign]
     validators.UpdateExpressionValidator.validate = _validate_update  # type: ignore[method-assign]
+
+
+def _install_quick_retention_check() -> None:
+    global _moto_retention_check
+    from moto.sqs.models import SQSBackend
+
+    _moto_retention_check = SQSBackend.is_message_valid_based_on_retention_period
+    SQSBackend.is_message_valid_based_on_retention_period = _retention_check  # type: ignore[method-assign]
+
+
+def _retention_check(backend: Any, queue_name: str, message: Any) -> bool:
+    """moto's `is_message_valid_based_on_retention_period`, reading the queue's retention period
+    itself instead of through `get_queue_attributes`, which builds every attribute of the queue
+    three times (each counting the queue's messages, asking the clock twice per message) to
+    answer that one: per message received. An int set by `Queue._set_attributes`, returned by
+    `get_queue_attributes` as it is."""
+    from moto.core.utils import unix_time
+
+    retention_period = backend.get_queue(queue_name).message_retention_period
+    if type(retention_period) is not int:
+        assert _moto_retention_check is not None
+        return bool(_moto_retention_check(backend, queue_name, message))
+    retain_until = retention_period + message.sent_timestamp / 1000
+    return not retain_until <= unix_time()
+
+
+def _install_quick_sizes() -> None:
+    global _moto_size, _moto_limited_setitem, _moto_item_init, _DynamoType, _LimitedSizeDict, _bytesize
+    global _ItemSizeTooLarge
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    _DynamoType, _LimitedSizeDict, _bytesize, _ItemSizeTooLarge = DynamoType, LimitedSizeDict, bytesize, ItemSizeTooLarge
+    _moto_item_init = Item.__init__
+    Item.__init__ = _item_init  # type: ignore[method-assign]
+    _moto_size = DynamoType.size
+    _moto_limited_setitem = LimitedSizeDict.__setitem__
+    DynamoType.size = _dynamo_type_size  # type: ignore[method-assign]
+    LimitedSizeDict.__setitem__ = _limited_setitem  # type: ignore[assignment,method-assign]
+
+
+_SET_MEMBERS = {"SS": "S", "NS": "N", "BS": "B"}
+_DynamoType: Any = None  # moto's, bound by _install_quick_sizes (no import on every call)
+_LimitedSizeDict: Any = None
+_bytesize: Any = None
+_ItemSizeTooLarge: Any = None
+
+
+def _dynamo_type_size(value: Any) -> int:
+    """moto's `DynamoType.size`: the same sizes, without a new DynamoType for every set member
+    and map value, nor its method calls for each type test."""
+    kind, inner = value.type, value.value
+    if kind == "N":
+        return len(str(inner))
+    member = _SET_MEMBERS.get(kind)
+    total = 0
+    if member is not None:  # each as DynamoType({member: v}).size(): a number's digits, else bool or bytes
+        for v in inner:
+            total += len(str(v)) if member == "N" else 1 if isinstance(v, bool) else _bytesize(v)
+        return total
+    if kind == "L":
+        for v in inner:
+            total += _dynamo_type_size(v) if type(v) is _DynamoType else v.size()
+        return total
+    if kind == "M":  # each value as DynamoType(v).size(), which copies a DynamoType as it is
+        for k, v in inner.items():
+            total += _bytesize(k) + (_dynamo_type_size(v) if type(v) is _DynamoType else _DynamoType(v).size())
+        return total
+    if isinstance(inner, bool):
+        return 1
+    return int(_bytesize(inner))
+
+
+def _item_init(item: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+    """moto's `Item.__init__`, which sets each attribute through `LimitedSizeDict.__setitem__`,
+    summing every attribute set so far each time (quadratic in the attributes): here the same
+    check (the sizes so far plus the new pair's, against the same limit, raising the same error
+    at the same attribute) with the sum kept as it goes. The same sum, since nothing else holds
+    the new values while the item is made, and the keys of a dict are set once each."""
+    item.hash_key = hash_key
+    item.range_key = range_key
+    item.attrs = _LimitedSizeDict()
+    total = 0
+    for key, value in attrs.items():
+        value = _DynamoType(value)
+        size = _dynamo_type_size(value)
+        if total + _bytesize(key) + size > 405000:
+            raise _ItemSizeTooLarge
+        dict.__setitem__(item.attrs, key, value)
+        total += _bytesize(str(key)) + size
+
+
+def _limited_setitem(attrs: Any, key: str, value: Any) -> None:
+    """moto's `LimitedSizeDict.__setitem__` (the 400 KB item limit, checked at every attribute
+    set): the same sum of every key's and value's size plus the new pair's, with the sizes taken
+    by `_dynamo_type_size`."""
+    current = 0
+    for part in attrs:
+        current += _dynamo_type_size(part) if type(part) is _DynamoType else _bytesize(str(part))
+    for part in attrs.values():
+        current += _dynamo_type_size(part) if type(part) is _DynamoType else _bytesize(str(part))
+    new = _bytesize(key) + (_dynamo_type_size(value) if type(value) is _DynamoType else _bytesize(str(value)))
+    if current + new > 405000:
+        raise _ItemSizeTooLarge
+    dict.__setitem__(attrs, key, value)
 
 
 _node_kinds: dict[type, bool] = {}  # a class: whether it is one of moto's AST nodes
@@ -285,11 +417,13 @@ def moto_originals() -> dict[str, Callable[..., Any]]:
     from moto.core.responses import ActionResult
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
     from moto.dynamodb.models.table import Table
-    from moto.dynamodb.models.utilities import dynamo_to_dict
+    from moto.dynamodb.models.utilities import bytesize, dynamo_to_dict
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.dynamodb.parsing.validators import UpdateExpressionValidator, Validator
+    from moto.sqs.models import Queue, SQSBackend
 
     return {"transact_write_items": _moto_transact_write_items or DynamoDBBackend.transact_write_items,
             "query": _moto_query or Table.query, "all_items": Table.all_items,
@@ -299,7 +433,12 @@ def moto_originals() -> dict[str, Callable[..., Any]]:
             "dynamo_to_dict": _moto_dynamo_to_dict or dynamo_to_dict,
             "traverse_node_recursively": _moto_traverse or DepthFirstTraverser.traverse_node_recursively,
             "validator_init": _moto_validator_init or Validator.__init__,
-            "validate": Validator.validate, "update_processors": UpdateExpressionValidator.get_ast_processors}
+            "validate": Validator.validate, "update_processors": UpdateExpressionValidator.get_ast_processors,
+            "retention_check": _moto_retention_check or SQSBackend.is_message_valid_based_on_retention_period,
+            "queue_attributes": SQSBackend.get_queue_attributes, "set_queue_attributes": Queue._set_attributes,
+            "size": _moto_size or DynamoType.size,
+            "limited_setitem": _moto_limited_setitem or LimitedSizeDict.__setitem__, "bytesize": bytesize,
+            "item_init": _moto_item_init or Item.__init__, "limited_size_dict_init": LimitedSizeDict.__init__}
 
 
 _AS_THEY_ARE = frozenset({str, int, float, bool, type(None)})

@@ -31,6 +31,14 @@ MOTO_SOURCES_SHA256 = {
     "validator_init": "9489b532dd0fb359e273711c1a67971f1b73af47ddbaa91868e9cc42a26ddbb3",
     "validate": "5a99f0d36c7b7b8ebfa3e745203515f57a9b99109cfca55a039153a8f6b081c6",
     "update_processors": "918400bbecd67e8321619b3141e6a276e91a5112c8e8b602fbbc748d83329af6",
+    "retention_check": "cca23b94a5f3af9d9c5af1c09ee5e615017bdf6bd032301cb321c06c7e595d4b",
+    "queue_attributes": "58417223da457b5a0aac5ccc31b6646ed9b22c3b276a0f0d9fd5f3f13bd797ec",
+    "set_queue_attributes": "4b7aaf3f46363f13788975ac5d49c63ee3d85c75538692d12d22f7f71cedc2f2",
+    "size": "f7c111fca25b4c5ecea8b4d570d210aef1dcf5b9c52fa3250a27f1bfdd85966b",
+    "limited_setitem": "d979580fdbe14f79f3216564e1385c4b3485db82bc88193326c467a037331e81",
+    "bytesize": "b0dce378c1ce66af675fdd42153ec1ea12f3461e60c4cddaf756613f816b580b",
+    "item_init": "d9c12b62cb921831aab9b2eb22ac24fbd600689064a0219ae3ffbe057ae4be74",
+    "limited_size_dict_init": "f015127701951e734026631d7fbd9e670c2e18123fb0506be997893357e788b8",
 }
 # The kept condition trees are shared: moto's whole condition module (its Op and Operand classes
 # only read an item when they evaluate it) is the one this was checked against.
@@ -566,3 +574,80 @@ def test_update_expressions_are_validated_and_applied_as_moto_does(
     assert len(errors) == 10 and set(errors) == {"ValidationException"}
     assert motos[0]["seats"] == {"N": "2"} and motos[16]["m"]["M"]["deep"]["M"]["j"] == {"N": "2"}
     assert "part of the key" in motos[18][1] and motos[20]["other"] == {"S": "x"}  # the same text, another name
+
+
+def test_messages_past_the_queues_retention_period_are_received_as_moto_decides(
+        dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The retention check reads the queue's period itself: what ReceiveMessage hands out (a
+    fresh message; none once the next one in line is past the period, as moto stops there) is
+    what moto's own check gives, with the period given as a string when the queue was made."""
+    from moto.sqs.models import SQSBackend, sqs_backends
+
+    sqs = boto3.client("sqs", endpoint_url=dynamodb.meta.endpoint_url, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
+
+    def received(name: str) -> list[list[str]]:
+        url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "120",
+                                                           "VisibilityTimeout": "0"})["QueueUrl"]
+        for body in ("old", "new"):
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+        rounds = [[m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]]
+        queue = sqs_backends["123456789012"]["us-east-1"].get_queue(name)
+        queue._messages[0].sent_timestamp -= 121_000  # "old" is now past the period
+        rounds += [[m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+                   for _ in range(2)]
+        return rounds
+
+    quick = received(f"q-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setattr(SQSBackend, "is_message_valid_based_on_retention_period",
+                        moto_patches.moto_originals()["retention_check"])
+    assert quick == received(f"m-{uuid.uuid4().hex[:8]}") == [["old", "new"], [], []]
+
+
+
+def test_item_sizes_and_the_400_kb_limit_are_moto_own(dynamodb: Any, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quicker `DynamoType.size` gives moto's size for every attribute type, nested; items are
+    made as moto makes them; and the item limit refuses and accepts the same writes (a put and an
+    update just over and under)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+    moto_patches.install()
+    values = [{"S": "é text"}, {"N": "-12.50"}, {"B": b"\x00\xff"}, {"B": "AAE="}, {"BOOL": False}, {"NULL": True},
+              {"SS": ["a", "bé"]}, {"NS": ["1", "2.5"]}, {"BS": [b"a", "AAE="]},
+              {"L": [{"S": "x"}, {"N": "1"}, {"M": {"k": {"SS": ["v"]}}}, {"L": []}]},
+              {"M": {"inner": {"L": [{"BOOL": True}, {"NULL": True}]}, "ñ": {"B": b"raw"}}}]
+    moto_size = moto_patches.moto_originals()["size"]
+    for value in values:
+        assert DynamoType.size is moto_patches._dynamo_type_size
+        assert moto_patches._dynamo_type_size(DynamoType(value)) == moto_size(DynamoType(value)) > 0
+
+    attrs = {f"a{n}": value for n, value in enumerate(values)}
+    quick_item, moto_item = Item(DynamoType({"S": "k"}), None, attrs), Item.__new__(Item)
+    moto_patches.moto_originals()["item_init"](moto_item, DynamoType({"S": "k"}), None, attrs)
+    assert type(quick_item.attrs) is type(moto_item.attrs) is LimitedSizeDict
+    assert list(quick_item.attrs) == list(moto_item.attrs) and quick_item == moto_item
+    assert quick_item.to_json() == moto_item.to_json() and quick_item.size() == moto_item.size()
+
+    def limits(prefix: str) -> list[str]:
+        outcomes = []
+        for n, length in enumerate((404_900, 405_100)):
+            key = {"pk": {"S": prefix}, "sk": {"S": f"p{n}"}}
+            for put in (True, False):
+                try:
+                    if put:
+                        dynamodb.put_item(TableName=table, Item={**key, "big": {"S": "x" * length}})
+                    else:
+                        dynamodb.update_item(TableName=table, Key={**key, "sk": {"S": f"u{n}"}},
+                                             UpdateExpression="SET big = :b, more = :m", ExpressionAttributeValues={
+                                                 ":b": {"S": "x" * (length - 100)}, ":m": {"S": "y" * 90}})
+                    outcomes.append("written")
+                except ClientError as error:
+                    outcomes.append(error.response["Error"]["Message"])
+        return outcomes
+
+    quick = limits("size-quick")
+    monkeypatch.setattr(DynamoType, "size", moto_size)
+    monkeypatch.setattr(LimitedSizeDict, "__setitem__", moto_patches.moto_originals()["limited_setitem"])
+    monkeypatch.setattr(Item, "__init__", moto_patches.moto_originals()["item_init"])
+    assert quick == limits("size-moto")
+    assert quick[0] == quick[1] == "written" and "maximum allowed size" in quick[2] and quick[2] != "written"
