@@ -119,6 +119,10 @@ times, each counting the queue's messages and asking the clock twice per message
 refunds of a burst of cancellations queued (~200), one receive of ten asked the clock ~24,000
 times: a sixth of the embedded server's time while the refund worker drains its queue.
 `install()` reads the period from the queue itself (the int `get_queue_attributes` returns).
+SendMessage built the same attributes once per message, to ask whether the queue deduplicates by
+content: with the refunds of a burst of cancellations queued, an eighth of the embedded server's
+time in the cancellations; `_send_message` is moto's function with that one question answered
+from the queue's own two fields (`_deduplicates_by_content`).
 
 What this relies on, pinned by tests/unit/test_moto_patches.py: moto's version, the exact
 source of the functions it wraps (transact_write_items' only `copy.deepcopy` of a `Table` is the
@@ -150,9 +154,11 @@ _moto_make_update: Callable[..., Any] | None = None
 _moto_traverse: Callable[..., Any] | None = None
 _moto_validator_init: Callable[..., Any] | None = None
 _moto_retention_check: Callable[..., Any] | None = None
+_moto_send_message: Callable[..., Any] | None = None
 _moto_size: Callable[..., Any] | None = None
 _moto_limited_setitem: Callable[..., Any] | None = None
 _moto_item_init: Callable[..., Any] | None = None
+_moto_item_size: Callable[..., Any] | None = None
 _KEPT_PARSES = 1024
 _conditions: OrderedDict[str, tuple[Any, list[str], list[str]]] = OrderedDict()
 _updates: OrderedDict[str, Any] = OrderedDict()
@@ -210,6 +216,79 @@ def _install_quick_retention_check() -> None:
 
     _moto_retention_check = SQSBackend.is_message_valid_based_on_retention_period
     SQSBackend.is_message_valid_based_on_retention_period = _retention_check  # type: ignore[method-assign]
+    global _moto_send_message
+    _moto_send_message = SQSBackend.send_message
+    SQSBackend.send_message = _send_message  # type: ignore[method-assign]
+
+
+def _send_message(backend: Any, queue_name: str, message_body: str, message_attributes: dict[str, Any] | None = None,
+                  delay_seconds: int | None = None, deduplication_id: str | None = None, group_id: str | None = None,
+                  system_attributes: dict[str, Any] | None = None, validate_group_id: bool = True) -> Any:
+    """moto's `SQSBackend.send_message`, line for line, but for its one look at the queue's
+    attributes (whether content-based deduplication is on), answered by `_deduplicates_by_content`
+    instead of building every attribute of the queue (counting its messages three times)."""
+    import hashlib
+    import string
+
+    from moto.sqs import models
+    from moto.sqs.exceptions import InvalidParameterValue
+
+    queue = backend.get_queue(queue_name)
+
+    backend._validate_message(
+        queue,
+        message_body=message_body,
+        delay_seconds=int(delay_seconds or 0),
+        deduplication_id=deduplication_id,
+        group_id=group_id,
+        validate_group_id=validate_group_id,
+    )
+
+    delay_seconds = int(delay_seconds) if delay_seconds is not None else queue.delay_seconds
+
+    message_id = str(models.random.uuid4())
+    message = models.Message(message_id, message_body, system_attributes)
+
+    if _deduplicates_by_content(queue):
+        sha256 = hashlib.sha256()
+        sha256.update(message_body.encode("utf-8"))
+        message.deduplication_id = sha256.hexdigest()
+
+    if deduplication_id is not None:
+        message.deduplication_id = deduplication_id
+        message.sequence_number = "".join(models.random.choice(string.digits) for _ in range(20))
+
+    if group_id is not None:
+        message.group_id = group_id
+
+    if message_attributes:
+        message.message_attributes = message_attributes
+
+    assert delay_seconds is not None
+    if delay_seconds > models.MAXIMUM_MESSAGE_DELAY:
+        msg = (
+            f"Value {delay_seconds} for parameter DelaySeconds is invalid. "
+            "Reason: DelaySeconds must be >= 0 and <= 900."
+        )
+        raise InvalidParameterValue(msg)
+
+    message.mark_sent(delay_seconds=delay_seconds)
+
+    queue.add_message(message)
+
+    return message
+
+
+def _deduplicates_by_content(queue: Any) -> bool:
+    """`queue.attributes.get("ContentBasedDeduplication") == "true"`: `Queue.attributes` holds
+    that member only for a FIFO queue, as the queue's `content_based_deduplication`, a bool
+    written in lower case."""
+    if not queue.fifo_queue:
+        return False
+    value = queue.content_based_deduplication
+    if isinstance(value, bool):
+        value = str(value).lower()
+    return bool(value == "true")
 
 
 def _retention_check(backend: Any, queue_name: str, message: Any) -> bool:
@@ -229,7 +308,7 @@ def _retention_check(backend: Any, queue_name: str, message: Any) -> bool:
 
 
 def _install_quick_sizes() -> None:
-    global _moto_size, _moto_limited_setitem, _moto_item_init, _DynamoType, _LimitedSizeDict, _bytesize
+    global _moto_size, _moto_limited_setitem, _moto_item_init, _moto_item_size, _DynamoType, _LimitedSizeDict, _bytesize
     global _ItemSizeTooLarge
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
@@ -238,6 +317,8 @@ def _install_quick_sizes() -> None:
     _DynamoType, _LimitedSizeDict, _bytesize, _ItemSizeTooLarge = DynamoType, LimitedSizeDict, bytesize, ItemSizeTooLarge
     _moto_item_init = Item.__init__
     Item.__init__ = _item_init  # type: ignore[method-assign]
+    _moto_item_size = Item.size
+    Item.size = _item_size  # type: ignore[method-assign]
     _moto_size = DynamoType.size
     _moto_limited_setitem = LimitedSizeDict.__setitem__
     DynamoType.size = _dynamo_type_size  # type: ignore[method-assign]
@@ -293,6 +374,15 @@ def _item_init(item: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) 
             raise _ItemSizeTooLarge
         dict.__setitem__(item.attrs, key, value)
         total += _bytesize(str(key)) + size
+
+
+def _item_size(item: Any) -> int:
+    """moto's `Item.size` (each key's bytes plus its value's size), with `_dynamo_type_size`:
+    asked for every item a Query or Scan returns (its 1 MB page) and for the consumed capacity."""
+    total = 0
+    for key, value in item.attrs.items():
+        total += _bytesize(key) + (_dynamo_type_size(value) if type(value) is _DynamoType else value.size())
+    return total
 
 
 def _limited_setitem(attrs: Any, key: str, value: Any) -> None:
@@ -436,9 +526,11 @@ def moto_originals() -> dict[str, Callable[..., Any]]:
             "validate": Validator.validate, "update_processors": UpdateExpressionValidator.get_ast_processors,
             "retention_check": _moto_retention_check or SQSBackend.is_message_valid_based_on_retention_period,
             "queue_attributes": SQSBackend.get_queue_attributes, "set_queue_attributes": Queue._set_attributes,
+            "send_message": _moto_send_message or SQSBackend.send_message, "queue_attributes_property": Queue.attributes.fget,
             "size": _moto_size or DynamoType.size,
             "limited_setitem": _moto_limited_setitem or LimitedSizeDict.__setitem__, "bytesize": bytesize,
-            "item_init": _moto_item_init or Item.__init__, "limited_size_dict_init": LimitedSizeDict.__init__}
+            "item_init": _moto_item_init or Item.__init__, "limited_size_dict_init": LimitedSizeDict.__init__,
+            "item_size": _moto_item_size or Item.size}
 
 
 _AS_THEY_ARE = frozenset({str, int, float, bool, type(None)})

@@ -38,6 +38,9 @@ MOTO_SOURCES_SHA256 = {
     "limited_setitem": "d979580fdbe14f79f3216564e1385c4b3485db82bc88193326c467a037331e81",
     "bytesize": "b0dce378c1ce66af675fdd42153ec1ea12f3461e60c4cddaf756613f816b580b",
     "item_init": "d9c12b62cb921831aab9b2eb22ac24fbd600689064a0219ae3ffbe057ae4be74",
+    "item_size": "9bc6ada96d33365c0a0abcb4faf534e1bdc7bfe0af0ef0c1c6671eccd5b80f45",
+    "send_message": "bf161af09a9e6b860e3dd5d8f58ccc802623caa86883fab9b2ffb333f8f70330",
+    "queue_attributes_property": "40cb990b121628d535cecbcd0e0d333984024633b70a097489ae8611e1a59338",
     "limited_size_dict_init": "f015127701951e734026631d7fbd9e670c2e18123fb0506be997893357e788b8",
 }
 # The kept condition trees are shared: moto's whole condition module (its Op and Operand classes
@@ -626,7 +629,8 @@ def test_item_sizes_and_the_400_kb_limit_are_moto_own(dynamodb: Any, table: str,
     moto_patches.moto_originals()["item_init"](moto_item, DynamoType({"S": "k"}), None, attrs)
     assert type(quick_item.attrs) is type(moto_item.attrs) is LimitedSizeDict
     assert list(quick_item.attrs) == list(moto_item.attrs) and quick_item == moto_item
-    assert quick_item.to_json() == moto_item.to_json() and quick_item.size() == moto_item.size()
+    assert quick_item.to_json() == moto_item.to_json()
+    assert quick_item.size() == moto_patches.moto_originals()["item_size"](moto_item) > 0
 
     def limits(prefix: str) -> list[str]:
         outcomes = []
@@ -651,3 +655,90 @@ def test_item_sizes_and_the_400_kb_limit_are_moto_own(dynamodb: Any, table: str,
     monkeypatch.setattr(Item, "__init__", moto_patches.moto_originals()["item_init"])
     assert quick == limits("size-moto")
     assert quick[0] == quick[1] == "written" and "maximum allowed size" in quick[2] and quick[2] != "written"
+
+
+def test_messages_are_sent_as_moto_sends_them_on_standard_and_fifo_queues(
+        dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SendMessage without building the queue's attributes: the same messages (bodies, attributes,
+    delays refused, FIFO deduplication by content or by id, groups) as moto's own function."""
+    from moto.sqs.models import SQSBackend
+
+    sqs = boto3.client("sqs", endpoint_url=dynamodb.meta.endpoint_url, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
+
+    def conversation(prefix: str) -> list[Any]:
+        plain = sqs.create_queue(QueueName=f"{prefix}-plain")["QueueUrl"]
+        by_content = sqs.create_queue(QueueName=f"{prefix}-c.fifo", Attributes={
+            "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+        by_id = sqs.create_queue(QueueName=f"{prefix}-i.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        seen: list[Any] = []
+        for call in (
+                lambda: sqs.send_message(QueueUrl=plain, MessageBody="one", MessageAttributes={
+                    "kind": {"DataType": "String", "StringValue": "refund"}}),
+                lambda: sqs.send_message(QueueUrl=plain, MessageBody="late", DelaySeconds=901),
+                lambda: sqs.send_message(QueueUrl=by_content, MessageBody="same", MessageGroupId="g"),
+                lambda: sqs.send_message(QueueUrl=by_content, MessageBody="same", MessageGroupId="g"),
+                lambda: sqs.send_message(QueueUrl=by_id, MessageBody="x", MessageGroupId="g"),
+                lambda: sqs.send_message(QueueUrl=by_id, MessageBody="x", MessageGroupId="g",
+                                         MessageDeduplicationId="d1"),
+                lambda: sqs.send_message(QueueUrl=by_id, MessageBody="y", MessageGroupId="g",
+                                         MessageDeduplicationId="d1")):
+            try:
+                answer = call()
+                seen.append(sorted(k for k in answer if k not in ("ResponseMetadata", "MessageId", "SequenceNumber")))
+            except ClientError as error:
+                seen.append(error.response["Error"]["Message"])
+        for url in (plain, by_content, by_id):
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                      MessageAttributeNames=["All"]).get("Messages", [])
+            seen.append([(m["Body"], m.get("MessageAttributes"), m["Attributes"].get("MessageDeduplicationId"),
+                          m["Attributes"].get("MessageGroupId")) for m in got])
+        return seen
+
+    quick = conversation(f"q{uuid.uuid4().hex[:6]}")
+    monkeypatch.setattr(SQSBackend, "send_message", moto_patches.moto_originals()["send_message"])
+    assert quick == conversation(f"m{uuid.uuid4().hex[:6]}")
+    assert "DelaySeconds must be >= 0 and <= 900" in quick[1] and len(quick[8]) == 1  # deduplicated by content
+
+
+def test_the_pumps_requests_let_the_apis_waiting_requests_go_first_and_each_is_applied_whole(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """infra/local/embedded_aws.py: a request on the background port (the pump process's) that
+    meets an API request waiting for the lock lets it go first; both are applied, one at a time."""
+    import threading
+    import time
+
+    from infra.local import embedded_aws
+    from infra.local.embedded_aws import BACKGROUND_ENVIRON_KEY, WorkCount, _OneRequestAtATime
+    from infra.local.faults import FaultSwitch
+
+    monkeypatch.setattr(embedded_aws, "BACKGROUND_YIELD_SECONDS", 60.0)  # however slow this machine is
+
+    order: list[str] = []
+    inside = threading.Lock()  # held by a request while it is applied: never two at once
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        assert inside.acquire(blocking=False), "two requests applied at once"
+        order.append(environ["PATH_INFO"])
+        inside.release()
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    server = _OneRequestAtATime(app, FaultSwitch(None), threading.Event(), threading.Event(),
+                                {"queues": WorkCount(), "streams": WorkCount()}, {})
+    server._lock.acquire()  # a request being applied
+    background = threading.Thread(target=server, args=({"PATH_INFO": "/pump", BACKGROUND_ENVIRON_KEY: True},
+                                                        lambda *a: None))
+    api = threading.Thread(target=server, args=({"PATH_INFO": "/api"}, lambda *a: None))
+    api.start()
+    while server._turns._waiting == 0:  # the API request waits for the lock
+        time.sleep(0.001)
+    background.start()
+    time.sleep(0.05)  # the background request comes to wait too (if it comes later, it finds the API's first)
+    assert order == []
+    server._lock.release()
+    api.join(5)
+    background.join(5)
+    assert order == ["/api", "/pump"]
+    server(({"PATH_INFO": "/pump-alone", BACKGROUND_ENVIRON_KEY: True}), lambda *a: None)  # nothing waits: at once
+    assert order[-1] == "/pump-alone" and server._turns._waiting == 0
