@@ -39,6 +39,8 @@ MOTO_SOURCES_SHA256 = {
     "bytesize": "b0dce378c1ce66af675fdd42153ec1ea12f3461e60c4cddaf756613f816b580b",
     "item_init": "d9c12b62cb921831aab9b2eb22ac24fbd600689064a0219ae3ffbe057ae4be74",
     "item_size": "9bc6ada96d33365c0a0abcb4faf534e1bdc7bfe0af0ef0c1c6671eccd5b80f45",
+    "dynamo_type_deepcopy": "9b2947b28c81579274ac9e385b8037e714fddeea13a57f9e0e79eb5da50e0796",
+    "item_deepcopy": "7621d16ad7ce49d93f1da0ff2a799ec0ca57b34d30249ef65bc2557c2acc5168",
     "send_message": "bf161af09a9e6b860e3dd5d8f58ccc802623caa86883fab9b2ffb333f8f70330",
     "queue_attributes_property": "40cb990b121628d535cecbcd0e0d333984024633b70a097489ae8611e1a59338",
     "limited_size_dict_init": "f015127701951e734026631d7fbd9e670c2e18123fb0506be997893357e788b8",
@@ -742,3 +744,35 @@ def test_the_pumps_requests_let_the_apis_waiting_requests_go_first_and_each_is_a
     assert order == ["/api", "/pump"]
     server(({"PATH_INFO": "/pump-alone", BACKGROUND_ENVIRON_KEY: True}), lambda *a: None)  # nothing waits: at once
     assert order[-1] == "/pump-alone" and server._turns._waiting == 0
+
+
+def test_an_items_copy_is_motos_copy_and_shares_nothing_changeable_with_the_item() -> None:
+    """moto copies items (the update's old image, a transaction's backup, an index query's
+    results): the quicker copy makes what moto's makes (values, types, a value shared by two
+    attributes still shared once in the copy), and changing the copy's lists, maps and sets
+    leaves the item as it was."""
+    import copy
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+    moto_patches.install()
+    shared = DynamoType({"M": {"k": {"S": "v"}}})
+    item = Item(DynamoType({"S": "k"}), DynamoType({"N": "1"}), {
+        "s": {"S": "text"}, "b": {"B": b"\x00"}, "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1"]},
+        "l": {"L": [{"S": "x"}, {"M": {"deep": {"L": [{"N": "2"}]}}}]}, "yes": {"BOOL": True}, "none": {"NULL": True}})
+    dict.__setitem__(item.attrs, "one", shared)
+    dict.__setitem__(item.attrs, "other", shared)
+    before = item.to_json()
+    quick = copy.deepcopy(item)
+    own = moto_patches.moto_originals()
+    moto_copy = own["item_deepcopy"](item, {})
+    assert quick == moto_copy and quick.to_json() == moto_copy.to_json() == before
+    assert type(quick.attrs) is LimitedSizeDict and list(quick.attrs) == list(moto_copy.attrs)
+    assert (quick.hash_key, quick.range_key) == (item.hash_key, item.range_key) and quick.hash_key is not item.hash_key
+    assert quick.attrs["one"] is quick.attrs["other"] and moto_copy.attrs["one"] is moto_copy.attrs["other"]
+    quick.attrs["ss"].value.append("c")
+    quick.attrs["l"].value[1].value["deep"].value.append(DynamoType({"N": "3"}))
+    quick.attrs["one"].value["k"] = DynamoType({"S": "changed"})
+    quick.attrs["s"] = DynamoType({"S": "changed"})
+    assert item.to_json() == before
+    assert copy.deepcopy(DynamoType({"L": [{"S": "x"}]})) == own["dynamo_type_deepcopy"](DynamoType({"L": [{"S": "x"}]}), {})
