@@ -62,7 +62,8 @@ Before that, moto turns every answer into plain dicts (`DynamoResult` -> `dynamo
 asking each string and dict of it whether it is a datetime, a DynamoType or has a `to_json`:
 half of a Query's time for a receipt of twelve sessions. `_dynamo_to_dict` answers the same
 for the values those questions cannot match (exactly a dict, list, str, int, float, bool or
-None: it copies dicts and lists, returns the rest), for exactly a DynamoType other than a binary
+None: it copies dicts (and an item's attributes, a LimitedSizeDict) and lists, returns the
+rest), for exactly a DynamoType other than a binary
 one (`{type: its value converted}`, as moto's) and exactly an Item (its `to_json()` converted, as
 moto's), and hands anything else to moto's function.
 
@@ -631,7 +632,7 @@ _AS_THEY_ARE = frozenset({str, int, float, bool, type(None)})
 def _dynamo_to_dict(value: Any) -> Any:
     """moto's `dynamo_to_dict`, quicker for plain JSON values (see the module's doc)."""
     kind = type(value)
-    if kind is dict:
+    if kind is dict or kind is _LimitedSizeDict:  # an item's attributes: a dict without `to_json`, as moto's
         return {k: _dynamo_to_dict(v) for k, v in value.items()}
     if kind is list:
         return [_dynamo_to_dict(v) for v in value]

@@ -419,6 +419,7 @@ def test_answers_turned_into_plain_dicts_as_moto_turns_them() -> None:
          "ScannedCount": 2.0, "LastEvaluatedKey": None},
         {"Item": item, "when": datetime(2030, 1, 2, 3, 4, 5, 6000, tzinfo=UTC), "bytes": b"\x00"},
         [DynamoType({"B": b"raw"}), DynamoType({"M": {"k": {"S": "v"}}}), "plain", 7, True, None],
+        {"Items": [item.attrs], "Count": 1},  # a query's found items, as moto's DynamoResult gets them
     ]
     for answer in answers:
         assert moto_patches._dynamo_to_dict(answer) == moto_own(answer)
