@@ -68,6 +68,8 @@ def test_the_wrapped_moto_functions_are_the_ones_they_were_written_against() -> 
     assert "self.items" not in sources["query"]  # it reads the table through all_items() only
     # its one deep copy is of the items it found (skipped for a table query, kept for an index)
     assert sources["query"].count("copy.deepcopy(") == 1 and "results = copy.deepcopy(results)" in sources["query"]
+    # an index query's first test of each item, which _matching_index_keys makes before moto's loop
+    assert "if not item_value or item_value != expected_value:" in sources["query"]
 
 
 def test_the_service_lookup_kept_per_host_depends_on_the_host_alone() -> None:
@@ -777,3 +779,32 @@ def test_an_items_copy_is_motos_copy_and_shares_nothing_changeable_with_the_item
     quick.attrs["s"] = DynamoType({"S": "changed"})
     assert item.to_json() == before
     assert copy.deepcopy(DynamoType({"L": [{"S": "x"}]})) == own["dynamo_type_deepcopy"](DynamoType({"L": [{"S": "x"}]}), {})
+
+
+def test_index_queries_answer_what_moto_would_with_the_items_they_cannot_match_dropped_first(
+        dynamodb: Any, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index query's candidates are first narrowed to the items whose index hash key equals
+    the asked value: the same items, order and pages as moto's own query over every item, with
+    items lacking the attribute, other values, and values that only differ in case or spaces."""
+    from moto.dynamodb.models.table import Table
+
+    for n, status in enumerate(("booked", "Booked", "booked ", "cancelled", None, "booked", "booked")):
+        item = {"pk": {"S": f"ix{n % 3}"}, "sk": {"S": f"s{n}"}}
+        dynamodb.put_item(TableName=table, Item=item if status is None else {**item, "status": {"S": status}})
+
+    def pages(status: str) -> list[list[tuple[str, str]]]:
+        found, start = [], {}
+        while True:
+            page = dynamodb.query(TableName=table, IndexName="by-status", Limit=2, KeyConditionExpression="#s = :s",
+                                  ExpressionAttributeNames={"#s": "status"},
+                                  ExpressionAttributeValues={":s": {"S": status}}, **start)
+            found.append([(item["pk"]["S"], item["sk"]["S"]) for item in page["Items"]])
+            if "LastEvaluatedKey" not in page:
+                return found
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    asked = ("booked", "Booked", "booked ", "cancelled", "nobody")
+    quick = [pages(status) for status in asked]
+    monkeypatch.setattr(Table, "query", moto_patches.moto_originals()["query"])
+    assert quick == [pages(status) for status in asked]
+    assert sum(len(page) for page in quick[0]) == 6  # a, b, c from the fixture and three here
