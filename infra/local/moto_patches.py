@@ -751,11 +751,11 @@ def _query(table: Any, *args: Any, **kwargs: Any) -> Any:
             candidates = sorted(under_key.values(), key=lambda item: item.range_key)
         else:
             candidates = [under_key]
+    elif index_name is not None and kwargs.get("hash_key_conditions"):
+        candidates = _index_candidates(table, kwargs["hash_key_conditions"])
     else:
         candidates = [item for under_key in table.items.values()
                       for item in (under_key.values() if table.range_key_attr else [under_key])]
-        if index_name is not None and kwargs.get("hash_key_conditions"):
-            candidates = _matching_index_keys(candidates, kwargs["hash_key_conditions"])
     table.all_items = lambda: candidates  # this call only: the instance attribute shadows the method
     import moto.dynamodb.models.table as table_module
 
@@ -769,6 +769,22 @@ def _query(table: Any, *args: Any, **kwargs: Any) -> Any:
         _sizes_kept = None
         del table.all_items
         table_module.copy = copy
+
+
+def _index_candidates(table: Any, conditions: list[tuple[str, Any]]) -> list[Any]:
+    """Every item of the table that `_matching_index_keys` keeps, the first string condition
+    tested while the items are gathered (one pass over the table instead of two)."""
+    name, expected = conditions[0]
+    if not (type(expected) is _DynamoType and expected.type == "S" and type(expected.value) is str):
+        everything = [item for under_key in table.items.values()
+                      for item in (under_key.values() if table.range_key_attr else [under_key])]
+        return _matching_index_keys(everything, conditions)
+    wanted = expected.value
+    buckets = table.items.values() if table.range_key_attr else [table.items]
+    kept = [item for under_key in buckets for item in under_key.values() if type(item) is not _Item or (
+        (found := item.attrs.get(name)) is not None
+        and (type(found) is not _DynamoType or (found.type == "S" and found.value == wanted)))]
+    return _matching_index_keys(kept, conditions[1:]) if len(conditions) > 1 else kept
 
 
 def _matching_index_keys(candidates: list[Any], conditions: list[tuple[str, Any]]) -> list[Any]:
