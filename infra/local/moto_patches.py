@@ -6,7 +6,14 @@ DynamoDB's cost depends only on the items an operation touches; and every answer
 serializer that looks each attribute value's ten possible members up under six aliases each
 (60% of moto's time on a receipt's Query). All of it sits under the embedded server's
 one-request-at-a-time lock, so every client waits for it. `install()` fixes the three without
-changing what any of them answers.
+changing what any of them answers, and makes moto's costliest steps on a move, a cancellation and
+a refund quicker with the same outcome (expressions parsed once and validated in less time, item
+sizes, copies, SQS's attribute look-ups): each section below says why the change answers as moto
+does, and tests/unit/test_moto_patches.py compares each with moto's own function and pins the
+moto sources it relies on (version 5.2.5, by hash).
+
+Measured (cProfile function calls in the embedded server's request handling, 192 moves / 192
+one-session cancellations, 1,000 sessions): 11.4M / 15.9M at bf226a5, 4.7M / 6.9M after.
 
 ## TransactWriteItems
 
