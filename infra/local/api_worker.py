@@ -27,6 +27,18 @@ def _leave_with_parent() -> None:
     os._exit(0)
 
 
+def freeze_what_start_up_made() -> None:
+    """Collect once, then move what start-up made (the app, boto3's and botocore's service models,
+    PynamoDB's models: most of the heap) out of the collector's sight (`gc.freeze()`), so that
+    the full collections that come every few thousand requests walk only what came since instead
+    of pausing every request of this process for the whole heap. Frozen objects are still freed
+    by reference counting; start-up's are kept for the process's life anyway."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv: list[str]) -> None:
     import logging
 
@@ -48,6 +60,7 @@ def main(argv: list[str]) -> None:
             return emails
 
     server = api_front(app_module, port, local_emails, reuse_port=True)
+    freeze_what_start_up_made()
     threading.Thread(target=_leave_with_parent, name="parent-watch", daemon=True).start()
     print(READY, flush=True)
     server.serve_forever(poll_interval=STOP_POLL_SECONDS)

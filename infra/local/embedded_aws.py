@@ -10,6 +10,11 @@ Under that lock, moto's TransactWriteItems backs up only the items a transaction
 deep-copying whole tables, and a Query reads only its key (infra/local/moto_patches.py), so a
 call costs the same whatever the table holds.
 
+The pump process (the refund worker, the emails) calls a second port, `background_url`: at the
+lock, its requests let the API's waiting requests go first, for at most BACKGROUND_YIELD_SECONDS
+each (`_ForegroundFirst`), so a burst of refunds does not queue in front of the guests' requests.
+Every request still takes the one lock, whole.
+
 moto's app is served here by a small HTTP/1.1 server that keeps connections open, instead of
 werkzeug's development server, which closes every connection after one answer: each DynamoDB call
 then paid a TCP handshake and a new server thread.
@@ -60,6 +65,43 @@ WAIT_PATH = "/_local/wait-for-work"
 WAIT_SECONDS = 1.0
 
 
+# The longest a background request (the pump process's: the refund worker, the emails) waits for the
+# API's requests queued before it to go first. It then takes its turn with them.
+BACKGROUND_YIELD_SECONDS = 0.25
+BACKGROUND_ENVIRON_KEY = "rebook.local.background"  # set by the background port's handler
+
+
+class _ForegroundFirst:
+    """Which request takes the lock next, when the pump process's requests (on the background
+    port) meet the API's: an API request goes first, a background one waits while any API request
+    is waiting for the lock, for at most BACKGROUND_YIELD_SECONDS. On AWS the refund worker and the
+    emails run on Lambdas of their own, beside DynamoDB's other clients; here they share one lock
+    with the guests, and a burst of refunds (a dozen calls each) queued in front of the guests'
+    requests made each of those wait behind it. Each request is still applied whole, one at a time:
+    only the order in which waiting requests take the lock changes."""
+
+    def __init__(self) -> None:
+        self._count_lock = threading.Lock()
+        self._waiting = 0  # API requests waiting for the lock
+        self._none_waiting = threading.Event()
+        self._none_waiting.set()
+
+    def arrive(self) -> None:
+        with self._count_lock:
+            self._waiting += 1
+            self._none_waiting.clear()
+
+    def leave(self) -> None:
+        """The API request took the lock (or gave up on it)."""
+        with self._count_lock:
+            self._waiting -= 1
+            if self._waiting == 0:
+                self._none_waiting.set()
+
+    def let_foreground_go_first(self) -> None:
+        self._none_waiting.wait(BACKGROUND_YIELD_SECONDS)
+
+
 class _OneRequestAtATime:
     def __init__(self, app: Callable[..., Iterable[bytes]], faults: FaultSwitch, new_work: threading.Event,
                  new_records: threading.Event, counts: dict[str, WorkCount],
@@ -68,6 +110,7 @@ class _OneRequestAtATime:
         self._local_routes = local_routes
         self._faults = faults
         self._lock = threading.Lock()
+        self._turns = _ForegroundFirst()
         self._new_work, self._new_records = new_work, new_records
         self._counts = counts
 
@@ -79,8 +122,20 @@ class _OneRequestAtATime:
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
         self._faults.wait_if_held(environ)  # outside the lock: the other requests go on meanwhile
-        with self._lock:  # the body is produced inside the lock
-            body = self._faults.handle(environ, start_response, self._app)
+        if environ.get(BACKGROUND_ENVIRON_KEY):
+            self._turns.let_foreground_go_first()
+            with self._lock:  # the body is produced inside the lock
+                body = self._faults.handle(environ, start_response, self._app)
+        else:
+            self._turns.arrive()
+            try:
+                self._lock.acquire()
+            finally:
+                self._turns.leave()
+            try:
+                body = self._faults.handle(environ, start_response, self._app)
+            finally:
+                self._lock.release()
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(_QUEUE_WORK):
             self._new_work.set()
@@ -103,6 +158,7 @@ class _WsgiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: no delayed-ACK stall
     app: Callable[..., list[bytes]]
+    background = False  # the background port's handler: its requests let the API's go first
 
     def log_message(self, format: str, *args: Any) -> None:  # moto's access log would drown ours
         return
@@ -130,6 +186,8 @@ class _WsgiHandler(BaseHTTPRequestHandler):
             "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False,
             "wsgi.run_once": False,
         }
+        if self.background:
+            environ[BACKGROUND_ENVIRON_KEY] = True
         for name in set(self.headers.keys()):
             if "_" in name:  # as werkzeug: an underscored header must not pass for a dashed one
                 continue
@@ -229,6 +287,7 @@ class EmbeddedAws:
         self._host, self._port = host, port
         self.faults = FaultSwitch(faults)
         self._server: BackgroundServer | None = None
+        self._background_server: BackgroundServer | None = None
         # Set after every SQS send (`new_work`) and every table write (`new_records`, a stream
         # record): the local pumps wait on them instead of polling, as Lambda's pollers would pick
         # a message or a record up at once (moto's own long poll would sleep holding the lock above).
@@ -263,8 +322,20 @@ class EmbeddedAws:
                                  self.local_routes)
         handler = type("Handler", (_WsgiHandler,), {"app": staticmethod(app)})
         self._server = BackgroundServer("embedded-aws", self._host, self._port, handler, stop_timeout=10)
+        background = type("BackgroundHandler", (_WsgiHandler,), {"app": staticmethod(app), "background": True})
+        self._background_server = BackgroundServer("embedded-aws-background", self._host, 0, background,
+                                                   stop_timeout=10)
         return self
+
+    @property
+    def background_url(self) -> str:
+        """The same AWS, for background work (the pump process): its requests let the API's
+        requests waiting for the lock go first (`_ForegroundFirst`)."""
+        assert self._background_server is not None, "start() first"
+        return self._background_server.url
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
+        if self._background_server is not None:
+            self._background_server.stop()

@@ -55,6 +55,7 @@ def _leave_with_parent() -> None:
 def main(argv: list[str]) -> None:
     import logging
 
+    from infra.local.api_worker import freeze_what_start_up_made
     from infra.local.faults import FaultRates, FaultSwitch
     from infra.local.stack import LocalStack, StreamPosition
 
@@ -76,6 +77,7 @@ def main(argv: list[str]) -> None:
         position = StreamPosition(arn)
         position.start_at(kind, sequence_number)
         stack._streams.append((position, handlers[arn]))
+    freeze_what_start_up_made()  # as an API process: full collections walk only what came since
     threading.Thread(target=_leave_with_parent, name="parent-watch", daemon=True).start()
     queues = threading.Thread(target=partial(stack._pump_queues, RemoteWork(wait_url, "queues")),
                               name="queue-pump", daemon=True)

@@ -396,7 +396,9 @@ class LocalStack:
         worker = subprocess.Popen(
             [sys.executable, "-m", "infra.local.pump_worker", self._moto.url + WAIT_PATH, str(self.lambda_timeout_ms),
              json.dumps(positions), str(level)],
-            cwd=ROOT, env=dict(os.environ), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            # Its AWS calls on the embedded AWS's background port: the API's waiting calls go first.
+            cwd=ROOT, env={**os.environ, "AWS_ENDPOINT_URL": self._moto.background_url},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self._pump_worker = worker
         assert worker.stdout is not None
         ready = worker.stdout.readline()
