@@ -450,7 +450,8 @@ class LocalStack:
             busy = False
             for position, handler in streams:
                 try:
-                    busy |= position.deliver(handler)
+                    # A short batch read the stream to its end: what was written since wakes the wait.
+                    busy |= position.deliver(handler) and not position.caught_up
                 except Exception as error:
                     print(json.dumps({"level": "ERROR", "event": "local_pump_error", "stream": position.arn,
                                       "error": repr(error)}), flush=True)
@@ -460,8 +461,11 @@ class LocalStack:
             except Exception as error:  # a line that cannot be printed must not stop the pump
                 print(json.dumps({"level": "ERROR", "event": "local_email_print_error", "error": repr(error)}),
                       flush=True)
-            if not busy:
-                new_records.wait(1.0)  # a write wakes it at once; a failed record is retried within a second
+            if not busy and new_records.wait(1.0) and not self._stop.is_set():
+                # Woken by a write: the writes made with it (a notice and its change, an email's
+                # claim then its sent mark) are read in one batch instead of one request each, as
+                # Lambda's poller, reading a shard four times a second, reads them.
+                time.sleep(STREAM_GATHER_SECONDS)
 
     @property
     def lambda_timeout_ms(self) -> int:
@@ -575,6 +579,8 @@ def deliver_batch(sqs: Any, queue_url: str, queue_name: str, handler: Callable[.
 # them without invoking it. Delivering them cost the local pump an invocation of the handler for
 # nothing, two for every email.
 STREAM_EVENT_NAMES = frozenset({"INSERT"})
+# How long the stream pump lets writes gather once one has woken it (see _pump_streams).
+STREAM_GATHER_SECONDS = 0.05
 
 
 @dataclass
@@ -599,6 +605,7 @@ class StreamPosition:
     _lock: threading.Lock = field(default_factory=threading.Lock)  # one batch at a time, as Lambda per shard
     _client: Any = None
     _shard: str | None = None
+    caught_up: bool = False  # the last batch read the stream to its end (it was short, and handled)
 
     def _streams(self) -> Any:
         if self._client is None:  # built once (see LocalStack._sqs_client); used under self._lock
@@ -651,14 +658,17 @@ class StreamPosition:
 
     def _deliver(self, handler: Callable[..., Any], batch_size: int) -> bool:
         records, following = self._read(batch_size)
+        self.caught_up = False
         if not records:
             self._next_iterator = following or self._next_iterator
+            self.caught_up = True
             return False
         last = records[-1]["dynamodb"]["SequenceNumber"]
         passed = [record for record in records if record.get("eventName") in self.event_names]
         if not passed:  # nothing for the handler: Lambda moves past them without invoking it
             self._failures.clear()
             self._move_to("AFTER_SEQUENCE_NUMBER", last, following)
+            self.caught_up = len(records) < batch_size
             return True
         event = {"Records": [stream_record(record, self.arn) for record in passed]}
         try:
@@ -670,6 +680,7 @@ class StreamPosition:
         if not failed:
             self._failures.clear()
             self._move_to("AFTER_SEQUENCE_NUMBER", last, following)
+            self.caught_up = len(records) < batch_size
             return True
         first = min(failed, key=int)
         self._failures[first] = self._failures.get(first, 0) + 1
