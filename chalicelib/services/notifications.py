@@ -14,7 +14,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 from pynamodb.expressions.update import Action
 
@@ -144,8 +144,21 @@ class StreamNotice:
 
 
 def deliver_from_stream(record: dict[str, Any], now: datetime, mail: MailSender) -> str:
+    """Send the notice a stream record announces. The record carries the notice as its change
+    wrote it (NEW_IMAGE), so it is not read again: it is sent from that copy when its claim
+    (conditional on `queued`) proves nobody has taken it. Whatever else (a replayed record of a
+    notice sent since, one being sent, no guest, a render failure) is decided by `deliver` on the
+    stored notice, exactly as without the copy."""
     notice = StreamNotice.parse(record)
-    return deliver(notice.venue_id, notice.notification_id, now, mail) if notice else "not_a_new_notice"
+    if notice is None:
+        return "not_a_new_notice"
+    image = record["dynamodb"].get("NewImage")
+    if image:
+        written = NotificationRecord.from_raw_data(image)
+        sent = _send(written, now, _ids(written), mail, as_written=True)
+        if sent is not None:
+            return sent
+    return deliver(notice.venue_id, notice.notification_id, now, mail)
 
 
 def load(venue_id: str, notification_id: str) -> NotificationRecord | None:
@@ -159,11 +172,10 @@ def deliver(venue_id: str, notification_id: str, now: datetime, mail: MailSender
     """Send one notice if nobody has; returns what happened. Raises RetryLater when SES asks
     to come back, so the notice is delivered again."""
     notice = load(venue_id, notification_id)
-    ids: dict[str, Any] = {"venue_id": venue_id, "notification_id": notification_id}
     if notice is None:
-        log_error("notification_unknown", **ids)
+        log_error("notification_unknown", venue_id=venue_id, notification_id=notification_id)
         return "unknown"
-    ids.update(kind=notice.kind, guest_id=notice.guest_id, transaction_id=notice.facts.get("transaction_id"))
+    ids = _ids(notice)
     if notice.status in ("sent", "failed"):
         log_event("notification_already_settled", status=notice.status, **ids)
         return "already_settled"
@@ -176,19 +188,35 @@ def deliver(venue_id: str, notification_id: str, now: datetime, mail: MailSender
     return _send(notice, now, ids, mail)
 
 
+def _ids(notice: NotificationRecord) -> dict[str, Any]:
+    """What every log line about a notice names."""
+    return {"venue_id": notice.venue_id, "notification_id": notice.notification_id, "kind": notice.kind,
+            "guest_id": notice.guest_id, "transaction_id": notice.facts.get("transaction_id")}
+
+
 def _claim(notice: NotificationRecord, now: datetime) -> bool:
     return update_if(notice, [NotificationRecord.status.set("sending"), NotificationRecord.claimed_at.set(now),
                               NotificationRecord.attempts.add(1)],
                      condition=NotificationRecord.status == "queued")
 
 
-def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: MailSender) -> str:
+@overload
+def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: MailSender,
+          as_written: Literal[False] = False) -> str: ...
+@overload
+def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: MailSender,
+          as_written: Literal[True]) -> str | None: ...
+def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: MailSender,
+          as_written: bool = False) -> str | None:
     """Everything that cannot send twice comes first (address, rendering); then the claim, SES,
-    and the `sent` mark."""
+    and the `sent` mark. `as_written`: `notice` is the stream's copy, not the stored notice;
+    None (nothing written, nothing sent) unless its claim succeeds, so that `deliver` decides."""
     from chalicelib.emails import rendering, ses  # jinja2 and the MIME message: only the sender pays for them
 
     recipient = _recipient(notice)
     if recipient is None:
+        if as_written:
+            return None
         _settle_failed(notice, "guest_unknown", now, ids)
         return "failed"
     try:
@@ -196,10 +224,14 @@ def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: 
         message = ses.message(sender_name=notice.facts["venue_name"], to=recipient, subject=notice.subject,
                               text=email.text, html=email.html)
     except Exception as error:  # what cannot be rendered (or put in headers) now never will: say so, once
+        if as_written:
+            return None
         log_error("notification_render_failed", error=repr(error), **ids)
         _settle_failed(notice, "render_failed", now, ids)
         return "failed"
     if not _claim(notice, now):
+        if as_written:
+            return None
         log_event("notification_claimed_elsewhere", **ids)
         return "in_progress"
     try:
@@ -217,13 +249,28 @@ def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: 
     return "sent"
 
 
+# A guest's address is half of its key (venue, email) and guests are never deleted: the address
+# found for a guest never changes, so a warm sender keeps it instead of querying for every email
+# (a cancellation sends two). Bounded: emptied when full.
+_ADDRESSES: dict[tuple[str, str], str] = {}
+ADDRESSES_KEPT = 10_000
+
+
 def _recipient(notice: NotificationRecord) -> str | None:
     if "email" in notice.facts:  # account emails name the address the guest gave
         return str(notice.facts["email"])
-    for guest in GuestRecord.by_id.query(notice.guest_id, limit=1):
-        if guest.venue_id == notice.venue_id:
-            return str(guest.email)
-    return None
+    key = (notice.venue_id, notice.guest_id)
+    found = _ADDRESSES.get(key)
+    if found is None:
+        for guest in GuestRecord.by_id.query(notice.guest_id, limit=1):
+            if guest.venue_id == notice.venue_id:
+                found = str(guest.email)
+        if found is None:
+            return None
+        if len(_ADDRESSES) >= ADDRESSES_KEPT:
+            _ADDRESSES.clear()
+        _ADDRESSES[key] = found
+    return found
 
 
 def _links(notice: NotificationRecord) -> dict[str, str]:

@@ -452,7 +452,8 @@ class LocalStack:
             busy = False
             for position, handler in streams:
                 try:
-                    busy |= position.deliver(handler)
+                    # A short batch read the stream to its end: what was written since wakes the wait.
+                    busy |= position.deliver(handler) and not position.caught_up
                 except Exception as error:
                     print(json.dumps({"level": "ERROR", "event": "local_pump_error", "stream": position.arn,
                                       "error": repr(error)}), flush=True)
@@ -462,8 +463,11 @@ class LocalStack:
             except Exception as error:  # a line that cannot be printed must not stop the pump
                 print(json.dumps({"level": "ERROR", "event": "local_email_print_error", "error": repr(error)}),
                       flush=True)
-            if not busy:
-                new_records.wait(1.0)  # a write wakes it at once; a failed record is retried within a second
+            if not busy and new_records.wait(1.0) and not self._stop.is_set():
+                # Woken by a write: the writes made with it (a notice and its change, an email's
+                # claim then its sent mark) are read in one batch instead of one request each, as
+                # Lambda's poller, reading a shard four times a second, reads them.
+                time.sleep(STREAM_GATHER_SECONDS)
 
     @property
     def lambda_timeout_ms(self) -> int:
@@ -571,23 +575,39 @@ def deliver_batch(sqs: Any, queue_url: str, queue_name: str, handler: Callable[.
     return True
 
 
+# What each stream event source hands its function, as infra/stack.py's FilterCriteria says
+# (eventName INSERT; tests/infra/test_stack.py pins them to each other): the
+# sender's own status updates come back through the stream as MODIFY records, and Lambda drops
+# them without invoking it. Delivering them cost the local pump an invocation of the handler for
+# nothing, two for every email.
+STREAM_EVENT_NAMES = frozenset({"INSERT"})
+# How long the stream pump lets writes gather once one has woken it (see _pump_streams).
+STREAM_GATHER_SECONDS = 0.05
+
+
 @dataclass
 class StreamPosition:
     """Where a stream's handler has got to, as Lambda keeps it for an event source mapping: a
-    batch whose handler reports failures is delivered again from its first failed record.
+    batch whose handler reports failures is delivered again from its first failed record;
+    records the source's filter does not pass (STREAM_EVENT_NAMES) are passed over.
 
-    It keeps a sequence number, not moto's shard iterators: moto rolls a failed transaction back
-    by putting back a copy of each table it touched, stream included, and an iterator taken
-    before would go on reading the discarded copy (never seeing a new record again). A fresh
-    iterator per batch always reads the table's current stream."""
+    It keeps a sequence number, and the shard iterator GetRecords gave with the last batch while
+    batches keep succeeding (one request a batch instead of two); a failed batch, a replay or a
+    new start takes a fresh iterator at the sequence number. An iterator stays valid because the
+    embedded DynamoDB never replaces a stream: a failed transaction puts back only the items it
+    named and cuts the stream back to its length (infra/local/moto_patches.py's `_Backup`); an
+    iterator it does not know any more (a table deleted and made again) is replaced once."""
 
     arn: str
     max_retries: int = 10  # as infra/stack.py's STREAM_RETRY_ATTEMPTS: then Lambda moves past the record
+    event_names: frozenset[str] = STREAM_EVENT_NAMES
     _next: tuple[str, str | None] = ("TRIM_HORIZON", None)  # where the next batch starts
+    _next_iterator: str | None = None  # GetRecords' iterator for exactly `_next`, when it gave one
     _failures: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)  # one batch at a time, as Lambda per shard
     _client: Any = None
     _shard: str | None = None
+    caught_up: bool = False  # the last batch read the stream to its end (it was short, and handled)
 
     def _streams(self) -> Any:
         if self._client is None:  # built once (see LocalStack._sqs_client); used under self._lock
@@ -606,9 +626,12 @@ class StreamPosition:
         return str(streams.get_shard_iterator(StreamArn=self.arn, ShardId=shard, ShardIteratorType=kind,
                                               **extra)["ShardIterator"])
 
+    def _move_to(self, kind: str, sequence_number: str | None, iterator: str | None = None) -> None:
+        self._next, self._next_iterator = (kind, sequence_number), iterator
+
     def replay(self) -> None:
         with self._lock:
-            self._next = ("TRIM_HORIZON", None)
+            self._move_to("TRIM_HORIZON", None)
 
     def next_batch(self) -> tuple[str, str | None]:
         """Where the next batch starts (how another process's pump takes over from here)."""
@@ -617,27 +640,49 @@ class StreamPosition:
 
     def start_at(self, kind: str, sequence_number: str | None) -> None:
         with self._lock:
-            self._next = (kind, sequence_number)
+            self._move_to(kind, sequence_number)
 
     def deliver(self, handler: Callable[..., Any], batch_size: int = 10) -> bool:
         """One batch to `handler`; returns whether there was anything to deliver."""
         with self._lock:
             return self._deliver(handler, batch_size)
 
+    def _read(self, batch_size: int) -> tuple[list[dict[str, Any]], str | None]:
+        streams = self._streams()
+        if self._next_iterator is not None:
+            try:
+                answer = streams.get_records(ShardIterator=self._next_iterator, Limit=batch_size)
+            except streams.exceptions.ClientError:  # an iterator the stream does not know: a fresh one
+                self._next_iterator = None
+        if self._next_iterator is None:
+            answer = streams.get_records(ShardIterator=self._iterator(), Limit=batch_size)
+        return answer.get("Records", []), answer.get("NextShardIterator")
+
     def _deliver(self, handler: Callable[..., Any], batch_size: int) -> bool:
-        records = self._streams().get_records(ShardIterator=self._iterator(), Limit=batch_size).get("Records", [])
+        records, following = self._read(batch_size)
+        self.caught_up = False
         if not records:
+            self._next_iterator = following or self._next_iterator
+            self.caught_up = True
             return False
-        event = {"Records": [stream_record(record, self.arn) for record in records]}
+        last = records[-1]["dynamodb"]["SequenceNumber"]
+        passed = [record for record in records if record.get("eventName") in self.event_names]
+        if not passed:  # nothing for the handler: Lambda moves past them without invoking it
+            self._failures.clear()
+            self._move_to("AFTER_SEQUENCE_NUMBER", last, following)
+            self.caught_up = len(records) < batch_size
+            return True
+        event = {"Records": [stream_record(record, self.arn) for record in passed]}
         try:
             result = handler(event, lambda_context("stream"))
         except Exception:
-            failed = [records[0]["dynamodb"]["SequenceNumber"]]
+            failed = [passed[0]["dynamodb"]["SequenceNumber"]]
         else:
             failed = [item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])]
         if not failed:
             self._failures.clear()
-            self._next = ("AFTER_SEQUENCE_NUMBER", records[-1]["dynamodb"]["SequenceNumber"])
+            self._move_to("AFTER_SEQUENCE_NUMBER", last, following)
+            self.caught_up = len(records) < batch_size
             return True
         first = min(failed, key=int)
         self._failures[first] = self._failures.get(first, 0) + 1
@@ -645,9 +690,9 @@ class StreamPosition:
             print(json.dumps({"level": "ERROR", "event": "local_stream_record_skipped", "stream": self.arn,
                               "sequence_number": first}), flush=True)
             self._failures.pop(first)
-            self._next = ("AFTER_SEQUENCE_NUMBER", first)
+            self._move_to("AFTER_SEQUENCE_NUMBER", first)
         else:
-            self._next = ("AT_SEQUENCE_NUMBER", first)
+            self._move_to("AT_SEQUENCE_NUMBER", first)
         return True
 
 

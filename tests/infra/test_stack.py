@@ -550,6 +550,14 @@ def test_the_notifications_table_streams_new_items_to_the_sender(dev: Synthesise
     assert streamed == [table_id]
 
 
+def test_the_local_stack_filters_the_stream_as_the_event_source_does(dev: Synthesised) -> None:
+    from infra.local.stack import STREAM_EVENT_NAMES
+
+    (event,) = dev.function("SendNotifications")["Events"].values()
+    assert [json.loads(f["Pattern"]) for f in event["Properties"]["FilterCriteria"]["Filters"]] == [
+        {"eventName": sorted(STREAM_EVENT_NAMES)}]
+
+
 def test_only_the_email_functions_may_send_email_and_only_from_the_stage_identity(dev: Synthesised) -> None:
     from infra.stack import ACCESS, logical_id
 

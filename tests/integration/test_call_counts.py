@@ -1,7 +1,7 @@
 """What the guest's everyday operations cost in DynamoDB calls in a warm Lambda: a receipt is its
 one Query, a cancellation of any number of sessions its Query and its TransactWriteItems, a move
-two, a refund worker message two; and the venue's cached settings never decide a write once they
-have changed."""
+two, a refund worker message two, an email from the table stream two (its claim and its `sent`
+mark); and the venue's cached settings never decide a write once they have changed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -14,6 +14,7 @@ from chalicelib.storage.models import VenueRecord
 from tests.conftest import World
 from tests.dynamodb_calls import count_dynamodb_calls
 from tests.integration.test_cancellations import cancel
+from tests.integration.test_emails import kinds_sent
 
 
 @pytest.fixture
@@ -127,3 +128,23 @@ def test_a_refund_worker_message_is_two_calls(world: World, warm: None) -> None:
     assert [r["status"] for r in receipt["refunds"]] == ["refunded"]
     assert [s["refund_status"] for s in receipt["sessions"]] == ["refunded", "refunded"]
     assert calls.operations == ["GetItem", "TransactWriteItems"]
+
+
+def test_an_email_from_the_stream_is_its_claim_and_its_sent_mark(world: World, warm: None) -> None:
+    """The stream's record carries the notice (it is not read again) and a warm sender knows the
+    guest's address after its first email (a guest's address is its key: it never changes)."""
+    venue = world.venue(allow_guest_modify=True)
+    guest = world.guest(venue)
+    here, there = world.slot(venue), world.slot(venue)
+    made = world.purchase(guest, [here])
+    path = f"{receipt_path(made)}/sessions/{made['sessions'][0]['session_id']}"
+    world.stack.deliver_streams()  # earlier records (this worker's other tests) out of the way
+    counted = []
+    for slot in (there, here):
+        assert guest.api.patch(path, {"slot_id": slot["slot_id"]}).status == 200
+        with count_dynamodb_calls() as calls:
+            world.stack.deliver_streams()
+        counted.append(calls.operations)
+    assert counted == [["Query", "UpdateItem", "UpdateItem"], ["UpdateItem", "UpdateItem"]]
+    assert kinds_sent(world, guest) == {"session_changed": 2}
+    assert len([e for e in world.stack.emails() if e["to"] == [guest.email]]) == 2
