@@ -53,7 +53,7 @@ def test_closing_a_slot_emails_each_purchase_once_with_its_participants_and_the_
 
     assert answer.status == 202, answer.json
     finish(world, venue, answer.json["job_id"], seconds=120)
-    world.stack.replay_streams()  # a stream delivered twice sends nothing twice
+    world.replay_streams()  # a stream delivered twice sends nothing twice
     ada_emails = [e for e in emails_to(world, ada) if "cancelled by Bounce Park" in e["subject"]]
     [closed] = ada_emails
     assert closed["subject"].startswith("Open Jump 60 min on ")
