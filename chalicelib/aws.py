@@ -11,7 +11,10 @@ boto3 is not needed for any of it: a guest's request never imports it.
 
 Their DynamoDB answers are read by `ItemParser`: botocore's JSON parser walks every attribute
 value of every item against the model (ten lookups a value), half of a 12-session receipt's
-client CPU; `ItemParser` gives the same result for what DynamoDB sends, in one pass.
+client CPU; `ItemParser` gives the same result for what DynamoDB sends, in one pass. It builds on
+botocore's private parser methods, so it is used only with the botocore it was checked against
+(`CHECKED_BOTOCORE`, requirements.txt's pin): under any other botocore (a Lambda runtime's own, an
+upgrade) every answer goes through botocore's parser, slower and certainly right.
 """
 from __future__ import annotations
 
@@ -19,8 +22,14 @@ import functools
 import threading
 from typing import Any, cast
 
+import botocore
 import botocore.session
 from botocore.parsers import JSONParser, ResponseParserFactory
+
+# The botocore whose private parser methods ItemParser overrides and calls (`_handle_structure`,
+# `_handle_map`, `_blob_parser`, the factory's `_defaults`), as tests/unit/test_item_parser.py
+# compares the two parsers on. Raise it with requirements.txt's pin, once those tests pass on it.
+CHECKED_BOTOCORE = "1.44.8"
 
 _lock = threading.Lock()
 _loader: Any = None
@@ -111,10 +120,29 @@ class ItemParser(JSONParser):
         return self._botocore()._handle_structure(shape, value)
 
 
+def item_parser_fits(version: str | None = None) -> bool:
+    """Whether ItemParser may read answers under the installed botocore (or `version`): the one it
+    was checked against, with the private names it relies on still there."""
+    return ((version or botocore.__version__) == CHECKED_BOTOCORE
+            and all(callable(getattr(JSONParser, name, None)) for name in ("_handle_structure", "_handle_map"))
+            and callable(getattr(JSONParser(), "_blob_parser", None))
+            and isinstance(getattr(ResponseParserFactory(), "_defaults", None), dict))
+
+
 class _ParserFactory(ResponseParserFactory):
-    """botocore's factory, with `ItemParser` for the JSON protocol (DynamoDB's)."""
+    """botocore's factory, with `ItemParser` for the JSON protocol (DynamoDB's) when it fits the
+    installed botocore; botocore's own parsers otherwise."""
 
     def create_parser(self, protocol_name: str) -> Any:
-        if protocol_name == "json":
+        if protocol_name == "json" and _FITS:
             return ItemParser(**cast(Any, self)._defaults)
         return super().create_parser(protocol_name)
+
+
+_FITS = item_parser_fits()
+if not _FITS:  # said once per container, where the operator reads the logs
+    import logging
+
+    from chalicelib.observability import log_event
+
+    log_event("item_parser_off", level=logging.WARNING, botocore=botocore.__version__, checked_against=CHECKED_BOTOCORE)

@@ -163,3 +163,34 @@ def test_values_as_dynamodb_sends_them_never_take_botocore_s_walk(monkeypatch: A
     assert walked == ["QueryOutput"]
     JSONParser().parse(_answer({"Items": [EVERY_TYPE], "Count": 1, "ScannedCount": 1}), shape)
     assert walked.count("AttributeValue") > len(EVERY_TYPE)  # botocore's own parser does walk them
+
+
+# --- Used only with the botocore it was checked against ---------------------------------------
+
+def test_the_botocore_checked_is_the_one_pinned_and_installed() -> None:
+    """The comparisons above ran on CHECKED_BOTOCORE: it is what requirements.txt pins (what Chalice
+    packages) and what this run imported, so raising the pin without re-checking fails here."""
+    from pathlib import Path
+
+    pins = dict(line.split("==", 1) for line in
+                (Path(__file__).parents[2] / "requirements.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    assert pins["botocore"].strip() == aws.CHECKED_BOTOCORE == botocore.__version__
+    assert aws.item_parser_fits()
+    assert type(aws._ParserFactory().create_parser("json")) is ItemParser
+
+
+def test_any_other_botocore_reads_answers_with_its_own_parser(monkeypatch: Any) -> None:
+    assert not aws.item_parser_fits("1.44.9")
+    assert not aws.item_parser_fits("2.0.0")
+    monkeypatch.setattr(aws, "_FITS", False)
+    parser = aws._ParserFactory().create_parser("json")
+    assert type(parser) is JSONParser
+    shape = _SESSION.get_service_model("dynamodb").operation_model("GetItem").output_shape
+    body = {"Item": {"venue_id": {"S": "v1"}, "seats": {"N": "3"}, "tags": {"SS": ["a"]}}}
+    assert parser.parse(_answer(body), shape)["Item"] == body["Item"]
+
+
+def test_a_botocore_without_the_private_methods_relied_on_is_not_used(monkeypatch: Any) -> None:
+    monkeypatch.setattr(JSONParser, "_handle_map", None)
+    assert not aws.item_parser_fits()
