@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-if shutil.which("node") is None:
-    pytest.skip("infra tests need Node.js (the AWS CDK runs on it); install Node 20+ to run them",
-                allow_module_level=True)
+if shutil.which("node") is None:  # as the browser tests without Chromium: a failure, never a skip
+    pytest.fail("the infrastructure tests need Node.js 20+ (the AWS CDK runs on it): install it "
+                "(`apt-get install -y nodejs npm`, as .ci/run does). These tests do not skip.", pytrace=False)
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
