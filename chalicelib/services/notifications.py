@@ -38,10 +38,17 @@ GIVE_UP_AFTER = timedelta(hours=24)
 # A claim older than this belongs to an attempt that has ended (the sender's timeout is far
 # shorter): nobody will finish it, and nobody can know whether SES sent it.
 CLAIM_EXPIRES = timedelta(minutes=10)
+# Guests are never deleted, so a guest the `guest-id` index does not show is almost always one
+# created a moment ago whose entry has not reached that index yet (global indexes are eventually
+# consistent: usually well under a second, longer when DynamoDB is busy). A notice that young is
+# tried again, writing nothing; only one older than this is given up as `guest_unknown`. Ten
+# minutes covers the stream's retries and at least one sweep (`NOTIFICATION_RESEND_AFTER_SECONDS`).
+GUEST_INDEX_GRACE = timedelta(minutes=10)
 
 
 class RetryLater(Exception):
-    """SES was busy or unavailable and sent nothing: the stream delivers the notice again."""
+    """SES was busy or unavailable, or the guest's index entry has not arrived yet, and nothing
+    was sent: the stream (or the sweeper) delivers the notice again."""
 
 
 # --- Building notices (in the request that makes the change) ---------------------------------
@@ -170,7 +177,7 @@ def load(venue_id: str, notification_id: str) -> NotificationRecord | None:
 
 def deliver(venue_id: str, notification_id: str, now: datetime, mail: MailSender) -> str:
     """Send one notice if nobody has; returns what happened. Raises RetryLater when SES asks
-    to come back, so the notice is delivered again."""
+    to come back, or the guest is not in its index yet, so the notice is delivered again."""
     notice = load(venue_id, notification_id)
     if notice is None:
         log_error("notification_unknown", venue_id=venue_id, notification_id=notification_id)
@@ -217,6 +224,9 @@ def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: 
     if recipient is None:
         if as_written:
             return None
+        if now - notice.created_at < GUEST_INDEX_GRACE:  # nothing claimed, nothing written
+            log_event("notification_guest_not_indexed", **ids)
+            raise RetryLater("guest_not_indexed")
         _settle_failed(notice, "guest_unknown", now, ids)
         return "failed"
     try:

@@ -5,7 +5,7 @@ capacity, and a started session can be cancelled but not moved."""
 from __future__ import annotations
 
 from chalicelib.errors import NotFound
-from chalicelib.services import purchases, receipts
+from chalicelib.services import guests, purchases, receipts
 from chalicelib.services.receipts import Receipt
 from chalicelib.storage.models import GuestRecord, TransactionRecord, VenueRecord
 
@@ -20,11 +20,12 @@ def find_guests(venue: VenueRecord, email: str) -> list[GuestRecord]:
 
 
 def guest_of_venue(venue: VenueRecord, guest_id: str) -> GuestRecord:
-    """The guest, if they are this venue's; another venue's guest is not found, like a missing one."""
-    for guest in GuestRecord.by_id.query(guest_id, limit=1):
-        if guest.venue_id == venue.venue_id:
-            return guest
-    raise NotFound("no such guest at this venue", {"guest_id": guest_id})
+    """The guest, if they are this venue's; another venue's guest is not found, like a missing one.
+    Read by key, so a guest created a moment ago is found although the guest-id index may lag."""
+    guest = guests.guest_of_venue(venue.venue_id, guest_id)
+    if guest is None:
+        raise NotFound("no such guest at this venue", {"guest_id": guest_id})
+    return guest
 
 
 def guest_transactions(venue: VenueRecord, guest_id: str, limit: int,

@@ -12,9 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from infra.local.faults import FaultRates
 from tests.conftest import Guest, World, now
 from tests.integration.test_cancellations import cancel, receipt_of, settle, stripe_refunds_for
+from tests.integration.test_emails import emails_to, move, notifications, settle_others_notices
 from tests.integration.test_openapi import assert_matches_spec
 
 CANCEL_PATH = "/v1/me/transactions/{transaction_id}/cancellations"
@@ -166,6 +169,62 @@ def test_a_purchase_for_a_guest_created_a_moment_ago_is_recorded(world: World, f
     guest = world.guest(venue, login=False)
     receipt = world.purchase(guest, [world.slot(venue)])
     assert receipt["transaction_id"] and faults.injected["index_lag"] == 0  # no index was asked
+
+
+def test_an_email_to_a_guest_the_index_does_not_show_yet_waits_for_it_and_goes_once(world: World, faults: Any,
+                                                                                    capsys: Any) -> None:
+    """A guest created a moment ago is not in the guest-id index yet: the email about their first
+    change is not failed for it, but waits (nothing written) and goes once the index has caught up."""
+    from chalicelib.services import notifications as outbox
+
+    settle_others_notices(world)
+    venue = world.venue(allow_guest_modify=True)
+    faults.set(FaultRates(index_lag_ms=60_000))
+    guest = world.guest(venue)
+    made = world.purchase(guest, [world.slot(venue)])
+    assert move(guest, made, world.slot(venue, start=now() + timedelta(days=4))).status == 200
+    assert emails_to(world, guest) == []  # the stream's every retry met the lagging index
+    assert [(n["status"], n["failure_code"]) for n in notifications(venue)] == [("queued", None)]
+    waited = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any(line.get("event") == "notification_guest_not_indexed" and line["guest_id"] == guest.guest_id
+               for line in waited)
+
+    faults.off()  # the index has caught up: the sweeper sends it, once
+    assert outbox.resend_stale(now() + timedelta(minutes=6), world.stack.app_module.parts.mail) == {"sent": 1}
+    assert [e["subject"] for e in emails_to(world, guest)] == [notifications(venue)[0]["subject"]]
+    assert [n["status"] for n in notifications(venue)] == ["sent"]
+
+
+def test_an_email_to_a_guest_no_index_shows_for_ten_minutes_is_failed_once(world: World, faults: Any) -> None:
+    from chalicelib.services import notifications as outbox
+
+    mail = world.stack.app_module.parts.mail
+    venue = world.venue(allow_guest_modify=True)
+    faults.set(FaultRates(index_lag_ms=60_000))
+    guest = world.guest(venue)
+    made = world.purchase(guest, [world.slot(venue)])
+    assert move(guest, made, world.slot(venue, start=now() + timedelta(days=4))).status == 200
+    world.stack.deliver_all()
+    [queued] = notifications(venue)
+    with pytest.raises(outbox.RetryLater):
+        outbox.deliver(venue.venue_id, queued["notification_id"], now() + timedelta(minutes=9), mail)
+    assert outbox.deliver(venue.venue_id, queued["notification_id"], now() + timedelta(minutes=11), mail) == "failed"
+    assert outbox.deliver(venue.venue_id, queued["notification_id"], now() + timedelta(minutes=12),
+                          mail) == "already_settled"
+    [listed] = notifications(venue)
+    assert (listed["status"], listed["failure_code"]) == ("failed", "guest_unknown")
+    faults.off()
+    assert emails_to(world, guest) == []
+
+
+def test_staff_find_a_guest_created_a_moment_ago_and_not_another_venues(world: World, faults: Any) -> None:
+    venue, other = world.venue(), world.venue()
+    faults.set(FaultRates(index_lag_ms=60_000))
+    guest, stranger = world.guest(venue, login=False), world.guest(other, login=False)
+    found = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/guests/{guest.guest_id}/transactions")
+    assert found.status == 200 and found.json["transactions"] == []  # a new guest: nothing bought yet
+    elsewhere = venue.admin.get(f"/v1/admin/venues/{venue.venue_id}/guests/{stranger.guest_id}/transactions")
+    assert elsewhere.status == 404 and elsewhere.error_code == "not_found"
 
 
 def test_a_guest_of_another_venue_is_still_not_found(world: World) -> None:
