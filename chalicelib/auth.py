@@ -19,7 +19,6 @@ from chalicelib.config import config
 from chalicelib.errors import Busy, Unauthorized
 
 _TOKEN_HEADER = {"alg": "HS256", "typ": "JWT"}
-_DUMMY_PASSWORD_HASH: str | None = None
 # A request waits this long for a free hashing slot before it is told to come back.
 HASH_SLOT_WAIT_SECONDS = 0.5
 _hash_slots: threading.BoundedSemaphore | None = None
@@ -55,23 +54,27 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True if `password` matches. With no hash (unknown email) a dummy hash is checked, so
-    the answer takes about as long either way and timing does not tell which emails exist."""
+    the answer takes as long either way and timing does not tell which emails exist."""
     from argon2.exceptions import InvalidHashError, VerificationError
 
-    global _DUMMY_PASSWORD_HASH
     hasher = _hasher()
+    known = password_hash is not None
     with _hash_slot():
-        if password_hash is None:
-            if _DUMMY_PASSWORD_HASH is None:
-                _DUMMY_PASSWORD_HASH = hasher.hash(secrets.token_urlsafe(16))
-            password_hash = _DUMMY_PASSWORD_HASH
-            known = False
-        else:
-            known = True
         try:
-            return bool(hasher.verify(password_hash, password)) and known
+            return bool(hasher.verify(password_hash or _dummy_hash(hasher), password)) and known
         except (VerificationError, InvalidHashError):
             return False
+
+
+def _dummy_hash(hasher: Any) -> str:
+    """An encoded argon2id hash at `hasher`'s parameters with a random salt and digest: verifying
+    it runs argon2 exactly as a stored hash does (and fails), without first paying for a hash, so
+    even a process's first unknown email costs one argon2 run, not two."""
+    def b64(size: int) -> str:  # argon2's encoding: standard base64, unpadded
+        return base64.b64encode(secrets.token_bytes(size)).rstrip(b"=").decode()
+
+    return (f"$argon2id$v=19$m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
+            f"${b64(hasher.salt_len)}${b64(hasher.hash_len)}")
 
 
 @dataclass(frozen=True)

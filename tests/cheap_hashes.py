@@ -25,7 +25,6 @@ def main() -> None:
 
     gc.set_threshold(10_000, 10, 10)  # as the test workers (tests/conftest.py): a tenth of the collections
     auth._hasher = cheap_hasher  # type: ignore[assignment]
-    auth._DUMMY_PASSWORD_HASH = None
     stack.main()
 
 

@@ -104,7 +104,6 @@ def cheap_password_hashes() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(auth, "_hasher", cheap_hasher)
-        patch.setattr(auth, "_DUMMY_PASSWORD_HASH", None)
         yield
 
 

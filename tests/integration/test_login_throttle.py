@@ -23,7 +23,6 @@ def cheap_argon2(monkeypatch) -> None:
     from chalicelib import auth
 
     monkeypatch.setattr(auth, "_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    monkeypatch.setattr(auth, "_DUMMY_PASSWORD_HASH", None)
 
 
 def login(world: World, guest: Guest, address: str, password: str | None = None) -> Response:
