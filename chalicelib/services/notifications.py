@@ -14,7 +14,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, overload
+from typing import Any
 
 from pynamodb.expressions.update import Action
 
@@ -162,9 +162,9 @@ def deliver_from_stream(record: dict[str, Any], now: datetime, mail: MailSender)
     image = record["dynamodb"].get("NewImage")
     if image:
         written = NotificationRecord.from_raw_data(image)
-        sent = _send(written, now, _ids(written), mail, as_written=True)
-        if sent is not None:
-            return sent
+        ready = _prepare(written)
+        if isinstance(ready, _Ready) and _claim(written, now):
+            return _send_claimed(written, ready, now, _ids(written), mail)
     return deliver(notice.venue_id, notice.notification_id, now, mail)
 
 
@@ -207,55 +207,65 @@ def _claim(notice: NotificationRecord, now: datetime) -> bool:
                      condition=NotificationRecord.status == "queued")
 
 
-@overload
-def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: MailSender,
-          as_written: Literal[False] = False) -> str: ...
-@overload
-def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: MailSender,
-          as_written: Literal[True]) -> str | None: ...
-def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: MailSender,
-          as_written: bool = False) -> str | None:
-    """Everything that cannot send twice comes first (address, rendering); then the claim, SES,
-    and the `sent` mark. `as_written`: `notice` is the stream's copy, not the stored notice;
-    None (nothing written, nothing sent) unless its claim succeeds, so that `deliver` decides."""
+@dataclass(frozen=True)
+class _Ready:
+    """A notice's email, built: to whom, and the message SES is given."""
+    to: str
+    message: Any
+
+
+def _prepare(notice: NotificationRecord) -> _Ready | Exception | None:
+    """Everything that cannot send twice, done before any claim: the address and the rendering.
+    None: no address for the guest (yet); an exception: what the rendering raised. Writes nothing."""
     from chalicelib.emails import rendering, ses  # jinja2 and the MIME message: only the sender pays for them
 
     recipient = _recipient(notice)
     if recipient is None:
-        if as_written:
-            return None
+        return None
+    try:
+        email = rendering.render(notice.kind, notice.facts, _links(notice))
+        return _Ready(recipient, ses.message(sender_name=notice.facts["venue_name"], to=recipient,
+                                             subject=notice.subject, text=email.text, html=email.html))
+    except Exception as error:  # what cannot be rendered (or put in headers) now never will
+        return error
+
+
+def _send(notice: NotificationRecord, now: datetime, ids: dict[str, Any], mail: MailSender) -> str:
+    """The stored notice, queued: prepared, claimed, sent through SES and marked sent."""
+    ready = _prepare(notice)
+    if ready is None:
         if now - notice.created_at < GUEST_INDEX_GRACE:  # nothing claimed, nothing written
             log_event("notification_guest_not_indexed", **ids)
             raise RetryLater("guest_not_indexed")
         _settle_failed(notice, "guest_unknown", now, ids)
         return "failed"
-    try:
-        email = rendering.render(notice.kind, notice.facts, _links(notice))
-        message = ses.message(sender_name=notice.facts["venue_name"], to=recipient, subject=notice.subject,
-                              text=email.text, html=email.html)
-    except Exception as error:  # what cannot be rendered (or put in headers) now never will: say so, once
-        if as_written:
-            return None
-        log_error("notification_render_failed", error=repr(error), **ids)
+    if isinstance(ready, Exception):  # say so, once
+        log_error("notification_render_failed", error=repr(ready), **ids)
         _settle_failed(notice, "render_failed", now, ids)
         return "failed"
     if not _claim(notice, now):
-        if as_written:
-            return None
         log_event("notification_claimed_elsewhere", **ids)
         return "in_progress"
+    return _send_claimed(notice, ready, now, ids, mail)
+
+
+def _send_claimed(notice: NotificationRecord, ready: _Ready, now: datetime, ids: dict[str, Any],
+                  mail: MailSender) -> str:
+    """SES and the `sent` mark, for a notice this attempt has claimed."""
+    from chalicelib.emails import ses
+
     try:
-        message_id = mail.send(message, to=recipient)
+        message_id = mail.send(ready.message, to=ready.to)
     except ses.Busy as busy:
         _release(notice, now)
         log_event("notification_retry", code=busy.code, attempts=int(notice.attempts or 0) + 1, **ids)
         raise RetryLater(busy.code) from None
     except ses.Refused as refused:
-        _settle_failed(notice, refused.code, now, ids, to=recipient)
+        _settle_failed(notice, refused.code, now, ids, to=ready.to)
         return "failed"
     # Anything else (a timeout, a dropped connection, a crash) leaves the claim: SES may have
     # sent it, so it is never sent again; the sweeper reports it once the claim has expired.
-    _settle_sent(notice, recipient, message_id, now, ids)
+    _settle_sent(notice, ready.to, message_id, now, ids)
     return "sent"
 
 
