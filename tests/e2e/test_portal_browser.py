@@ -523,6 +523,9 @@ def test_the_article_path_works_from_the_keyboard(page: Any, live_stack: Running
     page.get_by_role("link", name="View Receipt").first.focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name=re.compile("^Receipt"))).to_be_focused()
+    # The receipt's sessions and buttons come with its answer, a moment after its heading: a
+    # guest tabs through what is on the page (tabbing before it came went round the page without it).
+    expect(page.get_by_role("button", name="Edit Session", exact=True)).to_be_visible()
     for _ in range(30):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.textContent") == "Edit Session":
